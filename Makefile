@@ -1,0 +1,37 @@
+# eqbench: the two set-up commands of README.md, plus helpers.
+#   make run    evaluate the bundled models on the bundled dataset (release build)
+#   make test   build and run the test suite
+# Both install the Debian packages they need first (apt-get, as root or via sudo).
+
+# Release builds target x86-64-v3 (AVX2 + FMA): without it Swift emits SSE-only
+# code and FMA becomes a libm call per element. Override for other CPUs, e.g.
+#   make run CPU=znver4     (AVX-512)     make run CPU=x86-64   (any x86-64)
+CPU ?= haswell
+RELEASE = swift build -c release -Xswiftc -target-cpu -Xswiftc $(CPU)
+EQBENCH = .build/release/eqbench
+ARGS ?=
+DEBIAN_PACKAGES = libopenblas-dev libpng-dev zlib1g-dev pkg-config
+
+.PHONY: run test build deps clean
+
+run: deps
+	$(RELEASE) --product eqbench
+	$(EQBENCH) run $(ARGS)
+
+test: deps
+	swift test
+
+build: deps
+	$(RELEASE)
+
+# Installs the C libraries when pkg-config cannot find them.
+deps:
+	@if ! pkg-config --exists openblas libpng zlib 2>/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		echo "installing $(DEBIAN_PACKAGES)"; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
+	fi
+
+clean:
+	rm -rf .build

@@ -1,0 +1,46 @@
+// swift-tools-version: 6.1
+// eqbench: accuracy evaluation and benchmarking of weight-equalization passes
+// for int8 quantization. Module layout: docs/ARCHITECTURE.md.
+import PackageDescription
+
+let package = Package(
+    name: "eqbench",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "eqbench", targets: ["eqbench"]),
+        .library(name: "EqHarness", targets: ["EqHarness"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // C libraries from Debian: libopenblas-dev, libpng-dev (zlib comes with it).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "EqTensor", dependencies: ["COpenBLAS"]),
+        .target(name: "EqGraph", dependencies: ["EqTensor"]),
+        .target(name: "EqONNX",
+                dependencies: ["EqGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Proto"]),
+        .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor", "COpenBLAS"]),
+        .target(name: "EqData", dependencies: ["EqTensor", "CPNG", "CZlib"]),
+        .target(name: "EqHarness", dependencies: ["EqONNX", "EqRuntime", "EqData"]),
+        .executableTarget(name: "eqbench", dependencies: [
+            "EqHarness", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "EqTensorTests", dependencies: ["EqTensor"]),
+        .testTarget(name: "EqONNXTests", dependencies: ["EqONNX"]),
+        .testTarget(name: "EqRuntimeTests", dependencies: ["EqRuntime", "EqONNX", "EqData"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "EqDataTests", dependencies: ["EqData"]),
+        .testTarget(name: "EqHarnessTests", dependencies: ["EqHarness"]),
+        .testTarget(name: "eqbenchTests", dependencies: ["eqbench"]),
+    ]
+)

@@ -1,0 +1,2 @@
+// zlib, for gzip-compressed IDX files.
+#include <zlib.h>

@@ -1,0 +1,73 @@
+import EqTensor
+import Foundation
+
+/// An image-classification split stored as a folder: `classes.txt` (one class
+/// name per line; line index = label) and one subfolder per class holding PNG
+/// files.
+///
+/// Order: all images sorted by file name, then by label, so that files named by
+/// their index in the source dataset (as `eqbench dataset import-idx` writes
+/// them) keep the source order, classes interleaved; the first N images of a
+/// split are then a fair sample, and every run sees the same order.
+public struct ImageFolder: Sendable {
+    public struct Item: Equatable, Sendable {
+        /// Path relative to the folder, e.g. `Coat/00012.png`.
+        public var relativePath: String
+        public var label: Int
+    }
+
+    public let root: URL
+    public let classes: [String]
+    public let items: [Item]
+
+    /// Reads the folder's class list and file listing.
+    public init(root: URL) throws {
+        self.root = root
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DatasetError.missing(path: root.path, what: "dataset folder")
+        }
+        let listURL = root.appendingPathComponent("classes.txt")
+        guard let text = try? String(contentsOf: listURL, encoding: .utf8) else {
+            throw DatasetError.missing(path: listURL.path, what: "class list (one class name per line)")
+        }
+        let classes = text.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !classes.isEmpty else { throw DatasetError.invalid(path: listURL.path, reason: "the class list is empty") }
+        var items = [Item]()
+        for (label, name) in classes.enumerated() {
+            let folder = root.appendingPathComponent(name)
+            guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else {
+                throw DatasetError.missing(path: folder.path, what: "folder for class '\(name)' (line \(label + 1) of classes.txt)")
+            }
+            for file in files where file.lowercased().hasSuffix(".png") {
+                items.append(Item(relativePath: name + "/" + file, label: label))
+            }
+        }
+        guard !items.isEmpty else { throw DatasetError.invalid(path: root.path, reason: "no .png images in any class folder") }
+        items.sort {
+            let a = ($0.relativePath as NSString).lastPathComponent, b = ($1.relativePath as NSString).lastPathComponent
+            return a != b ? a < b : $0.label < $1.label
+        }
+        self.classes = classes
+        self.items = items
+    }
+
+    public var count: Int { items.count }
+
+    /// The absolute path of an item.
+    public func path(of item: Item) -> String { root.appendingPathComponent(item.relativePath).path }
+
+    /// Decodes and preprocesses `items[range]` into an NCHW batch.
+    public func batch(_ range: Range<Int>, preprocessing: Preprocessing) throws -> (images: Tensor, labels: [Int]) {
+        var data = [Float](repeating: 0, count: range.count * preprocessing.count)
+        try data.withUnsafeMutableBufferPointer { buffer in
+            for (offset, index) in range.enumerated() {
+                let image = try PNGCodec.decode(path: path(of: items[index]))
+                preprocessing.apply(image, into: buffer.baseAddress! + offset * preprocessing.count)
+            }
+        }
+        let shape = [range.count, preprocessing.channels, preprocessing.height, preprocessing.width]
+        return (Tensor(shape: shape, data: data), range.map { items[$0].label })
+    }
+}

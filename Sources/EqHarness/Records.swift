@@ -1,0 +1,72 @@
+import Foundation
+
+/// One row of `accuracy.csv`: a model evaluated under one variant and one
+/// precision. Optional fields are written empty where they do not apply (e.g.
+/// `logits_sqnr_db` for fp32).
+public struct AccuracyRecord: Equatable, Sendable {
+    public static let columns = [
+        "model", "variant", "passes", "precision", "weights", "activations",
+        "calib_images", "eval_images", "top1", "top1_ci_low", "top1_ci_high", "top5",
+        "top1_delta_vs_float", "top1_delta_vs_baseline_int8", "logits_sqnr_db",
+        "float_max_abs_diff", "status", "message",
+    ]
+
+    public var model: String
+    public var variant: String
+    public var passes: [String] = []
+    public var precision: String
+    public var weights: String
+    public var activations: String
+    public var calibImages = 0
+    public var evalImages = 0
+    public var top1: Double?
+    public var top1CI: (low: Double, high: Double)?
+    public var top5: Double?
+    public var top1DeltaVsFloat: Double?
+    public var top1DeltaVsBaselineInt8: Double?
+    public var logitsSQNR: Double?
+    public var floatMaxAbsDiff: Double?
+    public var status = "ok"
+    public var message = ""
+
+    public static func == (a: AccuracyRecord, b: AccuracyRecord) -> Bool { a.fields == b.fields }
+
+    public var fields: [String] {
+        [model, variant, passes.joined(separator: "+"), precision, weights, activations,
+         String(calibImages), String(evalImages), fixed(top1, 2), fixed(top1CI?.low, 2), fixed(top1CI?.high, 2),
+         fixed(top5, 2), fixed(top1DeltaVsFloat, 2), fixed(top1DeltaVsBaselineInt8, 2),
+         fixed(logitsSQNR, 2), scientific(floatMaxAbsDiff), status, message]
+    }
+}
+
+/// One row of `throughput.csv`: images per second of one evaluation.
+public struct ThroughputRecord: Equatable, Sendable {
+    public static let columns = ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s"]
+
+    public var model: String
+    public var variant: String
+    public var precision: String
+    public var batch: Int
+    public var threads: Int
+    public var images: Int
+    public var seconds: Double
+
+    public var imagesPerSecond: Double { seconds > 0 ? Double(images) / seconds : 0 }
+
+    public var fields: [String] {
+        [model, variant, precision, String(batch), String(threads), String(images),
+         fixed(seconds, 4), fixed(imagesPerSecond, 1)]
+    }
+}
+
+/// Fixed-point text with `digits` decimals ("" for nil), locale-independent.
+func fixed(_ value: Double?, _ digits: Int) -> String {
+    guard let value else { return "" }
+    return String(format: "%.\(digits)f", value)
+}
+
+/// Scientific text with 3 significant decimals ("" for nil).
+func scientific(_ value: Double?) -> String {
+    guard let value else { return "" }
+    return String(format: "%.3e", value)
+}

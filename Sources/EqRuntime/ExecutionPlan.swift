@@ -1,0 +1,130 @@
+import EqGraph
+import EqTensor
+
+/// A graph compiled for execution: kernels in topological order, each value
+/// assigned to a reusable buffer slot, and activations fused into the conv,
+/// linear or batch-norm step before them.
+///
+/// Slots are assigned by liveness: a slot is free again after the last step
+/// that reads its value, so memory scales with the widest cut of the graph,
+/// not with its length. Values a caller wants back (graph outputs and taps)
+/// are copied out of their slot right after the step that produces them.
+struct ExecutionPlan {
+    struct Step {
+        var node: String
+        var kernel: Kernel
+        var inputSlots: [Int]
+        var inputCounts: [Int]
+        var outputSlot: Int
+        var outputCount: Int
+        var activation: Activation?
+        /// Indices into `exports` copied out after this step.
+        var exports: [Int]
+    }
+
+    /// A value copied out of the plan: a graph output or a tapped node output.
+    struct Export {
+        var value: String
+        var shape: [Int]
+        var count: Int { shape.reduce(1, *) }
+    }
+
+    var steps: [Step]
+    var inputSlot: Int
+    var inputCount: Int
+    /// Elements per image each slot must hold.
+    var slotCounts: [Int]
+    /// Scratch elements per image (im2col columns, depthwise planes).
+    var workspaceCount: Int
+    var exports: [Export]
+    /// Input-value exports (a tap on the graph input itself).
+    var inputExports: [Int]
+
+    /// Compiles `graph`; `keep` lists values that must stay observable (taps),
+    /// which blocks fusing an activation into the step that produces them.
+    init(graph: Graph, shapes: [String: [Int]], keep: [String]) {
+        let consumers = graph.consumers()
+        let observable = Set(graph.outputs).union(keep)
+
+        // Fuse: conv/linear/batchNorm → activation, when the intermediate value
+        // has that single reader and nobody observes it.
+        var fusedInto = [Int: Activation]()   // producer index → activation
+        var skipped = Set<Int>()              // activation nodes absorbed
+        var renamed = [Int: String]()         // producer index → value it now writes
+        for (i, node) in graph.nodes.enumerated() {
+            guard case let .activation(activation) = node.op,
+                  let producer = graph.producers()[node.inputs[0]],
+                  consumers[node.inputs[0]]?.count == 1,
+                  !observable.contains(node.inputs[0]), fusedInto[producer] == nil else { continue }
+            switch graph.nodes[producer].op {
+            case .conv, .linear, .batchNorm:
+                fusedInto[producer] = activation
+                skipped.insert(i)
+                renamed[producer] = node.output
+            default:
+                continue
+            }
+        }
+
+        // Liveness: the last step index that reads each value.
+        var lastUse = [String: Int]()
+        for (i, node) in graph.nodes.enumerated() where !skipped.contains(i) {
+            for input in node.inputs { lastUse[input] = i }
+        }
+
+        var slotCounts = [Int]()
+        var free = [Int]()
+        var slotOf = [String: Int]()
+        func allocate(_ count: Int) -> Int {
+            if let best = free.indices.max(by: { slotCounts[free[$0]] < slotCounts[free[$1]] }) {
+                let slot = free.remove(at: best)
+                slotCounts[slot] = max(slotCounts[slot], count)
+                return slot
+            }
+            slotCounts.append(count)
+            return slotCounts.count - 1
+        }
+
+        var exports = [Export]()
+        var exportIndex = [String: Int]()
+        for value in graph.outputs + keep where exportIndex[value] == nil {
+            exportIndex[value] = exports.count
+            exports.append(Export(value: value, shape: shapes[value]!))
+        }
+
+        let inputCount = graph.input.shape.reduce(1, *)
+        let inputSlot = allocate(inputCount)
+        slotOf[graph.input.name] = inputSlot
+        var steps = [Step]()
+        var workspace = 0
+        for (i, node) in graph.nodes.enumerated() where !skipped.contains(i) {
+            let output = renamed[i] ?? node.output
+            let outShape = shapes[output]!
+            let inShapes = node.inputs.map { shapes[$0]! }
+            let kernel = Kernel(node.op, inputs: inShapes, output: shapes[node.output]!)
+            if case let .conv(conv) = kernel { workspace = max(workspace, conv.workspaceCount) }
+            let inputSlots = node.inputs.map { slotOf[$0]! }
+            // Kernels stream from inputs to output, so the output takes a slot
+            // that none of the inputs holds; inputs read for the last time are
+            // freed after it.
+            let outSlot = allocate(outShape.reduce(1, *))
+            slotOf[output] = outSlot
+            for input in Set(node.inputs) where lastUse[input] == i { free.append(slotOf[input]!) }
+            // An output nobody reads (a graph output) is exported right after
+            // this step, so its slot can be reused by the next one.
+            if lastUse[output] == nil { free.append(outSlot) }
+            steps.append(Step(node: node.name, kernel: kernel, inputSlots: inputSlots,
+                              inputCounts: inShapes.map { $0.reduce(1, *) },
+                              outputSlot: outSlot, outputCount: outShape.reduce(1, *),
+                              activation: fusedInto[i],
+                              exports: [exportIndex[output]].compactMap { $0 }))
+        }
+        self.steps = steps
+        self.inputSlot = inputSlot
+        self.inputCount = inputCount
+        self.slotCounts = slotCounts
+        self.workspaceCount = workspace
+        self.exports = exports
+        self.inputExports = [exportIndex[graph.input.name]].compactMap { $0 }
+    }
+}

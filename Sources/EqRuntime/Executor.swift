@@ -1,0 +1,209 @@
+import Dispatch
+import EqGraph
+import EqTensor
+import Foundation
+
+/// Why a run could not start.
+public enum ExecutorError: Error, Equatable, CustomStringConvertible {
+    case invalidGraph(GraphError)
+    case inputShape(expected: [Int], got: [Int])
+    case unknownTap(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidGraph(error): return "invalid graph: \(error)"
+        case let .inputShape(expected, got):
+            return "input has shape \(got), the model expects [N] + \(expected)"
+        case let .unknownTap(name): return "no node or value named '\(name)' to tap"
+        }
+    }
+}
+
+/// The values a run returns: the graph outputs in order, and each tapped
+/// value by the name it was asked for, all with the batch as axis 0.
+public struct ExecutionResult: Sendable {
+    public var outputs: [Tensor]
+    public var taps: [String: Tensor]
+}
+
+/// Runs a `Graph` in float32 on batches of NCHW images.
+///
+/// The batch is cut into tiles of `tileSize` images; tiles run in parallel on
+/// `threads` workers, each with its own arena of buffers, while OpenBLAS is
+/// held to one thread so the two levels never oversubscribe the cores. Tiles
+/// do not depend on the thread count, and every GEMM sees the same shapes
+/// whatever it is, so results are bit-identical for any `threads`.
+///
+/// Convolutions: 1×1 stride-1 as one sgemm on the input, depthwise by a direct
+/// kernel, others by im2col + sgemm; bias and a following activation are fused
+/// into the epilogue when nothing else reads the pre-activation value.
+public final class Executor: @unchecked Sendable {
+    public let graph: Graph
+    /// Per-sample shape of every value.
+    public let shapes: [String: [Int]]
+    public let threads: Int
+    public let tileSize: Int
+
+    private let lock = NSLock()
+    private var plans = [[String]: ExecutionPlan]()
+    private var arenas = [[String]: [Arena]]()
+
+    public init(graph: Graph, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                tileSize: Int = 16) throws {
+        do {
+            shapes = try graph.inferShapes()
+        } catch let error as GraphError {
+            throw ExecutorError.invalidGraph(error)
+        }
+        self.graph = graph
+        self.threads = max(1, threads)
+        self.tileSize = max(1, tileSize)
+        BLAS.setThreads(1)
+    }
+
+    /// The value a tap name refers to: a node name (its output) or a value name.
+    public func tapValue(_ name: String) -> String? {
+        if let node = graph.nodes.first(where: { $0.name == name }) { return node.output }
+        return shapes[name] != nil ? name : nil
+    }
+
+    /// Runs a batch [N] + input shape and returns the outputs and the taps.
+    public func run(_ input: Tensor, taps: [String] = []) throws -> ExecutionResult {
+        guard input.rank == graph.input.shape.count + 1, Array(input.shape.dropFirst()) == graph.input.shape else {
+            throw ExecutorError.inputShape(expected: graph.input.shape, got: input.shape)
+        }
+        let tapValues = try taps.map { name -> String in
+            guard let value = tapValue(name) else { throw ExecutorError.unknownTap(name) }
+            return value
+        }
+        let plan = self.plan(keeping: tapValues)
+        let batch = input.shape[0]
+        let results = plan.exports.map { export in
+            UnsafeMutableBufferPointer<Float>.allocate(capacity: batch * export.count)
+        }
+        defer { results.forEach { $0.deallocate() } }
+
+        let tiles = (batch + tileSize - 1) / tileSize
+        let workers = min(threads, tiles)
+        let outputs = SendablePointers(results.map { $0.baseAddress! })
+        input.data.withUnsafeBufferPointer { source in
+            let inputPointer = SendablePointer(UnsafeMutablePointer(mutating: source.baseAddress!))
+            let work: @Sendable (Int) -> Void = { worker in
+                let arena = self.checkoutArena(plan: plan, key: tapValues)
+                defer { self.returnArena(arena, key: tapValues) }
+                for tile in stride(from: worker, to: tiles, by: workers) {
+                    let start = tile * self.tileSize
+                    let count = min(self.tileSize, batch - start)
+                    arena.runTile(plan, input: inputPointer.pointer + start * plan.inputCount,
+                                  images: count, firstImage: start, exports: outputs.pointers)
+                }
+            }
+            if workers <= 1 {
+                work(0)
+            } else {
+                DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+            }
+        }
+
+        var tensors = [String: Tensor]()
+        for (export, buffer) in zip(plan.exports, results) {
+            tensors[export.value] = Tensor(shape: [batch] + export.shape, data: Array(buffer))
+        }
+        return ExecutionResult(outputs: graph.outputs.map { tensors[$0]! },
+                               taps: Dictionary(uniqueKeysWithValues: zip(taps, tapValues).map { ($0, tensors[$1]!) }))
+    }
+
+    private func plan(keeping values: [String]) -> ExecutionPlan {
+        lock.lock()
+        defer { lock.unlock() }
+        if let plan = plans[values] { return plan }
+        let plan = ExecutionPlan(graph: graph, shapes: shapes, keep: values)
+        plans[values] = plan
+        return plan
+    }
+
+    private func checkoutArena(plan: ExecutionPlan, key: [String]) -> Arena {
+        lock.lock()
+        defer { lock.unlock() }
+        if let arena = arenas[key]?.popLast() { return arena }
+        return Arena(plan: plan, tileSize: tileSize)
+    }
+
+    private func returnArena(_ arena: Arena, key: [String]) {
+        lock.lock()
+        arenas[key, default: []].append(arena)
+        lock.unlock()
+    }
+}
+
+/// The buffers one worker uses: a slot per plan slot sized for a whole tile,
+/// and per-image scratch. Reused from run to run.
+final class Arena: @unchecked Sendable {
+    let slots: [UnsafeMutablePointer<Float>]
+    let workspace: UnsafeMutablePointer<Float>
+
+    init(plan: ExecutionPlan, tileSize: Int) {
+        slots = plan.slotCounts.map { count in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count * tileSize))
+            p.initialize(repeating: 0, count: max(1, count * tileSize))
+            return p
+        }
+        workspace = .allocate(capacity: max(1, plan.workspaceCount))
+        workspace.initialize(repeating: 0, count: max(1, plan.workspaceCount))
+    }
+
+    deinit {
+        slots.forEach { $0.deallocate() }
+        workspace.deallocate()
+    }
+
+    /// Runs every step on `images` images whose input starts at `input`, and
+    /// copies the exported values to `exports` at image offset `firstImage`.
+    func runTile(_ plan: ExecutionPlan, input: UnsafeMutablePointer<Float>, images: Int,
+                 firstImage: Int, exports: [UnsafeMutablePointer<Float>]) {
+        slots[plan.inputSlot].update(from: input, count: images * plan.inputCount)
+        for e in plan.inputExports {
+            (exports[e] + firstImage * plan.inputCount).update(from: input, count: images * plan.inputCount)
+        }
+        for step in plan.steps {
+            let inputs = step.inputSlots.map { slots[$0] }
+            let output = slots[step.outputSlot]
+            if case let .linear(weight, bias, inFeatures, outFeatures) = step.kernel {
+                // One GEMM for the tile: Y[images, out] = X[images, in] · Wᵀ.
+                weight.withUnsafeBufferPointer { w in
+                    BLAS.sgemm(m: images, n: outFeatures, k: inFeatures, a: inputs[0],
+                               b: w.baseAddress!, transposeB: true, c: output)
+                }
+                if let bias {
+                    for i in 0..<images {
+                        let row = output + i * outFeatures
+                        for o in 0..<outFeatures { row[o] += bias[o] }
+                    }
+                }
+                step.activation?.apply(output, count: images * outFeatures)
+            } else {
+                for i in 0..<images {
+                    step.kernel.run(inputs: zip(inputs, step.inputCounts).map { $0 + i * $1 },
+                                    inputCounts: step.inputCounts,
+                                    output: output + i * step.outputCount, outputCount: step.outputCount,
+                                    workspace: workspace, activation: step.activation)
+                }
+            }
+            for e in step.exports {
+                (exports[e] + firstImage * step.outputCount).update(from: output, count: images * step.outputCount)
+            }
+        }
+    }
+}
+
+/// A raw pointer that may cross into concurrently running workers; each worker
+/// writes a disjoint range.
+struct SendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+}
+
+struct SendablePointers: @unchecked Sendable {
+    let pointers: [UnsafeMutablePointer<Float>]
+    init(_ pointers: [UnsafeMutablePointer<Float>]) { self.pointers = pointers }
+}

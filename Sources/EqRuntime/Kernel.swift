@@ -1,0 +1,247 @@
+import EqGraph
+import EqTensor
+
+/// One executable step of a compiled graph: the op with everything it needs
+/// precomputed (weights as flat arrays, strides, plane sizes), reading and
+/// writing per-tile buffers ("slots") of an `Arena`.
+enum Kernel {
+    case conv(ConvKernel)
+    case linear(weight: [Float], bias: [Float]?, inFeatures: Int, outFeatures: Int)
+    case affine(scale: [Float], shift: [Float], channels: Int, plane: Int)
+    case activation(Activation)
+    case prelu(slopes: [Float], channels: Int, plane: Int)
+    case binary(BinaryOperator, aStrides: [Int], bStrides: [Int], outShape: [Int])
+    case binaryConstant(BinaryOperator, constant: [Float], inputStrides: [Int], outShape: [Int], constantFirst: Bool)
+    case concat(outer: Int, chunks: [Int])
+    case maxPool(WindowGeometry, channels: Int, inH: Int, inW: Int, outH: Int, outW: Int)
+    case averagePool(WindowGeometry, countIncludePad: Bool, channels: Int, inH: Int, inW: Int, outH: Int, outW: Int)
+    case globalAveragePool(channels: Int, plane: Int)
+    case copy
+    case softmax(outer: Int, axis: Int, inner: Int)
+    case pad(inShape: [Int], outShape: [Int], before: [Int], value: Float)
+}
+
+/// How a convolution is computed: a 1×1 stride-1 unpadded conv is one GEMM on
+/// the input as is; a depthwise conv uses the direct kernel; everything else
+/// goes through im2col and one GEMM per group.
+struct ConvKernel {
+    enum Method { case pointwise, im2col, depthwise }
+    var method: Method
+    var weight: [Float]
+    var bias: [Float]?
+    var geometry: WindowGeometry
+    var group: Int
+    var inChannels: Int, inH: Int, inW: Int
+    var outChannels: Int, outH: Int, outW: Int
+
+    init(_ layer: ConvLayer, input: [Int], output: [Int]) {
+        weight = layer.weight.data
+        bias = layer.bias?.data
+        geometry = layer.geometry
+        group = layer.group
+        inChannels = input[0]; inH = input[1]; inW = input[2]
+        outChannels = output[0]; outH = output[1]; outW = output[2]
+        if layer.isDepthwise {
+            method = .depthwise
+        } else if group == 1 && geometry.isPointwise {
+            method = .pointwise
+        } else {
+            method = .im2col
+        }
+    }
+
+    /// Rows of the im2col matrix per group: (C/group)·kh·kw.
+    var columnRows: Int { inChannels / group * geometry.kernelH * geometry.kernelW }
+
+    /// Scratch floats this conv needs per image.
+    var workspaceCount: Int {
+        switch method {
+        case .pointwise: return 0
+        case .im2col: return columnRows * outH * outW
+        case .depthwise: return depthwiseScratchCount(height: inH, width: inW, geometry: geometry)
+        }
+    }
+
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+             workspace: UnsafeMutablePointer<Float>, activation: Activation?) {
+        let outPlane = outH * outW
+        weight.withUnsafeBufferPointer { w in
+            let wp = w.baseAddress!
+            switch method {
+            case .pointwise:
+                BLAS.sgemm(m: outChannels, n: outPlane, k: inChannels, a: wp, b: input, c: output)
+            case .im2col:
+                let cin = inChannels / group, cout = outChannels / group
+                for g in 0..<group {
+                    im2col(input: input + g * cin * inH * inW, channels: cin, height: inH, width: inW,
+                           geometry: geometry, outHeight: outH, outWidth: outW, columns: workspace)
+                    BLAS.sgemm(m: cout, n: outPlane, k: columnRows, a: wp + g * cout * columnRows,
+                               b: workspace, c: output + g * cout * outPlane)
+                }
+            case .depthwise:
+                bias.withOptionalPointer { b in
+                    depthwiseConv2D(input: input, channels: inChannels, height: inH, width: inW,
+                                    weights: wp, bias: b, multiplier: outChannels / inChannels,
+                                    geometry: geometry, outHeight: outH, outWidth: outW,
+                                    output: output, scratch: workspace)
+                }
+            }
+        }
+        if method == .depthwise {
+            activation?.apply(output, count: outChannels * outPlane)
+        } else {
+            bias.withOptionalPointer { b in
+                biasActivation(output, channels: outChannels, plane: outPlane, bias: b, activation: activation)
+            }
+        }
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    /// Calls `body` with a pointer to the array's elements, or nil.
+    func withOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let array = self else { return body(nil) }
+        return array.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}
+
+extension Kernel {
+    /// Builds the kernel for a node given its per-sample input and output shapes.
+    init(_ op: Op, inputs: [[Int]], output: [Int]) {
+        let x = inputs[0]
+        func plane(_ shape: [Int]) -> Int { shape.dropFirst().reduce(1, *) }
+        switch op {
+        case let .conv(layer):
+            self = .conv(ConvKernel(layer, input: x, output: output))
+        case let .linear(layer):
+            self = .linear(weight: layer.weight.data, bias: layer.bias?.data,
+                           inFeatures: layer.inFeatures, outFeatures: layer.outFeatures)
+        case let .batchNorm(bn):
+            let (scale, shift) = bn.affine()
+            self = .affine(scale: scale, shift: shift, channels: x[0], plane: plane(x))
+        case let .activation(a):
+            self = .activation(a)
+        case let .prelu(slopes):
+            self = .prelu(slopes: slopes, channels: x.first ?? 1, plane: plane(x))
+        case let .binary(op):
+            self = .binary(op, aStrides: broadcastStrides(inputs[0], to: output),
+                           bStrides: broadcastStrides(inputs[1], to: output), outShape: output)
+        case let .binaryConstant(op, constant, constantFirst):
+            // Expand the constant to the output shape once, so the common case
+            // (input shape == output shape) runs as a flat loop.
+            var expanded = [Float](repeating: 0, count: output.reduce(1, *))
+            let zeros = [Float](repeating: 0, count: 1)
+            constant.data.withUnsafeBufferPointer { c in
+                zeros.withUnsafeBufferPointer { z in
+                    expanded.withUnsafeMutableBufferPointer { e in
+                        broadcastBinary(.add, c.baseAddress!, aStrides: broadcastStrides(constant.shape, to: output),
+                                        z.baseAddress!, bStrides: [Int](repeating: 0, count: output.count),
+                                        e.baseAddress!, outShape: output)
+                    }
+                }
+            }
+            self = .binaryConstant(op, constant: expanded, inputStrides: broadcastStrides(x, to: output),
+                                   outShape: output, constantFirst: constantFirst)
+        case let .concat(axis):
+            let a = axis - 1
+            self = .concat(outer: output[..<a].reduce(1, *), chunks: inputs.map { $0[a...].reduce(1, *) })
+        case let .maxPool(g):
+            self = .maxPool(g, channels: x[0], inH: x[1], inW: x[2], outH: output[1], outW: output[2])
+        case let .averagePool(g, include):
+            self = .averagePool(g, countIncludePad: include, channels: x[0], inH: x[1], inW: x[2],
+                                outH: output[1], outW: output[2])
+        case .globalAveragePool:
+            self = .globalAveragePool(channels: x[0], plane: plane(x))
+        case .reshape:
+            self = .copy
+        case let .softmax(axis, coerced):
+            let a = axis - 1
+            let outer = x[..<a].reduce(1, *)
+            self = coerced
+                ? .softmax(outer: outer, axis: x[a...].reduce(1, *), inner: 1)
+                : .softmax(outer: outer, axis: x[a], inner: x[(a + 1)...].reduce(1, *))
+        case let .pad(pads, value):
+            self = .pad(inShape: x, outShape: output, before: Array(pads[..<x.count]), value: value)
+        }
+    }
+
+    /// Applies the kernel to one image. `inputs`/`output` point at that image's
+    /// elements; `workspace` is per-arena scratch.
+    func run(inputs: [UnsafeMutablePointer<Float>], inputCounts: [Int], output: UnsafeMutablePointer<Float>,
+             outputCount: Int, workspace: UnsafeMutablePointer<Float>, activation: Activation?) {
+        let x = inputs[0]
+        switch self {
+        case let .conv(conv):
+            conv.run(input: x, output: output, workspace: workspace, activation: activation)
+        case .linear:
+            preconditionFailure("linear layers run per tile")
+        case let .affine(scale, shift, channels, plane):
+            channelAffine(x, output, channels: channels, plane: plane, scale: scale, shift: shift)
+            activation?.apply(output, count: outputCount)
+        case let .activation(a):
+            output.update(from: x, count: outputCount)
+            a.apply(output, count: outputCount)
+        case let .prelu(slopes, channels, plane):
+            output.update(from: x, count: outputCount)
+            preluPerChannel(output, channels: channels, plane: plane, slopes: slopes, slopeCount: slopes.count)
+        case let .binary(op, aStrides, bStrides, outShape):
+            broadcastBinary(op, inputs[0], aStrides: aStrides, inputs[1], bStrides: bStrides, output, outShape: outShape)
+        case let .binaryConstant(op, constant, inputStrides, outShape, constantFirst):
+            let dense = broadcastStrides(outShape, to: outShape)
+            constant.withUnsafeBufferPointer { c in
+                if constantFirst {
+                    broadcastBinary(op, c.baseAddress!, aStrides: dense, x, bStrides: inputStrides, output, outShape: outShape)
+                } else {
+                    broadcastBinary(op, x, aStrides: inputStrides, c.baseAddress!, bStrides: dense, output, outShape: outShape)
+                }
+            }
+        case let .concat(outer, chunks):
+            let total = chunks.reduce(0, +)
+            var offset = 0
+            for (source, chunk) in zip(inputs, chunks) {
+                for o in 0..<outer {
+                    (output + o * total + offset).update(from: source + o * chunk, count: chunk)
+                }
+                offset += chunk
+            }
+        case let .maxPool(g, channels, inH, inW, outH, outW):
+            maxPool2D(input: x, channels: channels, height: inH, width: inW, geometry: g,
+                      outHeight: outH, outWidth: outW, output: output)
+        case let .averagePool(g, include, channels, inH, inW, outH, outW):
+            averagePool2D(input: x, channels: channels, height: inH, width: inW, geometry: g,
+                          countIncludePad: include, outHeight: outH, outWidth: outW, output: output)
+        case let .globalAveragePool(channels, plane):
+            EqTensor.globalAveragePool(input: x, channels: channels, plane: plane, output: output)
+        case .copy:
+            output.update(from: x, count: outputCount)
+        case let .softmax(outer, axis, inner):
+            EqTensor.softmax(x, output, outer: outer, axis: axis, inner: inner)
+        case let .pad(inShape, outShape, before, value):
+            constantPad(x, inShape: inShape, output, outShape: outShape, before: before, value: value)
+        }
+    }
+}
+
+/// Constant padding of one sample: fills the output with `value`, then copies
+/// each innermost row of the input to its shifted place.
+func constantPad(_ x: UnsafePointer<Float>, inShape: [Int], _ y: UnsafeMutablePointer<Float>,
+                 outShape: [Int], before: [Int], value: Float) {
+    y.update(repeating: value, count: outShape.reduce(1, *))
+    let rank = inShape.count
+    let rowLength = inShape[rank - 1]
+    let rows = inShape.dropLast().reduce(1, *)
+    let outStrides = broadcastStrides(outShape, to: outShape)
+    var index = [Int](repeating: 0, count: max(rank - 1, 0))
+    for row in 0..<rows {
+        var offset = before[rank - 1]
+        for axis in 0..<(rank - 1) { offset += (index[axis] + before[axis]) * outStrides[axis] }
+        (y + offset).update(from: x + row * rowLength, count: rowLength)
+        var axis = rank - 2
+        while axis >= 0 {
+            index[axis] += 1
+            if index[axis] < inShape[axis] { break }
+            index[axis] = 0
+            axis -= 1
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+
+/// An elementwise activation that a layer can apply in its epilogue.
+///
+/// relu: max(x, 0). clip: min(max(x, lower), upper) (ReLU6 is clip(0, 6)).
+/// leakyRelu: x ≥ 0 ? x : α·x. sigmoid: 1 / (1 + e^−x).
+/// hardSigmoid: max(0, min(1, α·x + β)). hardSwish: x · max(0, min(1, x/6 + 1/2)).
+/// NaN stays NaN through relu and clip, as in ONNX Runtime.
+public enum Activation: Equatable, Sendable {
+    case relu
+    case clip(lower: Float, upper: Float)
+    case leakyRelu(alpha: Float)
+    case sigmoid
+    case hardSigmoid(alpha: Float, beta: Float)
+    case hardSwish
+
+    /// Applies the activation in place to `count` elements.
+    @inlinable
+    public func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .relu:
+            for i in 0..<count where x[i] < 0 { x[i] = 0 }
+        case let .clip(lower, upper):
+            for i in 0..<count {
+                let v = x[i]
+                x[i] = v < lower ? lower : (v > upper ? upper : v)
+            }
+        case let .leakyRelu(alpha):
+            for i in 0..<count where x[i] < 0 { x[i] *= alpha }
+        case .sigmoid:
+            for i in 0..<count { x[i] = 1 / (1 + Foundation.exp(-x[i])) }
+        case let .hardSigmoid(alpha, beta):
+            for i in 0..<count { x[i] = Swift.max(0, Swift.min(1, alpha * x[i] + beta)) }
+        case .hardSwish:
+            for i in 0..<count {
+                let v = x[i]
+                x[i] = v * Swift.max(0, Swift.min(1, v / 6 + 0.5))
+            }
+        }
+    }
+}
+
+/// Adds a per-channel bias to `channels` planes of `plane` elements each and
+/// then applies `activation`, in one pass over the data (the conv/GEMM epilogue).
+@inlinable
+public func biasActivation(_ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int,
+                           bias: UnsafePointer<Float>?, activation: Activation?) {
+    if let bias {
+        for c in 0..<channels {
+            let row = x + c * plane
+            let b = bias[c]
+            for i in 0..<plane { row[i] += b }
+        }
+    }
+    activation?.apply(x, count: channels * plane)
+}
+
+/// PRelu with a slope per channel (or one shared slope when `slopes` has one
+/// element): x ≥ 0 ? x : slope[c]·x, over `channels` planes of `plane` elements.
+@inlinable
+public func preluPerChannel(_ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int,
+                            slopes: UnsafePointer<Float>, slopeCount: Int) {
+    for c in 0..<channels {
+        let s = slopes[slopeCount == 1 ? 0 : c]
+        let row = x + c * plane
+        for i in 0..<plane where row[i] < 0 { row[i] *= s }
+    }
+}
+
+/// y = x · scale[c] + shift[c] over `channels` planes: an inference-mode batch
+/// norm (scale = γ/√(σ²+ε), shift = β − μ·scale) or any per-channel affine op.
+@inlinable
+public func channelAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                          channels: Int, plane: Int,
+                          scale: UnsafePointer<Float>, shift: UnsafePointer<Float>) {
+    for c in 0..<channels {
+        let s = scale[c], t = shift[c]
+        let src = x + c * plane, dst = y + c * plane
+        for i in 0..<plane { dst[i] = src[i] * s + t }
+    }
+}
+
+/// Softmax over the middle axis of a tensor viewed as [outer, axis, inner],
+/// computed as e^(x − max) / Σ e^(x − max) for stability.
+@inlinable
+public func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                    outer: Int, axis: Int, inner: Int) {
+    for o in 0..<outer {
+        for i in 0..<inner {
+            let base = o * axis * inner + i
+            var top = -Float.infinity
+            for a in 0..<axis { top = max(top, x[base + a * inner]) }
+            var sum: Float = 0
+            for a in 0..<axis {
+                let e = Foundation.exp(x[base + a * inner] - top)
+                y[base + a * inner] = e
+                sum += e
+            }
+            for a in 0..<axis { y[base + a * inner] /= sum }
+        }
+    }
+}

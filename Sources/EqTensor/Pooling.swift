@@ -1,0 +1,79 @@
+/// 2-D max pooling of `channels` planes (ONNX MaxPool): the maximum over each
+/// window, padding cells ignored (a window always holds at least one input cell
+/// for the geometries ONNX allows).
+@inlinable
+public func maxPool2D(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+                      geometry g: WindowGeometry, outHeight: Int, outWidth: Int,
+                      output: UnsafeMutablePointer<Float>) {
+    for c in 0..<channels {
+        let src = input + c * height * width
+        let dst = output + c * outHeight * outWidth
+        for oh in 0..<outHeight {
+            for ow in 0..<outWidth {
+                var best = -Float.infinity
+                for i in 0..<g.kernelH {
+                    let ih = oh * g.strideH - g.padTop + i * g.dilationH
+                    guard ih >= 0 && ih < height else { continue }
+                    for j in 0..<g.kernelW {
+                        let iw = ow * g.strideW - g.padLeft + j * g.dilationW
+                        guard iw >= 0 && iw < width else { continue }
+                        let v = src[ih * width + iw]
+                        // NaN propagates, as in ONNX Runtime.
+                        if v > best || v.isNaN { best = v }
+                    }
+                }
+                dst[oh * outWidth + ow] = best
+            }
+        }
+    }
+}
+
+/// 2-D average pooling (ONNX AveragePool): the mean over each window. With
+/// `countIncludePad` the divisor is the window size clipped to the padded input
+/// (as ONNX Runtime does); without it, the number of real input cells.
+@inlinable
+public func averagePool2D(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+                          geometry g: WindowGeometry, countIncludePad: Bool,
+                          outHeight: Int, outWidth: Int, output: UnsafeMutablePointer<Float>) {
+    let paddedH = height + g.padBottom, paddedW = width + g.padRight
+    for c in 0..<channels {
+        let src = input + c * height * width
+        let dst = output + c * outHeight * outWidth
+        for oh in 0..<outHeight {
+            let h0 = oh * g.strideH - g.padTop
+            for ow in 0..<outWidth {
+                let w0 = ow * g.strideW - g.padLeft
+                var sum: Float = 0
+                var cells = 0
+                for i in 0..<g.kernelH {
+                    let ih = h0 + i * g.dilationH
+                    guard ih >= 0 && ih < height else { continue }
+                    for j in 0..<g.kernelW {
+                        let iw = w0 + j * g.dilationW
+                        guard iw >= 0 && iw < width else { continue }
+                        sum += src[ih * width + iw]
+                        cells += 1
+                    }
+                }
+                if countIncludePad {
+                    let hSpan = min(h0 + (g.kernelH - 1) * g.dilationH + 1, paddedH) - h0
+                    let wSpan = min(w0 + (g.kernelW - 1) * g.dilationW + 1, paddedW) - w0
+                    cells = ((hSpan + g.dilationH - 1) / g.dilationH) * ((wSpan + g.dilationW - 1) / g.dilationW)
+                }
+                dst[oh * outWidth + ow] = cells > 0 ? sum / Float(cells) : 0
+            }
+        }
+    }
+}
+
+/// Global average pooling: the mean of each of `channels` planes of `plane` cells.
+@inlinable
+public func globalAveragePool(input: UnsafePointer<Float>, channels: Int, plane: Int,
+                              output: UnsafeMutablePointer<Float>) {
+    for c in 0..<channels {
+        let src = input + c * plane
+        var sum: Float = 0
+        for i in 0..<plane { sum += src[i] }
+        output[c] = sum / Float(plane)
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `eqbench` command line: evaluation runs, model inspection and dataset
+/// import. Each subcommand is a small type whose properties are its flags.
+@main
+struct EQBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eqbench",
+        abstract: "Accuracy evaluation and benchmarking of weight-equalization passes for int8 quantization.",
+        subcommands: [RunCommand.self, InspectCommand.self, DatasetCommand.self],
+        defaultSubcommand: RunCommand.self
+    )
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import EqHarness
+import Foundation
+
+/// `eqbench run`: evaluates models on a dataset and writes the report tables.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Evaluate models under each variant and precision; write accuracy.csv and throughput.csv.")
+
+    @Option(name: .customLong("model"), help: "An ONNX model to evaluate (repeatable). Default: every .onnx in Datasets/models.")
+    var models: [String] = []
+
+    @Option(help: "Dataset folder with test/ (and calib/) image-folder splits.")
+    var dataset = "Datasets/fashion-mnist"
+
+    @Option(name: .customLong("eval"), help: "Evaluate only the first N test images.")
+    var evalLimit: Int?
+
+    @Option(help: "Output folder for the report. Default: reports/<timestamp>.")
+    var out: String?
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Images per executor batch.")
+    var batch = 256
+
+    @Option(help: "Input mean, one value or one per channel (overrides the model's sidecar JSON).")
+    var mean: String?
+
+    @Option(help: "Input std, one value or one per channel (overrides the model's sidecar JSON).")
+    var std: String?
+
+    @Option(help: "Comma-separated variants. Valid: \(Catalog.variants.joined(separator: ", ")).")
+    var variants = "baseline"
+
+    @Option(help: "Comma-separated precisions. Valid: \(Catalog.precisions.joined(separator: ", ")).")
+    var precisions = "fp32"
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        if let evalLimit, evalLimit < 1 { throw ValidationError("--eval must be at least 1, got \(evalLimit)") }
+        if let mean { _ = try parseFloats(mean, flag: "--mean") }
+        if let std { _ = try parseFloats(std, flag: "--std") }
+        do {
+            try Catalog.validate(parseNames(variants), valid: Catalog.variants, flag: "--variants")
+            try Catalog.validate(parseNames(precisions), valid: Catalog.precisions, flag: "--precisions")
+        } catch let error as HarnessError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func run() throws {
+        let modelURLs = models.isEmpty
+            ? try ModelSource.discover(in: URL(fileURLWithPath: "Datasets/models"))
+            : models.map { URL(fileURLWithPath: $0) }
+        let output = URL(fileURLWithPath: out ?? "reports/" + Self.timestamp())
+        let settings = RunSettings(models: modelURLs, dataset: URL(fileURLWithPath: dataset),
+                                   evalLimit: evalLimit, output: output, threads: threads, batchSize: batch,
+                                   mean: try mean.map { try parseFloats($0, flag: "--mean") },
+                                   std: try std.map { try parseFloats($0, flag: "--std") },
+                                   variants: parseNames(variants), precisions: parseNames(precisions))
+        let report = try EvaluationRun(settings: settings, log: { Log.line($0) }).execute()
+        print(report.summaryTable)
+        print("\nwrote \(output.path)/accuracy.csv, throughput.csv")
+        if report.hasErrors { throw ExitCode.failure }
+    }
+
+    static func timestamp() -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return formatter.string(from: Date())
+    }
+}
+
+/// Progress and diagnostics go to standard error; tables to standard output.
+enum Log {
+    static func line(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}

@@ -1,0 +1,90 @@
+import EqTensor
+import XCTest
+
+/// im2col + sgemm and the depthwise kernel against the direct definition of
+/// convolution, over strides, paddings (symmetric and not), dilations and groups.
+final class ConvKernelTests: XCTestCase {
+    func convolveWithIm2col(_ x: [Float], c: Int, h: Int, w: Int, weight: [Float], outChannels: Int,
+                            group: Int, g: WindowGeometry) -> [Float] {
+        let (oh, ow) = g.outputSize(height: h, width: w)!
+        let cin = c / group, cout = outChannels / group
+        let rows = cin * g.kernelH * g.kernelW
+        var cols = [Float](repeating: .nan, count: rows * oh * ow)
+        var out = [Float](repeating: 0, count: outChannels * oh * ow)
+        x.withUnsafeBufferPointer { xp in
+            weight.withUnsafeBufferPointer { wp in
+                for grp in 0..<group {
+                    cols.withUnsafeMutableBufferPointer { cp in
+                        im2col(input: xp.baseAddress! + grp * cin * h * w, channels: cin, height: h, width: w,
+                               geometry: g, outHeight: oh, outWidth: ow, columns: cp.baseAddress!)
+                    }
+                    cols.withUnsafeBufferPointer { cp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            BLAS.sgemm(m: cout, n: oh * ow, k: rows, a: wp.baseAddress! + grp * cout * rows,
+                                       b: cp.baseAddress!, c: op.baseAddress! + grp * cout * oh * ow)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    func testIm2colConvolutionMatchesDirectDefinition() {
+        var rng = TestRandom(1)
+        let cases: [(c: Int, h: Int, w: Int, o: Int, group: Int, g: WindowGeometry)] = [
+            (3, 7, 6, 4, 1, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (2, 9, 9, 3, 1, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2)),
+            (4, 8, 7, 6, 2, WindowGeometry(kernelH: 3, kernelW: 2, strideH: 2, strideW: 1, padTop: 0, padLeft: 1, padBottom: 1, padRight: 0)),
+            (2, 10, 10, 2, 1, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            (5, 4, 4, 3, 1, WindowGeometry(kernelH: 1, kernelW: 1)),
+            (1, 5, 5, 2, 1, WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+        ]
+        for (n, t) in cases.enumerated() {
+            let x = rng.array(t.c * t.h * t.w)
+            let weight = rng.array(t.o * t.c / t.group * t.g.kernelH * t.g.kernelW)
+            let expected = Reference.conv(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: t.o,
+                                          group: t.group, g: t.g, bias: nil).out
+            let actual = convolveWithIm2col(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: t.o, group: t.group, g: t.g)
+            XCTAssertEqual(actual.count, expected.count, "case \(n)")
+            for i in expected.indices { XCTAssertEqual(actual[i], expected[i], accuracy: 1e-5, "case \(n) element \(i)") }
+        }
+    }
+
+    func testDepthwiseKernelMatchesDirectDefinition() {
+        var rng = TestRandom(2)
+        let cases: [(c: Int, m: Int, h: Int, w: Int, g: WindowGeometry)] = [
+            (4, 1, 8, 8, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (3, 1, 9, 7, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1)),
+            (2, 2, 6, 6, WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            (2, 1, 7, 7, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+        ]
+        for (n, t) in cases.enumerated() {
+            let x = rng.array(t.c * t.h * t.w)
+            let outChannels = t.c * t.m
+            let weight = rng.array(outChannels * t.g.kernelH * t.g.kernelW)
+            let bias = rng.array(outChannels)
+            let (expected, oh, ow) = Reference.conv(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: outChannels,
+                                                    group: t.c, g: t.g, bias: bias)
+            var out = [Float](repeating: .nan, count: expected.count)
+            var scratch = [Float](repeating: 0, count: depthwiseScratchCount(height: t.h, width: t.w, geometry: t.g))
+            depthwiseConv2D(input: x, channels: t.c, height: t.h, width: t.w, weights: weight, bias: bias,
+                            multiplier: t.m, geometry: t.g, outHeight: oh, outWidth: ow,
+                            output: &out, scratch: &scratch)
+            for i in expected.indices { XCTAssertEqual(out[i], expected[i], accuracy: 1e-5, "case \(n) element \(i)") }
+        }
+    }
+
+    func testOutputSizeFollowsONNXIncludingCeilMode() {
+        let g = WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2)
+        XCTAssertEqual(g.outputSize(height: 7, width: 8)!.height, 3)
+        XCTAssertEqual(g.outputSize(height: 7, width: 8)!.width, 3)
+        var ceil = g
+        ceil.ceilMode = true
+        XCTAssertEqual(ceil.outputSize(height: 8, width: 8)!.height, 4)   // ⌈5/2⌉ + 1
+        // A window that would start in the trailing padding is dropped.
+        let padded = WindowGeometry(kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, padBottom: 1, padRight: 1, ceilMode: true)
+        XCTAssertEqual(padded.outputSize(height: 4, width: 4)!.height, 2)
+        XCTAssertNil(WindowGeometry(kernelH: 5, kernelW: 5).outputSize(height: 3, width: 3))
+    }
+}

@@ -1,0 +1,79 @@
+import EqTensor
+import XCTest
+
+/// Pooling, activations, broadcasting and softmax against hand-computed values.
+final class ElementwiseKernelTests: XCTestCase {
+    func testMaxAndAveragePoolingByHand() {
+        // One 3×3 plane, 2×2 windows, stride 1, pads bottom/right 1.
+        let x: [Float] = [1, 2, 3,
+                          4, 5, 6,
+                          7, 8, 9]
+        let g = WindowGeometry(kernelH: 2, kernelW: 2, padBottom: 1, padRight: 1)
+        var out = [Float](repeating: 0, count: 9)
+        maxPool2D(input: x, channels: 1, height: 3, width: 3, geometry: g, outHeight: 3, outWidth: 3, output: &out)
+        XCTAssertEqual(out, [5, 6, 6, 8, 9, 9, 8, 9, 9])
+        averagePool2D(input: x, channels: 1, height: 3, width: 3, geometry: g, countIncludePad: false,
+                      outHeight: 3, outWidth: 3, output: &out)
+        XCTAssertEqual(out, [3, 4, 4.5, 6, 7, 7.5, 7.5, 8.5, 9])
+        averagePool2D(input: x, channels: 1, height: 3, width: 3, geometry: g, countIncludePad: true,
+                      outHeight: 3, outWidth: 3, output: &out)
+        XCTAssertEqual(out, [3, 4, 2.25, 6, 7, 3.75, 3.75, 4.25, 2.25])
+        var mean = [Float](repeating: 0, count: 1)
+        globalAveragePool(input: x, channels: 1, plane: 9, output: &mean)
+        XCTAssertEqual(mean, [5])
+    }
+
+    func testActivationsByHand() {
+        var x: [Float] = [-2, -0.5, 0, 3, 7]
+        Activation.relu.apply(&x, count: 5)
+        XCTAssertEqual(x, [0, 0, 0, 3, 7])
+        x = [-2, -0.5, 0, 3, 7]
+        Activation.clip(lower: 0, upper: 6).apply(&x, count: 5)
+        XCTAssertEqual(x, [0, 0, 0, 3, 6])
+        x = [-2, -0.5, 0, 3, 7]
+        Activation.leakyRelu(alpha: 0.1).apply(&x, count: 5)
+        XCTAssertEqual(x, [-0.2, -0.05, 0, 3, 7])
+        x = [-4, -1.5, 0, 1.5, 4]
+        Activation.hardSwish.apply(&x, count: 5)
+        XCTAssertEqual(x, [0, -0.375, 0, 1.125, 4])
+        x = [0]
+        Activation.sigmoid.apply(&x, count: 1)
+        XCTAssertEqual(x, [0.5])
+        x = [Float.nan]
+        Activation.relu.apply(&x, count: 1)
+        XCTAssertTrue(x[0].isNaN, "NaN stays NaN through ReLU")
+    }
+
+    func testBroadcastingAddMatchesNumpyRules() {
+        XCTAssertEqual(broadcastShape([3, 1, 4], [2, 1]), [3, 2, 4])
+        XCTAssertNil(broadcastShape([3], [4]))
+        let a: [Float] = [1, 2, 3]           // [3, 1]
+        let b: [Float] = [10, 20]            // [2]
+        var out = [Float](repeating: 0, count: 6)
+        broadcastBinary(.add, a, aStrides: broadcastStrides([3, 1], to: [3, 2]),
+                        b, bStrides: broadcastStrides([2], to: [3, 2]), &out, outShape: [3, 2])
+        XCTAssertEqual(out, [11, 21, 12, 22, 13, 23])
+        broadcastBinary(.div, b, aStrides: broadcastStrides([2], to: [3, 2]),
+                        a, bStrides: broadcastStrides([3, 1], to: [3, 2]), &out, outShape: [3, 2])
+        XCTAssertEqual(out, [10, 20, 5, 10, 10.0 / 3, 20.0 / 3])
+    }
+
+    func testSoftmaxSumsToOneAndIsShiftInvariant() {
+        let x: [Float] = [1, 2, 3, 1001, 1002, 1003]
+        var y = [Float](repeating: 0, count: 6)
+        softmax(x, &y, outer: 2, axis: 3, inner: 1)
+        XCTAssertEqual(y[0] + y[1] + y[2], 1, accuracy: 1e-6)
+        for i in 0..<3 { XCTAssertEqual(y[i], y[i + 3], accuracy: 1e-6) }
+        XCTAssertEqual(y[2], 1 / (1 + exp(-1) + exp(-2)), accuracy: 1e-6)
+    }
+
+    func testChannelAffineAndPRelu() {
+        let x: [Float] = [1, -1, 2, -2]
+        var y = [Float](repeating: 0, count: 4)
+        channelAffine(x, &y, channels: 2, plane: 2, scale: [2, 3], shift: [1, -1])
+        XCTAssertEqual(y, [3, -1, 5, -7])
+        var z: [Float] = [1, -1, 2, -2]
+        preluPerChannel(&z, channels: 2, plane: 2, slopes: [0.5, 0.25], slopeCount: 2)
+        XCTAssertEqual(z, [1, -0.5, 2, -0.5])
+    }
+}
