@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "EqONNXTests", dependencies: ["EqONNX"]),
         .testTarget(name: "EqRuntimeTests", dependencies: ["EqRuntime", "EqONNX", "EqData"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "EqDataTests", dependencies: ["EqData"]),
+        .testTarget(name: "EqDataTests", dependencies: ["EqData"], exclude: ["Fixtures"]),
         .testTarget(name: "EqHarnessTests", dependencies: ["EqHarness"]),
         .testTarget(name: "eqbenchTests", dependencies: ["eqbench"]),
     ]

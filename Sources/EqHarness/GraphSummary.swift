@@ -14,11 +14,14 @@ public enum GraphSummary {
             "ops: " + graph.opCounts.map { "\($0.op) ×\($0.count)" }.joined(separator: ", "),
             "",
         ]
+        // Inputs are shown as the index of the node that produces them.
+        let producers = graph.producers()
+        func origin(_ value: String) -> String { producers[value].map { "#\($0)" } ?? value }
         let rows = graph.nodes.enumerated().map { i, node in
-            [String(i), node.name, node.op.typeName, node.inputs.joined(separator: ", "), shape(node.output),
+            [String(i), node.name, node.op.typeName, node.inputs.map(origin).joined(separator: ", "), shape(node.output),
              node.op.parameterCount > 0 ? String(node.op.parameterCount) : ""]
         }
-        lines.append(TextTable.render(["#", "node", "op", "inputs", "output shape", "params"], rows))
+        lines.append(TextTable.render(["#", "node", "op", "from", "output shape", "params"], rows))
         return lines.joined(separator: "\n")
     }
 }

@@ -1,3 +1,5 @@
+import EqTensor
+
 /// Classification metrics over logits [N, classes].
 ///
 /// The predicted class is the first index of the maximum logit (as numpy's and
@@ -33,7 +35,7 @@ public enum Metrics {
     public static func bootstrapInterval(correct: [Bool], resamples: Int = 1000, seed: UInt64 = 0x5EED) -> (low: Double, high: Double) {
         let n = correct.count
         guard n > 0 else { return (0, 0) }
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var estimates = [Double]()
         estimates.reserveCapacity(resamples)
         for _ in 0..<resamples {
@@ -45,19 +47,5 @@ public enum Metrics {
         let low = estimates[Int((Double(resamples) * 0.025).rounded(.down))]
         let high = estimates[min(resamples - 1, Int((Double(resamples) * 0.975).rounded(.down)))]
         return (low, high)
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator, so bootstrap
-/// and sampling results never depend on the platform's random source.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -31,11 +31,15 @@ public enum ONNXImporter {
             throw ONNXImportError.unreadable(file: url.path, reason: reason)
         }
         return try importModel(serialized: data, source: url.path,
-                               name: url.deletingPathExtension().lastPathComponent)
+                               name: url.deletingPathExtension().lastPathComponent,
+                               directory: url.deletingLastPathComponent())
     }
 
     /// Imports a serialized ModelProto; `source` names it in errors.
-    public static func importModel(serialized data: Data, source: String, name: String = "model") throws -> Graph {
+    /// Imports a serialized ModelProto; `source` names it in errors, and
+    /// `directory` (the model's folder) is where external weight files live.
+    public static func importModel(serialized data: Data, source: String, name: String = "model",
+                                   directory: URL? = nil) throws -> Graph {
         let model: Onnx_ModelProto
         do {
             model = try Onnx_ModelProto(serializedBytes: data)
@@ -50,6 +54,7 @@ public enum ONNXImporter {
             throw ONNXImportError.invalid(file: source, node: "(model)", message: "ai.onnx opset \(opset) is not supported; eqbench reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound)")
         }
         var context = ImportContext(file: source, opset: opset, graph: model.graph)
+        context.externalDirectory = directory
         return try context.run(name: name)
     }
 }
@@ -72,6 +77,8 @@ struct ImportContext {
     /// For each ONNX value, the op types of the nodes that read it.
     var readers = [String: [String]]()
     var graphOutputs = Set<String>()
+    /// The folder external tensor data is read from (nil: in-memory import).
+    var externalDirectory: URL?
     var unsupported = [ONNXImportError.UnsupportedItem]()
     /// Values whose producer was unsupported; their readers are skipped.
     var poisoned = Set<String>()
@@ -92,9 +99,10 @@ struct ImportContext {
 
     mutating func run(name: String) throws -> Graph {
         try checkOpTypes()
+        let reader = externalDirectory.map { ExternalData(directory: $0, model: file) }
         for initializer in proto.initializer {
             do {
-                constants[initializer.name] = try TensorDecoder.decode(initializer)
+                constants[initializer.name] = try TensorDecoder.decode(initializer, external: reader?.read)
             } catch let failure as TensorDecoder.Failure {
                 throw invalid(initializer.name, failure.message)
             }

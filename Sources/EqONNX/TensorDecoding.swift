@@ -64,9 +64,20 @@ enum ConstantValue: Equatable {
 enum TensorDecoder {
     struct Failure: Error { var message: String }
 
-    static func decode(_ proto: Onnx_TensorProto) throws -> ConstantValue {
+    /// Reads the bytes of a tensor stored outside the model file, given its
+    /// `external_data` entries (location, offset, length).
+    typealias ExternalReader = (_ entries: [String: String], _ tensor: String) throws -> Data
+
+    static func decode(_ proto: Onnx_TensorProto, external: ExternalReader? = nil) throws -> ConstantValue {
+        var proto = proto
         if proto.dataLocation == 1 || !proto.externalData.isEmpty {
-            throw Failure(message: "tensor '\(proto.name)' keeps its data in an external file, which eqbench does not read (save the model with the weights inside)")
+            guard let external else {
+                throw Failure(message: "tensor '\(proto.name)' keeps its data in an external file, which is only read for models loaded from a file")
+            }
+            let entries = Dictionary(proto.externalData.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+            proto.rawData = try external(entries, proto.name)
+            proto.dataLocation = 0
+            proto.externalData = []
         }
         let shape = proto.dims.map { Int($0) }
         guard shape.allSatisfy({ $0 >= 0 }) else {

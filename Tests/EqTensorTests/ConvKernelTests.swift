@@ -31,7 +31,7 @@ final class ConvKernelTests: XCTestCase {
     }
 
     func testIm2colConvolutionMatchesDirectDefinition() {
-        var rng = TestRandom(1)
+        var rng = SeededRandom(seed: 1)
         let cases: [(c: Int, h: Int, w: Int, o: Int, group: Int, g: WindowGeometry)] = [
             (3, 7, 6, 4, 1, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
             (2, 9, 9, 3, 1, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2)),
@@ -41,8 +41,8 @@ final class ConvKernelTests: XCTestCase {
             (1, 5, 5, 2, 1, WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
         ]
         for (n, t) in cases.enumerated() {
-            let x = rng.array(t.c * t.h * t.w)
-            let weight = rng.array(t.o * t.c / t.group * t.g.kernelH * t.g.kernelW)
+            let x = rng.signedArray(t.c * t.h * t.w)
+            let weight = rng.signedArray(t.o * t.c / t.group * t.g.kernelH * t.g.kernelW)
             let expected = Reference.conv(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: t.o,
                                           group: t.group, g: t.g, bias: nil).out
             let actual = convolveWithIm2col(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: t.o, group: t.group, g: t.g)
@@ -52,7 +52,7 @@ final class ConvKernelTests: XCTestCase {
     }
 
     func testDepthwiseKernelMatchesDirectDefinition() {
-        var rng = TestRandom(2)
+        var rng = SeededRandom(seed: 2)
         let cases: [(c: Int, m: Int, h: Int, w: Int, g: WindowGeometry)] = [
             (4, 1, 8, 8, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
             (3, 1, 9, 7, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1)),
@@ -60,10 +60,10 @@ final class ConvKernelTests: XCTestCase {
             (2, 1, 7, 7, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
         ]
         for (n, t) in cases.enumerated() {
-            let x = rng.array(t.c * t.h * t.w)
+            let x = rng.signedArray(t.c * t.h * t.w)
             let outChannels = t.c * t.m
-            let weight = rng.array(outChannels * t.g.kernelH * t.g.kernelW)
-            let bias = rng.array(outChannels)
+            let weight = rng.signedArray(outChannels * t.g.kernelH * t.g.kernelW)
+            let bias = rng.signedArray(outChannels)
             let (expected, oh, ow) = Reference.conv(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: outChannels,
                                                     group: t.c, g: t.g, bias: bias)
             var out = [Float](repeating: .nan, count: expected.count)

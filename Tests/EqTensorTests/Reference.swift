@@ -31,14 +31,3 @@ enum Reference {
         return (out, oh, ow)
     }
 }
-
-/// A small deterministic generator for test data.
-struct TestRandom {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> Float {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
-    }
-    mutating func array(_ n: Int) -> [Float] { (0..<n).map { _ in next() } }
-}

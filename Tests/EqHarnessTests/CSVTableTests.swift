@@ -1,0 +1,38 @@
+@testable import EqHarness
+import Foundation
+import XCTest
+
+final class CSVTableTests: XCTestCase {
+    func testFieldsAreQuotedPerRFC4180AndParseBack() throws {
+        var table = CSVTable(columns: ["a", "b"])
+        table.append(["plain", "has, comma"])
+        table.append(["has \"quotes\"", "line\nbreak"])
+        XCTAssertEqual(table.text, "a,b\r\nplain,\"has, comma\"\r\n\"has \"\"quotes\"\"\",\"line\nbreak\"\r\n")
+        XCTAssertEqual(try CSVTable.parse(table.text), table)
+    }
+
+    func testWriteIsAtomicAndLeavesNoTemporaryFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("eqbench-csv-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("t.csv")
+        try CSVTable(columns: ["x"], rows: [["1"]]).write(to: url)
+        try CSVTable(columns: ["x"], rows: [["2"]]).write(to: url)
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), "x\r\n2\r\n")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["t.csv"])
+    }
+
+    /// The report columns are a public contract (DESIGN.md): add, never rename.
+    func testReportColumnsAreTheDocumentedOnes() {
+        XCTAssertEqual(AccuracyRecord.columns, [
+            "model", "variant", "passes", "precision", "weights", "activations", "calib_images", "eval_images",
+            "top1", "top1_ci_low", "top1_ci_high", "top5", "top1_delta_vs_float", "top1_delta_vs_baseline_int8",
+            "logits_sqnr_db", "float_max_abs_diff", "status", "message"])
+        XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s"])
+    }
+
+    func testUnknownVariantErrorListsTheValidNames() {
+        XCTAssertThrowsError(try Catalog.validate(["baseline", "dfq9"], valid: Catalog.variants, flag: "--variants")) { error in
+            XCTAssertEqual(String(describing: error), "--variants: unknown name 'dfq9'; valid names: baseline")
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import EqGraph
+import EqONNX
+import EqRuntime
+import EqTensor
+import XCTest
+
+/// Executor behaviour beyond numeric agreement: determinism across thread
+/// counts, taps, fusion, and input checks.
+final class ExecutorTests: XCTestCase {
+    /// conv(3×3) → relu → conv(1×1) → global pool → linear, with random weights.
+    func smallNetwork() -> Graph {
+        var rng = SeededRandom(seed: 7)
+        let conv1 = ConvLayer(weight: Tensor(shape: [4, 1, 3, 3], data: rng.signedArray(36)), bias: Tensor(shape: [4], data: rng.signedArray(4)),
+                              geometry: WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), group: 1)
+        let conv2 = ConvLayer(weight: Tensor(shape: [3, 4, 1, 1], data: rng.signedArray(12)), bias: nil,
+                              geometry: WindowGeometry(kernelH: 1, kernelW: 1), group: 1)
+        let fc = LinearLayer(weight: Tensor(shape: [2, 3], data: rng.signedArray(6)), bias: Tensor(shape: [2], data: [0.5, -0.5]))
+        return Graph(name: "small", input: GraphInput(name: "x", shape: [1, 5, 5]), nodes: [
+            Node(name: "conv1", op: .conv(conv1), inputs: ["x"], output: "c1"),
+            Node(name: "relu1", op: .activation(.relu), inputs: ["c1"], output: "r1"),
+            Node(name: "conv2", op: .conv(conv2), inputs: ["r1"], output: "c2"),
+            Node(name: "pool", op: .globalAveragePool, inputs: ["c2"], output: "p"),
+            Node(name: "flat", op: .reshape(to: [3]), inputs: ["p"], output: "f"),
+            Node(name: "fc", op: .linear(fc), inputs: ["f"], output: "y"),
+        ], outputs: ["y"])
+    }
+
+    func batch(_ n: Int) -> Tensor {
+        var rng = SeededRandom(seed: 11)
+        return Tensor(shape: [n, 1, 5, 5], data: rng.signedArray(n * 25))
+    }
+
+    func testResultsAreBitIdenticalForAnyThreadCount() throws {
+        let graph = smallNetwork()
+        let input = batch(37)   // not a multiple of the tile size
+        let one = try Executor(graph: graph, threads: 1).run(input)
+        let two = try Executor(graph: graph, threads: 2).run(input)
+        let four = try Executor(graph: graph, threads: 4).run(input)
+        XCTAssertEqual(one.outputs, two.outputs)
+        XCTAssertEqual(one.outputs, four.outputs)
+    }
+
+    func testTapsReturnIntermediateValuesAndDoNotChangeOutputs() throws {
+        let graph = smallNetwork()
+        let input = batch(3)
+        let executor = try Executor(graph: graph, threads: 2)
+        let plain = try executor.run(input)
+        // Tapping conv1 blocks its fusion with relu1: outputs must not change.
+        let tapped = try executor.run(input, taps: ["conv1", "relu1", "x"])
+        XCTAssertEqual(plain.outputs, tapped.outputs)
+        let c1 = tapped.taps["conv1"]!, r1 = tapped.taps["relu1"]!
+        XCTAssertEqual(c1.shape, [3, 4, 5, 5])
+        XCTAssertEqual(r1.data, c1.data.map { max($0, 0) })
+        XCTAssertTrue(c1.data.contains { $0 < 0 }, "the pre-activation tap holds negative values")
+        XCTAssertEqual(tapped.taps["x"], input)
+        // Hand check of one conv1 output: image 0, channel 0, centre pixel.
+        guard case let .conv(layer) = graph.nodes[0].op else { return XCTFail() }
+        var expected = layer.bias!.data[0]
+        for i in 0..<3 { for j in 0..<3 { expected += layer.weight.data[i * 3 + j] * input.data[(1 + i) * 5 + 1 + j] } }
+        XCTAssertEqual(c1.data[2 * 5 + 2], expected, accuracy: 1e-5)
+    }
+
+    func testLinearLayerByHand() throws {
+        let fc = LinearLayer(weight: Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), bias: Tensor(shape: [2], data: [1, -1]))
+        let graph = Graph(name: "fc", input: GraphInput(name: "x", shape: [3]),
+                          nodes: [Node(name: "fc", op: .linear(fc), inputs: ["x"], output: "y")], outputs: ["y"])
+        let y = try Executor(graph: graph).run(Tensor(shape: [2, 3], data: [1, 0, -1, 0.5, 0.5, 0.5])).outputs[0]
+        XCTAssertEqual(y.data, [-1, -3, 4, 6.5] as [Float])
+    }
+
+    func testWrongInputShapeAndUnknownTapAreErrors() throws {
+        let executor = try Executor(graph: smallNetwork())
+        XCTAssertThrowsError(try executor.run(Tensor(shape: [1, 1, 4, 4]))) { error in
+            XCTAssertEqual(error as? ExecutorError, .inputShape(expected: [1, 5, 5], got: [1, 1, 4, 4]))
+        }
+        XCTAssertThrowsError(try executor.run(batch(1), taps: ["nope"])) { error in
+            XCTAssertEqual(error as? ExecutorError, .unknownTap("nope"))
+        }
+    }
+
+    func testInvalidGraphIsRejectedWithTheNode() {
+        let graph = Graph(name: "bad", input: GraphInput(name: "x", shape: [3]),
+                          nodes: [Node(name: "relu", op: .activation(.relu), inputs: ["missing"], output: "y")], outputs: ["y"])
+        XCTAssertThrowsError(try Executor(graph: graph)) { error in
+            XCTAssertTrue(String(describing: error).contains("node 'relu'"))
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import XCTest
+
+/// The `eqbench` executable as a user runs it: bad inputs give one clear error
+/// line naming the file or flag and a non-zero exit, and no report is left
+/// half-written.
+final class CommandLineTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("eqbench-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// Runs the built binary from the repository root; returns (status, stdout, stderr).
+    func eqbench(_ arguments: String...) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = Bundle.main.bundleURL.appendingPathComponent("eqbench")
+        process.arguments = arguments
+        process.currentDirectoryURL = Self.root
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    func testUnknownFlagAndUnknownVariantAreNamed() throws {
+        let flag = try eqbench("run", "--bogus")
+        XCTAssertNotEqual(flag.status, 0)
+        XCTAssertTrue(flag.err.contains("Unknown option '--bogus'"), flag.err)
+        let variant = try eqbench("run", "--variants", "baseline,magic")
+        XCTAssertNotEqual(variant.status, 0)
+        XCTAssertTrue(variant.err.contains("--variants: unknown name 'magic'; valid names: baseline"), variant.err)
+    }
+
+    func testMissingDatasetFolderIsAnErrorAndWritesNothing() throws {
+        let out = scratch.appendingPathComponent("report")
+        let result = try eqbench("run", "--dataset", "/nonexistent/data", "--out", out.path)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.err.contains("/nonexistent/data/test: dataset folder not found"), result.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
+    func testTextFileNamedONNXAndTruncatedModelAreClearErrors() throws {
+        let text = scratch.appendingPathComponent("readme.onnx")
+        try "not a model\n".write(to: text, atomically: true, encoding: .utf8)
+        let inspect = try eqbench("inspect", text.path)
+        XCTAssertNotEqual(inspect.status, 0)
+        XCTAssertTrue(inspect.err.contains("\(text.path): not a valid ONNX model"), inspect.err)
+
+        let model = try Data(contentsOf: Self.root.appendingPathComponent("Datasets/models/mlp.onnx"))
+        let truncated = scratch.appendingPathComponent("truncated.onnx")
+        try model.prefix(model.count / 3).write(to: truncated)
+        let out = scratch.appendingPathComponent("report")
+        let run = try eqbench("run", "--model", truncated.path, "--eval", "10", "--out", out.path)
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.err.contains(truncated.path), run.err)
+        // The report is complete: the model is an error row, not a missing file.
+        let csv = try String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8)
+        XCTAssertTrue(csv.contains("truncated,baseline,,fp32"), csv)
+        XCTAssertTrue(csv.contains(",error,"), csv)
+    }
+
+    func testCorruptImageInDatasetNamesTheFile() throws {
+        let split = scratch.appendingPathComponent("data/test")
+        try FileManager.default.createDirectory(at: split.appendingPathComponent("a"), withIntermediateDirectories: true)
+        try "a\n".write(to: split.appendingPathComponent("classes.txt"), atomically: true, encoding: .utf8)
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0]).write(to: split.appendingPathComponent("a/0.png"))
+        let result = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--dataset", split.deletingLastPathComponent().path,
+                                 "--out", scratch.appendingPathComponent("r").path)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.err.contains("a/0.png: corrupt or unsupported image"), result.err)
+    }
+
+    func testRunWritesAccuracyTableForARealModel() throws {
+        let out = scratch.appendingPathComponent("report")
+        let result = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--eval", "50", "--threads", "2", "--out", out.path)
+        XCTAssertEqual(result.status, 0, result.err)
+        let table = try String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8)
+        let lines = table.split(separator: "\r\n")
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertTrue(lines[0].hasPrefix("model,variant,passes,precision"))
+        XCTAssertTrue(lines[1].hasPrefix("mlp,baseline,,fp32,fp32,fp32,0,50,"), String(lines[1]))
+        XCTAssertTrue(result.out.contains("mlp"), result.out)
+    }
+
+    func testInspectListsOpsAndShapes() throws {
+        let result = try eqbench("inspect", "Datasets/models/mbv2.onnx")
+        XCTAssertEqual(result.status, 0, result.err)
+        XCTAssertTrue(result.out.contains("input: input [N, 1, 28, 28]"), result.out)
+        XCTAssertTrue(result.out.contains("DepthwiseConv ×"), result.out)
+        XCTAssertTrue(result.out.contains("BatchNormalization ×"), result.out)
+    }
+}
