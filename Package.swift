@@ -29,14 +29,16 @@ let package = Package(
                 dependencies: ["EqGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["Proto"]),
         .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor", "COpenBLAS"]),
+        .target(name: "EqQuant", dependencies: ["EqGraph", "EqRuntime", "EqTensor"]),
         .target(name: "EqData", dependencies: ["EqTensor", "CPNG", "CZlib"]),
-        .target(name: "EqHarness", dependencies: ["EqONNX", "EqRuntime", "EqData"]),
+        .target(name: "EqHarness", dependencies: ["EqONNX", "EqRuntime", "EqQuant", "EqData"]),
         .executableTarget(name: "eqbench", dependencies: [
             "EqHarness", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "EqTensorTests", dependencies: ["EqTensor"]),
         .testTarget(name: "EqONNXTests", dependencies: ["EqONNX"]),
+        .testTarget(name: "EqQuantTests", dependencies: ["EqQuant", "EqONNX"]),
         .testTarget(name: "EqRuntimeTests", dependencies: ["EqRuntime", "EqONNX", "EqData"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "EqDataTests", dependencies: ["EqData"], exclude: ["Fixtures"]),

@@ -1,11 +1,24 @@
+import EqQuant
+
 /// The variant and precision names `eqbench run` accepts.
 ///
-/// A variant is a named, ordered pipeline of graph passes; a precision says how
-/// weights and activations are represented. Only the float baseline exists so
-/// far; the equalization passes and the int8 simulation add their names here.
+/// A variant is a named, ordered pipeline of graph passes (only `baseline` so
+/// far; the equalization passes add theirs). A precision is `fp32` or a name
+/// of the grammar `Precision.parse` reads.
 public enum Catalog {
     public static let variants = ["baseline"]
-    public static let precisions = ["fp32"]
+    public static let defaultPrecisions = ["fp32", "w8a8-pt", "w8a8-pc"]
+    public static let precisionGrammar = "fp32, or w<bits>a<bits>-<pt|pc>[-pow2][-mse|-pct|-ema|-last][-b32] (e.g. w8a8-pt, w8a8-pc, w4a8-pc)"
+
+    /// Parses every precision name; the error names the bad one and the grammar.
+    public static func precisions(_ names: [String]) throws -> [Precision] {
+        guard !names.isEmpty else { throw HarnessError("--precisions is empty; valid: \(precisionGrammar)") }
+        return try names.map { name in
+            do { return try Precision.parse(name) } catch let error as QuantError {
+                throw HarnessError("--precisions: \(error.message)")
+            }
+        }
+    }
 
     /// Checks a list of names against the valid ones; the error lists them all.
     public static func validate(_ names: [String], valid: [String], flag: String) throws {

@@ -1,4 +1,6 @@
 import EqData
+import EqGraph
+import EqQuant
 import EqRuntime
 import EqTensor
 import Foundation
@@ -6,10 +8,12 @@ import Foundation
 /// What `eqbench run` was asked to do.
 public struct RunSettings: Sendable {
     public var models: [URL]
-    /// A dataset folder holding the `test/` (and later `calib/`) splits.
+    /// A dataset folder holding the `calib/` and `test/` splits.
     public var dataset: URL
     /// Evaluate only the first N test images (all when nil).
     public var evalLimit: Int?
+    /// Calibrate on the first N calibration images (default 500, or all if fewer).
+    public var calibLimit: Int
     public var output: URL
     public var threads: Int
     public var batchSize: Int
@@ -18,11 +22,11 @@ public struct RunSettings: Sendable {
     public var variants: [String]
     public var precisions: [String]
 
-    public init(models: [URL], dataset: URL, evalLimit: Int? = nil, output: URL,
+    public init(models: [URL], dataset: URL, evalLimit: Int? = nil, calibLimit: Int = 500, output: URL,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = 256,
                 mean: [Float]? = nil, std: [Float]? = nil,
-                variants: [String] = ["baseline"], precisions: [String] = ["fp32"]) {
-        self.models = models; self.dataset = dataset; self.evalLimit = evalLimit
+                variants: [String] = ["baseline"], precisions: [String] = Catalog.defaultPrecisions) {
+        self.models = models; self.dataset = dataset; self.evalLimit = evalLimit; self.calibLimit = calibLimit
         self.output = output; self.threads = threads; self.batchSize = batchSize
         self.mean = mean; self.std = std; self.variants = variants; self.precisions = precisions
     }
@@ -31,20 +35,29 @@ public struct RunSettings: Sendable {
 /// The tables a run produced.
 public struct RunReport: Sendable {
     public var accuracy: [AccuracyRecord] = []
+    public var layers: [LayerRecord] = []
     public var throughput: [ThroughputRecord] = []
     /// True when any row has status `error`.
     public var hasErrors: Bool { accuracy.contains { $0.status == "error" } }
 }
 
-/// Runs every model under every variant and precision on the test split and
-/// writes `accuracy.csv` and `throughput.csv` into the output folder.
+/// Runs every model under every variant and precision and writes
+/// `accuracy.csv`, `layers.csv` and `throughput.csv` into the output folder.
 ///
-/// A model that fails to load or run becomes error rows (status `error`, the
-/// message in `message`) and the others still run; a bad dataset or setting
-/// stops the run before anything is written.
+/// For an int8 precision: plan (BN folds, which tensors are quantized), calibrate
+/// on the `calib/` split, evaluate the quantized model on `test/`, and compare
+/// with the float run: top-1 delta, logits SQNR, per-layer cumulative and
+/// local SQNR. A model that fails to load or run becomes error rows and the
+/// others still run; a bad dataset or setting stops the run before anything
+/// is written.
 public final class EvaluationRun {
     public let settings: RunSettings
     let log: (String) -> Void
+
+    /// Images per analysis batch (per-layer taps hold every layer's output).
+    static let analysisBatch = 64
+    /// Images per calibration batch: fixed, so EMA ranges do not depend on settings.
+    static let calibrationBatch = 50
 
     public init(settings: RunSettings, log: @escaping (String) -> Void) {
         self.settings = settings
@@ -53,53 +66,35 @@ public final class EvaluationRun {
 
     public func execute() throws -> RunReport {
         try Catalog.validate(settings.variants, valid: Catalog.variants, flag: "--variants")
-        try Catalog.validate(settings.precisions, valid: Catalog.precisions, flag: "--precisions")
+        let precisions = try Catalog.precisions(settings.precisions)
         let test = try ImageFolder(root: settings.dataset.appendingPathComponent("test"))
         let count = min(settings.evalLimit ?? test.count, test.count)
         guard count > 0 else { throw HarnessError("--eval must be at least 1") }
         let images = try (0..<count).map { try PNGCodec.decode(path: test.path(of: test.items[$0])) }
         let labels = test.items.prefix(count).map(\.label)
-        log("dataset \(settings.dataset.path): \(count) test images, \(test.classes.count) classes")
+        var calibration = [DecodedImage]()
+        if precisions.contains(where: { !$0.isFloat }) {
+            let calib = try ImageFolder(root: settings.dataset.appendingPathComponent("calib"))
+            calibration = try calib.items.prefix(settings.calibLimit).map { try PNGCodec.decode(path: calib.path(of: $0)) }
+        }
+        log("dataset \(settings.dataset.path): \(count) test images, \(calibration.count) calibration images, \(test.classes.count) classes")
+        let data = EvaluationData(images: images, labels: labels, classes: test.classes.count, calibration: calibration)
 
         var report = RunReport()
         for url in settings.models {
             let name = url.deletingPathExtension().lastPathComponent
-            let model: ModelSource
             do {
-                model = try ModelSource.load(url, mean: settings.mean, std: settings.std)
+                let model = try ModelSource.load(url, mean: settings.mean, std: settings.std)
+                try evaluate(model, variants: settings.variants, precisions: precisions, data: data, into: &report)
             } catch {
                 log("error: \(error)")
-                for variant in settings.variants {
-                    for precision in settings.precisions {
-                        report.accuracy.append(AccuracyRecord(model: name, variant: variant, precision: precision,
-                                                              weights: "", activations: "", evalImages: count,
-                                                              status: "error", message: String(describing: error)))
+                for variant in settings.variants where !report.accuracy.contains(where: { $0.model == name && $0.variant == variant }) {
+                    for precision in precisions {
+                        report.accuracy.append(AccuracyRecord(model: name, variant: variant, precision: precision.name,
+                                                              weights: precision.weightsDescription,
+                                                              activations: precision.activationsDescription,
+                                                              evalImages: count, status: "error", message: String(describing: error)))
                     }
-                }
-                continue
-            }
-            for variant in settings.variants {
-                for precision in settings.precisions {
-                    var record = AccuracyRecord(model: model.name, variant: variant, precision: precision,
-                                                weights: "fp32", activations: "fp32", evalImages: count)
-                    do {
-                        let (evaluation, throughput) = try evaluate(model, images: images, labels: labels,
-                                                                    classes: test.classes.count)
-                        record.top1 = evaluation.top1
-                        record.top1CI = evaluation.interval
-                        record.top5 = evaluation.top5
-                        record.top1DeltaVsFloat = 0
-                        report.throughput.append(ThroughputRecord(model: model.name, variant: variant, precision: precision,
-                                                                  batch: settings.batchSize, threads: settings.threads,
-                                                                  images: count, seconds: throughput))
-                        log(String(format: "%@ %@ %@: top-1 %.2f%%, %.0f images/s", model.name, variant, precision,
-                                   evaluation.top1, Double(count) / throughput))
-                    } catch {
-                        record.status = "error"
-                        record.message = String(describing: error)
-                        log("error: \(model.name) \(variant) \(precision): \(error)")
-                    }
-                    report.accuracy.append(record)
                 }
             }
         }
@@ -107,29 +102,102 @@ public final class EvaluationRun {
         return report
     }
 
+    struct EvaluationData {
+        var images: [DecodedImage]
+        var labels: [Int]
+        var classes: Int
+        var calibration: [DecodedImage]
+    }
+
+    /// One model under every variant and precision.
+    func evaluate(_ model: ModelSource, variants: [String], precisions: [Precision], data: EvaluationData,
+                  into report: inout RunReport) throws {
+        for variant in variants {
+            let graph = model.graph   // variants other than baseline arrive with the passes
+            let float = try run(graph, quantizers: [:], model: model, data: data)
+            var baselineTop1 = [String: Double]()
+            for precision in precisions {
+                var record = AccuracyRecord(model: model.name, variant: variant, precision: precision.name,
+                                            weights: precision.weightsDescription, activations: precision.activationsDescription,
+                                            evalImages: data.images.count)
+                do {
+                    let result: Evaluation
+                    if precision.isFloat {
+                        result = float
+                    } else {
+                        let quantized = try evaluateQuantized(graph, precision: precision, model: model, variant: variant,
+                                                              data: data, float: float, layers: &report.layers)
+                        result = quantized.evaluation
+                        record.calibImages = quantized.calibrationImages
+                        record.logitsSQNR = logitsSQNR(float.logits, result.logits)
+                        if variant == "baseline" { baselineTop1[precision.name] = result.top1 }
+                        record.top1DeltaVsBaselineInt8 = baselineTop1[precision.name].map { result.top1 - $0 }
+                    }
+                    record.top1 = result.top1
+                    record.top1CI = result.interval
+                    record.top5 = result.top5
+                    record.top1DeltaVsFloat = result.top1 - float.top1
+                    report.throughput.append(ThroughputRecord(model: model.name, variant: variant, precision: precision.name,
+                                                              batch: settings.batchSize, threads: settings.threads,
+                                                              images: data.images.count, seconds: result.seconds))
+                    log(String(format: "%@ %@ %@: top-1 %.2f%%, %.0f images/s", model.name, variant, precision.name,
+                               result.top1, Double(data.images.count) / result.seconds))
+                } catch {
+                    record.status = "error"
+                    record.message = String(describing: error)
+                    log("error: \(model.name) \(variant) \(precision.name): \(error)")
+                }
+                report.accuracy.append(record)
+            }
+        }
+    }
+
     struct Evaluation {
         var top1: Double
         var top5: Double
         var interval: (low: Double, high: Double)
         var logits: [Float]
+        var seconds: Double
     }
 
-    /// Runs the model over the images in batches; returns the metrics and the
+    /// Plans, calibrates and evaluates one int8 precision, adding its per-layer rows.
+    func evaluateQuantized(_ graph: Graph, precision: Precision, model: ModelSource, variant: String,
+                           data: EvaluationData, float: Evaluation, layers: inout [LayerRecord])
+        throws -> (evaluation: Evaluation, calibrationImages: Int) {
+        guard !data.calibration.isEmpty else { throw HarnessError("\(settings.dataset.path)/calib has no images to calibrate on") }
+        let plan = QuantPlan(graph: graph, precision: precision)
+        let calibration = try plan.calibrate(threads: settings.threads) { body in
+            for batch in batches(data.calibration, model.preprocessing, size: Self.calibrationBatch) { try body(batch) }
+        }
+        let quantizedGraph = try plan.quantizedGraph(calibration)
+        let evaluation = try run(quantizedGraph, quantizers: calibration.quantizers, model: model, data: data)
+
+        var analysis = try LayerAnalysis(plan: plan, quantizedGraph: quantizedGraph, calibration: calibration,
+                                         threads: settings.threads)
+        for batch in batches(data.images, model.preprocessing, size: Self.analysisBatch) { try analysis.add(batch) }
+        for row in analysis.rows {
+            layers.append(LayerRecord(model: model.name, variant: variant, precision: precision.name, node: row.node,
+                                      op: row.op, outChannels: row.channels, sqnrCumulative: row.cumulative.decibels,
+                                      sqnrLocal: row.localSQNR.decibels, weightRangeRatio: row.weightRangeRatio,
+                                      activationRange: calibration.ranges[row.value]))
+        }
+        return (evaluation, calibration.images)
+    }
+
+    /// Runs a graph over the test images in batches; returns the metrics and the
     /// seconds spent in the executor.
-    func evaluate(_ model: ModelSource, images: [DecodedImage], labels: [Int], classes: Int) throws -> (Evaluation, Double) {
-        let executor = try Executor(graph: model.graph, threads: settings.threads)
-        guard let outputShape = executor.shapes[model.graph.outputs[0]], outputShape.count == 1 else {
+    func run(_ graph: Graph, quantizers: [String: FakeQuantizer], model: ModelSource, data: EvaluationData) throws -> Evaluation {
+        let executor = try Executor(graph: graph, threads: settings.threads, activationQuantizers: quantizers)
+        guard let outputShape = executor.shapes[graph.outputs[0]], outputShape.count == 1 else {
             throw HarnessError("\(model.url.path): the first output is not a [N, classes] tensor of logits")
         }
-        guard outputShape[0] >= classes else {
-            throw HarnessError("\(model.url.path): the model has \(outputShape[0]) outputs, the dataset \(classes) classes")
+        guard outputShape[0] >= data.classes else {
+            throw HarnessError("\(model.url.path): the model has \(outputShape[0]) outputs, the dataset \(data.classes) classes")
         }
         var logits = [Float]()
-        logits.reserveCapacity(images.count * outputShape[0])
+        logits.reserveCapacity(data.images.count * outputShape[0])
         var seconds = 0.0
-        for start in stride(from: 0, to: images.count, by: settings.batchSize) {
-            let end = min(start + settings.batchSize, images.count)
-            let batch = preprocess(images[start..<end], model.preprocessing)
+        for batch in batches(data.images, model.preprocessing, size: settings.batchSize) {
             let began = DispatchTime.now().uptimeNanoseconds
             let result = try executor.run(batch)
             seconds += Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
@@ -138,29 +206,41 @@ public final class EvaluationRun {
         if let bad = logits.firstIndex(where: { !$0.isFinite }) {
             throw HarnessError("\(model.url.path): logit \(bad % outputShape[0]) of image \(bad / outputShape[0]) is \(logits[bad]) (NaN or infinite)")
         }
-        let ranks = Metrics.ranks(logits: logits, classes: outputShape[0], labels: labels)
-        let evaluation = Evaluation(top1: Metrics.topK(ranks, k: 1), top5: Metrics.topK(ranks, k: 5),
-                                    interval: Metrics.bootstrapInterval(correct: ranks.map { $0 == 0 }),
-                                    logits: logits)
-        return (evaluation, seconds)
+        let ranks = Metrics.ranks(logits: logits, classes: outputShape[0], labels: data.labels)
+        return Evaluation(top1: Metrics.topK(ranks, k: 1), top5: Metrics.topK(ranks, k: 5),
+                          interval: Metrics.bootstrapInterval(correct: ranks.map { $0 == 0 }),
+                          logits: logits, seconds: seconds)
     }
 
-    func preprocess(_ images: ArraySlice<DecodedImage>, _ preprocessing: Preprocessing) -> Tensor {
-        var data = [Float](repeating: 0, count: images.count * preprocessing.count)
-        data.withUnsafeMutableBufferPointer { buffer in
-            for (i, image) in images.enumerated() {
-                preprocessing.apply(image, into: buffer.baseAddress! + i * preprocessing.count)
+    func logitsSQNR(_ reference: [Float], _ quantized: [Float]) -> Double {
+        var sqnr = SQNRAccumulator()
+        sqnr.add(reference: reference[...], quantized: quantized[...])
+        return sqnr.decibels
+    }
+
+    /// Preprocessed batches of `size` images, in order.
+    func batches(_ images: [DecodedImage], _ preprocessing: Preprocessing, size: Int) -> [Tensor] {
+        stride(from: 0, to: images.count, by: size).map { start in
+            let slice = images[start..<min(start + size, images.count)]
+            var data = [Float](repeating: 0, count: slice.count * preprocessing.count)
+            data.withUnsafeMutableBufferPointer { buffer in
+                for (i, image) in slice.enumerated() {
+                    preprocessing.apply(image, into: buffer.baseAddress! + i * preprocessing.count)
+                }
             }
+            return Tensor(shape: [slice.count, preprocessing.channels, preprocessing.height, preprocessing.width], data: data)
         }
-        return Tensor(shape: [images.count, preprocessing.channels, preprocessing.height, preprocessing.width], data: data)
     }
 
     func write(_ report: RunReport) throws {
         var accuracy = CSVTable(columns: AccuracyRecord.columns)
         report.accuracy.forEach { accuracy.append($0.fields) }
+        var layers = CSVTable(columns: LayerRecord.columns)
+        report.layers.forEach { layers.append($0.fields) }
         var throughput = CSVTable(columns: ThroughputRecord.columns)
         report.throughput.forEach { throughput.append($0.fields) }
         try accuracy.write(to: settings.output.appendingPathComponent("accuracy.csv"))
+        try layers.write(to: settings.output.appendingPathComponent("layers.csv"))
         try throughput.write(to: settings.output.appendingPathComponent("throughput.csv"))
     }
 }

@@ -18,6 +18,8 @@ struct ExecutionPlan {
         var outputSlot: Int
         var outputCount: Int
         var activation: Activation?
+        /// Quantize-dequantize applied to the output after the kernel (int8 simulation).
+        var outputQuantizer: FakeQuantizer?
         /// Indices into `exports` copied out after this step.
         var exports: [Int]
     }
@@ -39,12 +41,14 @@ struct ExecutionPlan {
     var exports: [Export]
     /// Input-value exports (a tap on the graph input itself).
     var inputExports: [Int]
+    var inputQuantizer: FakeQuantizer?
 
     /// Compiles `graph`; `keep` lists values that must stay observable (taps),
-    /// which blocks fusing an activation into the step that produces them.
-    init(graph: Graph, shapes: [String: [Int]], keep: [String]) {
+    /// which blocks fusing an activation into the step that produces them, as
+    /// does a quantizer on that value.
+    init(graph: Graph, shapes: [String: [Int]], keep: [String], quantizers: [String: FakeQuantizer] = [:]) {
         let consumers = graph.consumers()
-        let observable = Set(graph.outputs).union(keep)
+        let observable = Set(graph.outputs).union(keep).union(quantizers.keys)
 
         // Fuse: conv/linear/batchNorm → activation, when the intermediate value
         // has that single reader and nobody observes it.
@@ -117,6 +121,7 @@ struct ExecutionPlan {
                               inputCounts: inShapes.map { $0.reduce(1, *) },
                               outputSlot: outSlot, outputCount: outShape.reduce(1, *),
                               activation: fusedInto[i],
+                              outputQuantizer: quantizers[output],
                               exports: [exportIndex[output]].compactMap { $0 }))
         }
         self.steps = steps
@@ -126,5 +131,6 @@ struct ExecutionPlan {
         self.workspaceCount = workspace
         self.exports = exports
         self.inputExports = [exportIndex[graph.input.name]].compactMap { $0 }
+        self.inputQuantizer = quantizers[graph.input.name]
     }
 }

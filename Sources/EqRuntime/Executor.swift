@@ -43,28 +43,37 @@ public final class Executor: @unchecked Sendable {
     public let shapes: [String: [Int]]
     public let threads: Int
     public let tileSize: Int
+    /// Quantize-dequantize applied to these values (by value name) right after
+    /// they are computed: the activation half of the int8 simulation.
+    public let activationQuantizers: [String: FakeQuantizer]
 
     private let lock = NSLock()
     private var plans = [[String]: ExecutionPlan]()
     private var arenas = [[String]: [Arena]]()
 
     public init(graph: Graph, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                tileSize: Int = 16) throws {
+                tileSize: Int = 16, activationQuantizers: [String: FakeQuantizer] = [:]) throws {
+        let shapes: [String: [Int]]
         do {
             shapes = try graph.inferShapes()
         } catch let error as GraphError {
             throw ExecutorError.invalidGraph(error)
         }
+        if let unknown = activationQuantizers.keys.sorted().first(where: { shapes[$0] == nil }) {
+            throw ExecutorError.unknownTap(unknown)
+        }
+        self.shapes = shapes
+        self.activationQuantizers = activationQuantizers
         self.graph = graph
         self.threads = max(1, threads)
         self.tileSize = max(1, tileSize)
         BLAS.setThreads(1)
     }
 
-    /// The value a tap name refers to: a node name (its output) or a value name.
+    /// The value a tap name refers to: a value name, or a node name (its output).
     public func tapValue(_ name: String) -> String? {
-        if let node = graph.nodes.first(where: { $0.name == name }) { return node.output }
-        return shapes[name] != nil ? name : nil
+        if shapes[name] != nil { return name }
+        return graph.nodes.first(where: { $0.name == name })?.output
     }
 
     /// Runs a batch [N] + input shape and returns the outputs and the taps.
@@ -117,7 +126,7 @@ public final class Executor: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let plan = plans[values] { return plan }
-        let plan = ExecutionPlan(graph: graph, shapes: shapes, keep: values)
+        let plan = ExecutionPlan(graph: graph, shapes: shapes, keep: values, quantizers: activationQuantizers)
         plans[values] = plan
         return plan
     }
@@ -162,8 +171,9 @@ final class Arena: @unchecked Sendable {
     func runTile(_ plan: ExecutionPlan, input: UnsafeMutablePointer<Float>, images: Int,
                  firstImage: Int, exports: [UnsafeMutablePointer<Float>]) {
         slots[plan.inputSlot].update(from: input, count: images * plan.inputCount)
+        plan.inputQuantizer?.apply(slots[plan.inputSlot], count: images * plan.inputCount)
         for e in plan.inputExports {
-            (exports[e] + firstImage * plan.inputCount).update(from: input, count: images * plan.inputCount)
+            (exports[e] + firstImage * plan.inputCount).update(from: slots[plan.inputSlot], count: images * plan.inputCount)
         }
         for step in plan.steps {
             let inputs = step.inputSlots.map { slots[$0] }
@@ -189,6 +199,7 @@ final class Arena: @unchecked Sendable {
                                     workspace: workspace, activation: step.activation)
                 }
             }
+            step.outputQuantizer?.apply(output, count: images * step.outputCount)
             for e in step.exports {
                 (exports[e] + firstImage * step.outputCount).update(from: output, count: images * step.outputCount)
             }

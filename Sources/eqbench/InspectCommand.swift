@@ -1,6 +1,7 @@
 import ArgumentParser
 import EqHarness
 import EqONNX
+import EqQuant
 import Foundation
 
 /// `eqbench inspect MODEL`: prints the imported graph.
@@ -12,8 +13,22 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "The ONNX model file.")
     var model: String
 
+    @Option(help: "Also list what this precision quantizes and how (\(Catalog.precisionGrammar)).")
+    var precision: String?
+
+    func validate() throws {
+        if let precision {
+            do { _ = try Catalog.precisions([precision]) } catch let error as HarnessError {
+                throw ValidationError(error.message.replacingOccurrences(of: "--precisions", with: "--precision"))
+            }
+        }
+    }
+
     func run() throws {
         let graph = try ONNXImporter.load(contentsOf: URL(fileURLWithPath: model))
         print(try GraphSummary.render(graph, source: model))
+        if let precision {
+            print("\n" + QuantPlan(graph: graph, precision: try Precision.parse(precision)).describe())
+        }
     }
 }

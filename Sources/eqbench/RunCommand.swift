@@ -6,7 +6,7 @@ import Foundation
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Evaluate models under each variant and precision; write accuracy.csv and throughput.csv.")
+        abstract: "Evaluate models under each variant and precision; write accuracy.csv, layers.csv and throughput.csv.")
 
     @Option(name: .customLong("model"), help: "An ONNX model to evaluate (repeatable). Default: every .onnx in Datasets/models.")
     var models: [String] = []
@@ -16,6 +16,9 @@ struct RunCommand: ParsableCommand {
 
     @Option(name: .customLong("eval"), help: "Evaluate only the first N test images.")
     var evalLimit: Int?
+
+    @Option(name: .customLong("calib"), help: "Calibrate int8 precisions on the first N images of calib/ (all if fewer).")
+    var calibLimit = 500
 
     @Option(help: "Output folder for the report. Default: reports/<timestamp>.")
     var out: String?
@@ -35,18 +38,19 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Comma-separated variants. Valid: \(Catalog.variants.joined(separator: ", ")).")
     var variants = "baseline"
 
-    @Option(help: "Comma-separated precisions. Valid: \(Catalog.precisions.joined(separator: ", ")).")
-    var precisions = "fp32"
+    @Option(help: "Comma-separated precisions: \(Catalog.precisionGrammar).")
+    var precisions = Catalog.defaultPrecisions.joined(separator: ",")
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
         if let evalLimit, evalLimit < 1 { throw ValidationError("--eval must be at least 1, got \(evalLimit)") }
+        guard calibLimit >= 1 else { throw ValidationError("--calib must be at least 1, got \(calibLimit)") }
         if let mean { _ = try parseFloats(mean, flag: "--mean") }
         if let std { _ = try parseFloats(std, flag: "--std") }
         do {
             try Catalog.validate(parseNames(variants), valid: Catalog.variants, flag: "--variants")
-            try Catalog.validate(parseNames(precisions), valid: Catalog.precisions, flag: "--precisions")
+            _ = try Catalog.precisions(parseNames(precisions))
         } catch let error as HarnessError {
             throw ValidationError(error.message)
         }
@@ -58,13 +62,13 @@ struct RunCommand: ParsableCommand {
             : models.map { URL(fileURLWithPath: $0) }
         let output = URL(fileURLWithPath: out ?? "reports/" + Self.timestamp())
         let settings = RunSettings(models: modelURLs, dataset: URL(fileURLWithPath: dataset),
-                                   evalLimit: evalLimit, output: output, threads: threads, batchSize: batch,
+                                   evalLimit: evalLimit, calibLimit: calibLimit, output: output, threads: threads, batchSize: batch,
                                    mean: try mean.map { try parseFloats($0, flag: "--mean") },
                                    std: try std.map { try parseFloats($0, flag: "--std") },
                                    variants: parseNames(variants), precisions: parseNames(precisions))
         let report = try EvaluationRun(settings: settings, log: { Log.line($0) }).execute()
         print(report.summaryTable)
-        print("\nwrote \(output.path)/accuracy.csv, throughput.csv")
+        print("\nwrote \(output.path)/accuracy.csv, layers.csv, throughput.csv")
         if report.hasErrors { throw ExitCode.failure }
     }
 

@@ -38,6 +38,7 @@ final class ORTAgreementTests: XCTestCase {
             XCTAssertEqual(logits.count, expected.count, name)
             let range = expected.max()! - expected.min()!
             let worst = zip(logits.data, expected).map { abs($0 - $1) }.max()!
+            print("\(name): max |Δ logit| vs ONNX Runtime \(worst) = \(worst / range) of the range \(range)")
             XCTAssertLessThanOrEqual(worst, 1e-4 * range, "\(name): max |Δ logit| \(worst), range \(range)")
         }
     }

@@ -1,0 +1,72 @@
+import EqTensor
+
+/// A batch norm that was folded into the layer before it, with the
+/// parameters the high-bias fold needs later (γ and β of the folded BN).
+public struct FoldedBatchNorm: Equatable, Sendable {
+    public var batchNorm: String
+    public var layer: String
+    public var gamma: [Float]
+    public var beta: [Float]
+}
+
+extension Graph {
+    /// Folds every BatchNormalization that directly follows a Conv (grouped and
+    /// depthwise too) or linear layer into that layer, as int8 runtimes do
+    /// before quantizing weights (TF's fold_batch_norms; Jacob et al. 2018):
+    ///
+    ///   w'[o] = w[o] · γ[o]/√(σ²[o]+ε),   b'[o] = (b[o] − μ[o]) · γ[o]/√(σ²[o]+ε) + β[o]
+    ///
+    /// A fold happens only when the layer's output feeds nothing but the BN and
+    /// is not a graph output; the folded layer then writes the BN's output value.
+    /// Returns the folds in graph order. The float function is unchanged up to
+    /// rounding.
+    @discardableResult
+    public mutating func foldBatchNormsIntoPrecedingLayers() -> [FoldedBatchNorm] {
+        var folds = [FoldedBatchNorm]()
+        var removed = Set<Int>()
+        let producers = self.producers()
+        let consumers = self.consumers()
+        for (i, node) in nodes.enumerated() {
+            guard case let .batchNorm(bn) = node.op,
+                  let p = producers[node.inputs[0]], !removed.contains(p),
+                  consumers[node.inputs[0]]?.count == 1, !outputs.contains(node.inputs[0]) else { continue }
+            let (scale, shift) = bn.affine()
+            switch nodes[p].op {
+            case var .conv(layer) where layer.outChannels == bn.channels:
+                layer.weight.scaleRows(by: scale)
+                layer.bias = Tensor(shape: [bn.channels], data: (0..<bn.channels).map { o in
+                    (layer.bias?.data[o] ?? 0) * scale[o] + shift[o]
+                })
+                nodes[p].op = .conv(layer)
+            case var .linear(layer) where layer.outFeatures == bn.channels:
+                layer.weight.scaleRows(by: scale)
+                layer.bias = Tensor(shape: [bn.channels], data: (0..<bn.channels).map { o in
+                    (layer.bias?.data[o] ?? 0) * scale[o] + shift[o]
+                })
+                nodes[p].op = .linear(layer)
+            default:
+                continue
+            }
+            nodes[p].output = node.output
+            removed.insert(i)
+            folds.append(FoldedBatchNorm(batchNorm: node.name, layer: nodes[p].name, gamma: bn.gamma, beta: bn.beta))
+        }
+        nodes = nodes.indices.filter { !removed.contains($0) }.map { nodes[$0] }
+        return folds
+    }
+}
+
+extension Tensor {
+    /// Multiplies each slice along axis 0 (an output channel of a conv or
+    /// linear weight) by its own factor.
+    public mutating func scaleRows(by factors: [Float]) {
+        precondition(factors.count == shape[0], "\(factors.count) factors for \(shape[0]) rows")
+        let row = count / shape[0]
+        data.withUnsafeMutableBufferPointer { p in
+            for r in 0..<shape[0] {
+                let f = factors[r]
+                for i in (r * row)..<((r + 1) * row) { p[i] *= f }
+            }
+        }
+    }
+}

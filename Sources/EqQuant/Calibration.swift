@@ -1,0 +1,88 @@
+import EqGraph
+import EqRuntime
+import EqTensor
+import Foundation
+
+/// Frozen activation encodings: for each quantized value, the estimated range
+/// and the quantizer derived from it.
+public struct Calibration: Sendable {
+    public var ranges: [String: (min: Float, max: Float)]
+    public var quantizers: [String: FakeQuantizer]
+    public var images: Int
+}
+
+extension QuantPlan {
+    /// Runs the float deployment graph over calibration batches, feeds every
+    /// quantized value to its observer (in batch order, so the result does not
+    /// depend on the thread count) and freezes the encodings.
+    ///
+    /// `batches` calls its argument once per batch; use a batch size that does
+    /// not depend on the thread count.
+    public func calibrate(threads: Int, batches: ((Tensor) throws -> Void) throws -> Void) throws -> Calibration {
+        guard let scheme = precision.activations else { return Calibration(ranges: [:], quantizers: [:], images: 0) }
+        let executor = try Executor(graph: graph, threads: threads)
+        var observers = [String: RangeObserver]()
+        for value in quantizedValues { observers[value] = RangeObserver(precision.estimator) }
+        var images = 0
+        try batches { batch in
+            let result = try executor.run(batch, taps: quantizedValues)
+            for value in quantizedValues {
+                do {
+                    try result.taps[value]!.data.withUnsafeBufferPointer { try observers[value]!.observe($0) }
+                } catch let error as QuantError {
+                    throw QuantError("\(value): \(error.message) during calibration")
+                }
+            }
+            images += batch.shape[0]
+        }
+        guard images > 0 else { throw QuantError("calibration saw no images") }
+        var ranges = [String: (min: Float, max: Float)]()
+        var quantizers = [String: FakeQuantizer]()
+        for value in quantizedValues {
+            let range = try observers[value]!.range(for: scheme)
+            ranges[value] = range
+            quantizers[value] = try scheme.quantizer(min: range.min, max: range.max)
+        }
+        return Calibration(ranges: ranges, quantizers: quantizers, images: images)
+    }
+
+    /// The deployment graph with every planned weight (and, with int32 biases,
+    /// every bias) replaced by its quantize-dequantize value.
+    public func quantizedGraph(_ calibration: Calibration) throws -> Graph {
+        guard let scheme = precision.weights else { return graph }
+        var quantized = graph
+        for (i, node) in graph.nodes.enumerated() {
+            switch node.op {
+            case var .conv(layer):
+                let q = try scheme.weightQuantizers(layer.weight, tensor: "\(node.name) weight")
+                layer.weight = layer.weight.fakeQuantized(q)
+                layer.bias = try quantizedBias(layer.bias, weightQuantizers: q, input: node.inputs[0], calibration, node: node.name)
+                quantized.nodes[i].op = .conv(layer)
+            case var .linear(layer):
+                let q = try scheme.weightQuantizers(layer.weight, tensor: "\(node.name) weight")
+                layer.weight = layer.weight.fakeQuantized(q)
+                layer.bias = try quantizedBias(layer.bias, weightQuantizers: q, input: node.inputs[0], calibration, node: node.name)
+                quantized.nodes[i].op = .linear(layer)
+            default:
+                continue
+            }
+        }
+        return quantized
+    }
+
+    /// int32 bias quantization with scale s_input · s_weight[c], rounding half
+    /// to even (done in Double: int32 codes exceed Float's exact integers).
+    func quantizedBias(_ bias: Tensor?, weightQuantizers: [FakeQuantizer], input: String,
+                       _ calibration: Calibration, node: String) throws -> Tensor? {
+        guard precision.quantizeBias, let bias else { return bias }
+        guard let inputScale = calibration.quantizers[input]?.scale else {
+            throw QuantError("\(node): its input '\(input)' is not quantized, so its bias has no int32 scale")
+        }
+        let limit = Double(Int32.max)
+        return Tensor(shape: bias.shape, data: bias.data.enumerated().map { c, b in
+            let scale = Double(inputScale) * Double(weightQuantizers[weightQuantizers.count == 1 ? 0 : c].scale)
+            let q = min(max((Double(b) / scale).rounded(.toNearestOrEven), -limit - 1), limit)
+            return Float(q * scale)
+        })
+    }
+}

@@ -1,0 +1,110 @@
+/// How x/s is rounded to an integer code.
+public enum Rounding: String, Equatable, Sendable {
+    /// Ties to the even code, as ONNX QuantizeLinear and IEEE 754 do.
+    case halfToEven
+    /// Ties away from zero, as TensorFlow's fake-quant ops do.
+    case halfAwayFromZero
+}
+
+/// Quantize-dequantize with one scale and zero point (one tensor, or one
+/// channel of a per-channel weight):
+///
+///   q = clamp(round(x / s) + z, qmin, qmax),   x̂ = (q − z) · s
+///
+/// Codes are kept in Float (exact for |q| < 2^24, so up to 16-bit schemes). A
+/// value that is NaN stays NaN.
+public struct FakeQuantizer: Equatable, Sendable, CustomStringConvertible {
+    public var scale: Float
+    public var zeroPoint: Float
+    public var qmin: Float
+    public var qmax: Float
+    public var rounding: Rounding
+
+    public init(scale: Float, zeroPoint: Int, qmin: Int, qmax: Int, rounding: Rounding = .halfToEven) {
+        precondition(scale > 0 && scale.isFinite, "scale must be positive and finite, got \(scale)")
+        precondition(qmin < qmax && zeroPoint >= qmin && zeroPoint <= qmax)
+        self.scale = scale
+        self.zeroPoint = Float(zeroPoint)
+        self.qmin = Float(qmin)
+        self.qmax = Float(qmax)
+        self.rounding = rounding
+    }
+
+    /// The smallest and largest values the codes represent.
+    public var representableRange: (min: Float, max: Float) {
+        ((qmin - zeroPoint) * scale, (qmax - zeroPoint) * scale)
+    }
+
+    /// The integer code of one value.
+    @inlinable
+    public func code(_ x: Float) -> Float {
+        let scaled = x / scale
+        let r = rounding == .halfToEven ? scaled.rounded(.toNearestOrEven) : scaled.rounded(.toNearestOrAwayFromZero)
+        return Swift.min(Swift.max(r + zeroPoint, qmin), qmax)
+    }
+
+    /// Quantize-dequantize of one value.
+    @inlinable
+    public func callAsFunction(_ x: Float) -> Float { (code(x) - zeroPoint) * scale }
+
+    /// Quantize-dequantize of `count` values in place.
+    @inlinable
+    public func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let s = scale, z = zeroPoint, lo = qmin, hi = qmax
+        if rounding == .halfToEven {
+            for i in 0..<count {
+                let q = Swift.min(Swift.max((x[i] / s).rounded(.toNearestOrEven) + z, lo), hi)
+                x[i] = (q - z) * s
+            }
+        } else {
+            for i in 0..<count {
+                let q = Swift.min(Swift.max((x[i] / s).rounded(.toNearestOrAwayFromZero) + z, lo), hi)
+                x[i] = (q - z) * s
+            }
+        }
+    }
+
+    public var description: String {
+        "scale \(scale), zero point \(Int(zeroPoint)), codes \(Int(qmin))...\(Int(qmax))"
+    }
+}
+
+extension Tensor {
+    /// Quantize-dequantize of a weight: one quantizer for the whole tensor, or
+    /// one per slice along axis 0 (the output channel of conv and linear weights).
+    public func fakeQuantized(_ quantizers: [FakeQuantizer]) -> Tensor {
+        precondition(quantizers.count == 1 || quantizers.count == shape[0],
+                     "\(quantizers.count) quantizers for \(shape[0]) channels")
+        var out = self
+        let row = count / Swift.max(shape.first ?? 1, 1)
+        out.data.withUnsafeMutableBufferPointer { p in
+            if quantizers.count == 1 {
+                quantizers[0].apply(p.baseAddress!, count: count)
+            } else {
+                for (c, q) in quantizers.enumerated() { q.apply(p.baseAddress! + c * row, count: row) }
+            }
+        }
+        return out
+    }
+
+    /// Minimum and maximum along axis 0 slices (or of everything when `perChannel`
+    /// is false). NaN is reported through the returned flag.
+    public func channelRanges(perChannel: Bool) -> (ranges: [(min: Float, max: Float)], hasNaN: Bool) {
+        let channels = perChannel ? Swift.max(shape.first ?? 1, 1) : 1
+        let row = count / channels
+        var ranges = [(min: Float, max: Float)]()
+        var nan = false
+        data.withUnsafeBufferPointer { p in
+            for c in 0..<channels {
+                var lo = Float.infinity, hi = -Float.infinity
+                for i in (c * row)..<((c + 1) * row) {
+                    let v = p[i]
+                    if v.isNaN { nan = true }
+                    lo = Swift.min(lo, v); hi = Swift.max(hi, v)
+                }
+                ranges.append((lo, hi))
+            }
+        }
+        return (ranges, nan)
+    }
+}
