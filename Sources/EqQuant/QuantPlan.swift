@@ -41,6 +41,7 @@ public struct QuantPlan: Sendable {
         var values = [graph.input.name]
         for node in graph.nodes {
             let readers = (consumers[node.output] ?? []).map { graph.nodes[$0].op }
+            if case .reshape = node.op, values.contains(node.inputs[0]) { continue }
             let quantized = graph.outputs.contains(node.output)
                 || { if case .batchNorm = node.op { return true } else { return false } }()
                 || readers.contains(where: QuantPlan.readsQuantizedInput)

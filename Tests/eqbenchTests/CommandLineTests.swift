@@ -38,6 +38,9 @@ final class CommandLineTests: XCTestCase {
         let variant = try eqbench("run", "--variants", "baseline,magic")
         XCTAssertNotEqual(variant.status, 0)
         XCTAssertTrue(variant.err.contains("--variants: unknown name 'magic'; valid names: baseline"), variant.err)
+        let precision = try eqbench("run", "--precisions", "fp32,w8a8-xx")
+        XCTAssertNotEqual(precision.status, 0)
+        XCTAssertTrue(precision.err.contains("precision 'w8a8-xx'"), precision.err)
     }
 
     func testMissingDatasetFolderIsAnErrorAndWritesNothing() throws {
@@ -59,7 +62,7 @@ final class CommandLineTests: XCTestCase {
         let truncated = scratch.appendingPathComponent("truncated.onnx")
         try model.prefix(model.count / 3).write(to: truncated)
         let out = scratch.appendingPathComponent("report")
-        let run = try eqbench("run", "--model", truncated.path, "--eval", "10", "--out", out.path)
+        let run = try eqbench("run", "--model", truncated.path, "--eval", "10", "--precisions", "fp32", "--out", out.path)
         XCTAssertEqual(run.status, 1)
         XCTAssertTrue(run.err.contains(truncated.path), run.err)
         // The report is complete: the model is an error row, not a missing file.
@@ -81,14 +84,19 @@ final class CommandLineTests: XCTestCase {
 
     func testRunWritesAccuracyTableForARealModel() throws {
         let out = scratch.appendingPathComponent("report")
-        let result = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--eval", "50", "--threads", "2", "--out", out.path)
+        let result = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--eval", "50", "--calib", "40",
+                                 "--threads", "2", "--out", out.path)
         XCTAssertEqual(result.status, 0, result.err)
         let table = try String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8)
         let lines = table.split(separator: "\r\n")
-        XCTAssertEqual(lines.count, 2)
+        XCTAssertEqual(lines.count, 4)
         XCTAssertTrue(lines[0].hasPrefix("model,variant,passes,precision"))
         XCTAssertTrue(lines[1].hasPrefix("mlp,baseline,,fp32,fp32,fp32,0,50,"), String(lines[1]))
-        XCTAssertTrue(result.out.contains("mlp"), result.out)
+        XCTAssertTrue(lines[2].hasPrefix("mlp,baseline,,w8a8-pt,int8 sym per-tensor minmax,uint8 asym per-tensor minmax,40,50,"), String(lines[2]))
+        XCTAssertTrue(lines[3].hasPrefix("mlp,baseline,,w8a8-pc,int8 sym per-channel minmax,"), String(lines[3]))
+        let layers = try String(contentsOf: out.appendingPathComponent("layers.csv"), encoding: .utf8).split(separator: "\r\n")
+        XCTAssertEqual(layers.count, 1 + 2 * 6)   // per precision: input, 3 Gemm, 2 Relu
+        XCTAssertTrue(result.out.contains("w8a8-pc"), result.out)
     }
 
     func testInspectListsOpsAndShapes() throws {
@@ -97,5 +105,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.out.contains("input: input [N, 1, 28, 28]"), result.out)
         XCTAssertTrue(result.out.contains("DepthwiseConv ×"), result.out)
         XCTAssertTrue(result.out.contains("BatchNormalization ×"), result.out)
+        let plan = try eqbench("inspect", "Datasets/models/mbv2.onnx", "--precision", "w8a8-pc")
+        XCTAssertEqual(plan.status, 0, plan.err)
+        XCTAssertTrue(plan.out.contains("batch norms folded into the layer before them (22)"), plan.out)
+        XCTAssertTrue(plan.out.contains("quantized weights (23 layers)"), plan.out)
     }
 }

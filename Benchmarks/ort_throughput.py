@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Float throughput of eqbench beside ONNX Runtime, on the same models, images,
+batch size and thread count, measured in one run on this machine.
+
+    pip install onnxruntime numpy
+    make build            # release build of eqbench
+    python3 Benchmarks/ort_throughput.py [--batch 256] [--threads 2] [--repeats 5]
+
+For each demo model it times ONNX Runtime (all graph optimizations on, the
+given intra-op thread count) over the bundled test images in batches, best of
+--repeats, and runs `eqbench run --precisions fp32` with the same settings
+--repeats times, taking the best images/s from its throughput.csv. Pixels come
+from Debian's IDX file by the index in each PNG's name, normalised with the
+model's sidecar mean/std. Not part of the tests.
+"""
+import argparse
+import csv
+import gzip
+import json
+import os
+import struct
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = os.path.join(ROOT, "Datasets", "models")
+TEST = os.path.join(ROOT, "Datasets", "fashion-mnist", "test")
+IDX = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+
+
+def test_pixels():
+    with gzip.open(IDX, "rb") as f:
+        data = f.read()
+    dims = struct.unpack(">III", data[4:16])
+    images = np.frombuffer(data, dtype=np.uint8, offset=16).reshape(dims)
+    indices = sorted(int(f.split(".")[0]) for c in os.listdir(TEST) if os.path.isdir(os.path.join(TEST, c))
+                     for f in os.listdir(os.path.join(TEST, c)) if f.endswith(".png"))
+    return images[indices].astype(np.float32) / 255.0
+
+
+def ort_images_per_s(path, x, batch, threads, repeats):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    session.run(None, {name: x[:batch]})  # warm-up
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(x), batch):
+            session.run(None, {name: x[i:i + batch]})
+        best = max(best, len(x) / (time.perf_counter() - start))
+    return best
+
+
+def eqbench_images_per_s(model, batch, threads, repeats):
+    best = 0.0
+    binary = os.path.join(ROOT, ".build", "release", "eqbench")
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run([binary, "run", "--model", model, "--precisions", "fp32", "--batch", str(batch),
+                            "--threads", str(threads), "--out", out], cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(os.path.join(out, "throughput.csv")) as f:
+                best = max(best, float(next(csv.DictReader(f))["images_per_s"]))
+    return best
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    pixels = test_pixels()
+    print(f"batch {args.batch}, threads {args.threads}, {len(pixels)} images, best of {args.repeats}")
+    print(f"{'model':10} {'eqbench img/s':>14} {'ORT img/s':>10} {'ratio':>6}")
+    for file in sorted(f for f in os.listdir(MODELS) if f.endswith(".onnx")):
+        path = os.path.join(MODELS, file)
+        with open(path[:-5] + ".json") as f:
+            sidecar = json.load(f)
+        x = ((pixels - np.float32(sidecar["mean"][0])) / np.float32(sidecar["std"][0]))[:, None].astype(np.float32)
+        ours = eqbench_images_per_s(path, args.batch, args.threads, args.repeats)
+        theirs = ort_images_per_s(path, x, args.batch, args.threads, args.repeats)
+        print(f"{file[:-5]:10} {ours:14.0f} {theirs:10.0f} {ours / theirs:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

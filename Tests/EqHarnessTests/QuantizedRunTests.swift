@@ -1,0 +1,43 @@
+@testable import EqHarness
+import Foundation
+import XCTest
+
+/// Whole runs of the int8 simulation on the bundled data.
+final class QuantizedRunTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func run(threads: Int, output: URL) throws -> RunReport {
+        let settings = RunSettings(models: ["mbv2", "mlp"].map { Self.root.appendingPathComponent("Datasets/models/\($0).onnx") },
+                                   dataset: Self.root.appendingPathComponent("Datasets/fashion-mnist"),
+                                   evalLimit: 20, calibLimit: 30, output: output, threads: threads, batchSize: 8,
+                                   precisions: ["fp32", "w8a8-pt", "w4a8-pc-ema"])
+        return try EvaluationRun(settings: settings, log: { _ in }).execute()
+    }
+
+    func testCSVsAreByteIdenticalForOneAndTwoThreads() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("eqbench-det-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let one = try run(threads: 1, output: base.appendingPathComponent("t1"))
+        _ = try run(threads: 2, output: base.appendingPathComponent("t2"))
+        for file in ["accuracy.csv", "layers.csv"] {
+            let a = try Data(contentsOf: base.appendingPathComponent("t1/\(file)"))
+            let b = try Data(contentsOf: base.appendingPathComponent("t2/\(file)"))
+            XCTAssertEqual(a, b, file)
+        }
+        XCTAssertFalse(one.hasErrors)
+        // The simulation really quantizes: 4-bit weights lose signal that 8-bit keep.
+        let sqnr = Dictionary(uniqueKeysWithValues: one.accuracy.filter { $0.model == "mbv2" }.map { ($0.precision, $0.logitsSQNR) })
+        XCTAssertGreaterThan(sqnr["w8a8-pt"]!!, sqnr["w4a8-pc-ema"]!!)
+        XCTAssertLessThan(sqnr["w8a8-pt"]!!, 60)
+        XCTAssertEqual(one.accuracy.first { $0.precision == "w8a8-pt" }?.calibImages, 30)
+    }
+
+    func testSQNRByHand() {
+        var sqnr = SQNRAccumulator()
+        sqnr.add(reference: [1, 2], quantized: [1, 1])
+        XCTAssertEqual(sqnr.decibels, 10 * log10(5.0), accuracy: 1e-12)   // Σx² = 5, Σ(x − x̂)² = 1
+        var exact = SQNRAccumulator()
+        exact.add(reference: [1, 2], quantized: [1, 2])
+        XCTAssertEqual(exact.decibels, .infinity)
+    }
+}
