@@ -30,8 +30,9 @@ let package = Package(
                 exclude: ["Proto"]),
         .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor", "COpenBLAS"]),
         .target(name: "EqQuant", dependencies: ["EqGraph", "EqRuntime", "EqTensor"]),
+        .target(name: "EqPasses", dependencies: ["EqGraph", "EqQuant", "EqRuntime", "EqTensor"]),
         .target(name: "EqData", dependencies: ["EqTensor", "CPNG", "CZlib"]),
-        .target(name: "EqHarness", dependencies: ["EqONNX", "EqRuntime", "EqQuant", "EqData"]),
+        .target(name: "EqHarness", dependencies: ["EqONNX", "EqRuntime", "EqQuant", "EqPasses", "EqData"]),
         .executableTarget(name: "eqbench", dependencies: [
             "EqHarness", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -39,6 +40,7 @@ let package = Package(
         .testTarget(name: "EqTensorTests", dependencies: ["EqTensor"]),
         .testTarget(name: "EqONNXTests", dependencies: ["EqONNX"]),
         .testTarget(name: "EqQuantTests", dependencies: ["EqQuant", "EqONNX"]),
+        .testTarget(name: "EqPassesTests", dependencies: ["EqPasses", "EqONNX", "EqData"]),
         .testTarget(name: "EqRuntimeTests", dependencies: ["EqRuntime", "EqONNX", "EqData"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "EqDataTests", dependencies: ["EqData"], exclude: ["Fixtures"]),

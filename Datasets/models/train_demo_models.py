@@ -8,6 +8,11 @@ demo models were made, so anyone can make them again.
     pip install torch onnx
     python3 Datasets/models/train_demo_models.py --epochs 6 --seed 20261123
 
+mbv2_hard and mlp_hard are derived from a ReLU twin of mbv2 and from mlp by
+Datasets/models/make_hard_models.py (see there):
+
+    python3 Datasets/models/train_demo_models.py --models mbv2_relu --out-dir /tmp/eqbench-twins
+
 Data: Debian's `dataset-fashion-mnist` (the 60,000 training images; the test
 set is never used for training). Pixels are scaled to [0, 1] and normalised
 with mean 0.2860 and std 0.3530, the values written to each model's sidecar.
@@ -45,6 +50,7 @@ def read_idx(path):
 # ----------------------------------------------------------------- models
 
 def conv_bn(cin, cout, k, stride=1, groups=1, act="relu6"):
+    """Conv (no bias) + BatchNorm + activation ("relu6", "relu" or None)."""
     layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
               nn.BatchNorm2d(cout)]
     if act == "relu6":
@@ -57,13 +63,13 @@ def conv_bn(cin, cout, k, stride=1, groups=1, act="relu6"):
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 project, residual Add."""
 
-    def __init__(self, cin, cout, stride, expand):
+    def __init__(self, cin, cout, stride, expand, act="relu6"):
         super().__init__()
         hidden = cin * expand
         layers = []
         if expand != 1:
-            layers.append(conv_bn(cin, hidden, 1))
-        layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden),
+            layers.append(conv_bn(cin, hidden, 1, act=act))
+        layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden, act=act),
                    conv_bn(hidden, cout, 1, act=None)]
         self.body = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
@@ -74,16 +80,16 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2Small(nn.Module):
-    def __init__(self, classes=10):
+    def __init__(self, classes=10, act="relu6"):
         super().__init__()
         cfg = [(1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 1)]
-        layers = [conv_bn(1, 16, 3)]
+        layers = [conv_bn(1, 16, 3, act=act)]
         cin = 16
         for t, c, n, s in cfg:
             for i in range(n):
-                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t, act))
                 cin = c
-        layers.append(conv_bn(cin, 128, 1))
+        layers.append(conv_bn(cin, 128, 1, act=act))
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(128, classes)
 
@@ -168,7 +174,9 @@ class MLP(nn.Module):
 
 
 MODELS = {"mbv2": MobileNetV2Small, "resnet": ResNetSmall,
-          "inception": InceptionSmall, "mlp": MLP}
+          "inception": InceptionSmall, "mlp": MLP,
+          # The ReLU twin of mbv2, from which make_hard_models.py derives mbv2_hard.
+          "mbv2_relu": lambda: MobileNetV2Small(act="relu")}
 
 
 # --------------------------------------------------------------- training
@@ -209,8 +217,8 @@ def train(name, epochs, seed, data):
     return model, acc
 
 
-def export(name, model, acc, epochs, seed):
-    path = os.path.join(HERE, name + ".onnx")
+def export(name, model, acc, epochs, seed, folder):
+    path = os.path.join(folder, name + ".onnx")
     dummy = torch.zeros(1, 1, 28, 28)
     torch.onnx.export(model, dummy, path, dynamo=False, opset_version=13,
                       training=torch.onnx.TrainingMode.PRESERVE,
@@ -221,7 +229,7 @@ def export(name, model, acc, epochs, seed):
                            "epochs": epochs, "seed": seed,
                            "torch": torch.__version__,
                            "fashion_mnist_test_top1": round(acc, 2)}}
-    with open(os.path.join(HERE, name + ".json"), "w") as f:
+    with open(os.path.join(folder, name + ".json"), "w") as f:
         json.dump(sidecar, f, indent=2)
         f.write("\n")
     print(f"wrote {path}")
@@ -232,7 +240,8 @@ def main():
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--models", default="mbv2,resnet,inception,mlp")
+    parser.add_argument("--out-dir", default=HERE, help="where the .onnx and .json files go")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
 
@@ -245,7 +254,7 @@ def main():
     data = (*load("train"), *load("t10k"))
     for name in args.models.split(","):
         model, acc = train(name, args.epochs, args.seed, data)
-        export(name, model, acc, args.epochs, args.seed)
+        export(name, model, acc, args.epochs, args.seed, args.out_dir)
 
 
 if __name__ == "__main__":

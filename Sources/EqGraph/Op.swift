@@ -71,6 +71,10 @@ public enum Op: Equatable, Sendable {
     case linear(LinearLayer)
     case batchNorm(BatchNorm)
     case activation(Activation)
+    /// Clip with bounds per channel (axis 0 of the per-sample shape): what
+    /// ReLU6 becomes when a positive per-channel scale s moves through it,
+    /// Clip(0, 6/s_i), exact in float.
+    case clipPerChannel(lower: [Float], upper: [Float])
     /// PRelu: x ≥ 0 ? x : slope[c]·x, one slope per channel or one shared.
     case prelu(slopes: [Float])
     /// Elementwise op on two activations, numpy broadcasting.
@@ -106,6 +110,7 @@ public enum Op: Equatable, Sendable {
             case .hardSigmoid: return "HardSigmoid"
             case .hardSwish: return "HardSwish"
             }
+        case .clipPerChannel: return "ClipPerChannel"
         case .prelu: return "PRelu"
         case let .binary(op): return op.rawValue.capitalized
         case let .binaryConstant(op, _, _): return op.rawValue.capitalized + "Constant"

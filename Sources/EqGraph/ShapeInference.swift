@@ -89,6 +89,11 @@ extension Op {
             return x
         case .activation:
             return x
+        case let .clipPerChannel(lower, upper):
+            guard !x.isEmpty, lower.count == x[0], upper.count == x[0] else {
+                throw fail("ClipPerChannel has \(lower.count)/\(upper.count) bounds for input \(x)")
+            }
+            return x
         case let .prelu(slopes):
             guard slopes.count == 1 || (!x.isEmpty && slopes.count == x[0]) else {
                 throw fail("PRelu has \(slopes.count) slopes for input \(x)")

@@ -9,6 +9,10 @@ public struct Calibration: Sendable {
     public var ranges: [String: (min: Float, max: Float)]
     public var quantizers: [String: FakeQuantizer]
     public var images: Int
+
+    public init(ranges: [String: (min: Float, max: Float)], quantizers: [String: FakeQuantizer], images: Int) {
+        self.ranges = ranges; self.quantizers = quantizers; self.images = images
+    }
 }
 
 extension QuantPlan {

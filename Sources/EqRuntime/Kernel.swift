@@ -9,6 +9,7 @@ enum Kernel {
     case linear(weight: [Float], bias: [Float]?, inFeatures: Int, outFeatures: Int)
     case affine(scale: [Float], shift: [Float], channels: Int, plane: Int)
     case activation(Activation)
+    case clipPerChannel(lower: [Float], upper: [Float], plane: Int)
     case prelu(slopes: [Float], channels: Int, plane: Int)
     case binary(BinaryOperator, aStrides: [Int], bStrides: [Int], outShape: [Int])
     case binaryConstant(BinaryOperator, constant: [Float], inputStrides: [Int], outShape: [Int], constantFirst: Bool)
@@ -121,6 +122,8 @@ extension Kernel {
             self = .affine(scale: scale, shift: shift, channels: x[0], plane: plane(x))
         case let .activation(a):
             self = .activation(a)
+        case let .clipPerChannel(lower, upper):
+            self = .clipPerChannel(lower: lower, upper: upper, plane: plane(x))
         case let .prelu(slopes):
             self = .prelu(slopes: slopes, channels: x.first ?? 1, plane: plane(x))
         case let .binary(op):
@@ -181,6 +184,15 @@ extension Kernel {
         case let .activation(a):
             output.update(from: x, count: outputCount)
             a.apply(output, count: outputCount)
+        case let .clipPerChannel(lower, upper, plane):
+            for c in 0..<lower.count {
+                let lo = lower[c], hi = upper[c]
+                let src = x + c * plane, dst = output + c * plane
+                for i in 0..<plane {
+                    let v = src[i]
+                    dst[i] = v < lo ? lo : (v > hi ? hi : v)
+                }
+            }
         case let .prelu(slopes, channels, plane):
             output.update(from: x, count: outputCount)
             preluPerChannel(output, channels: channels, plane: plane, slopes: slopes, slopeCount: slopes.count)
