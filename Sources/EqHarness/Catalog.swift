@@ -1,12 +1,13 @@
+import EqPasses
 import EqQuant
 
 /// The variant and precision names `eqbench run` accepts.
 ///
-/// A variant is a named, ordered pipeline of graph passes (only `baseline` so
-/// far; the equalization passes add theirs). A precision is `fp32` or a name
-/// of the grammar `Precision.parse` reads.
+/// A variant is a named, ordered pipeline of graph passes (`Variant.all`). A
+/// precision is `fp32` or a name of the grammar `Precision.parse` reads.
 public enum Catalog {
-    public static let variants = ["baseline"]
+    public static let variants = Variant.all.map(\.name)
+    public static let defaultVariants = ["baseline", "bnfold", "cls", "dfq", "dfq+bc"]
     public static let defaultPrecisions = ["fp32", "w8a8-pt", "w8a8-pc"]
     public static let precisionGrammar = "fp32, or w<bits>a<bits>-<pt|pc>[-pow2][-mse|-pct|-ema|-last][-b32] (e.g. w8a8-pt, w8a8-pc, w4a8-pc)"
 

@@ -1,5 +1,6 @@
 import EqData
 import EqGraph
+import EqPasses
 import EqQuant
 import EqRuntime
 import EqTensor
@@ -25,7 +26,7 @@ public struct RunSettings: Sendable {
     public init(models: [URL], dataset: URL, evalLimit: Int? = nil, calibLimit: Int = 500, output: URL,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = 256,
                 mean: [Float]? = nil, std: [Float]? = nil,
-                variants: [String] = ["baseline"], precisions: [String] = Catalog.defaultPrecisions) {
+                variants: [String] = Catalog.defaultVariants, precisions: [String] = Catalog.defaultPrecisions) {
         self.models = models; self.dataset = dataset; self.evalLimit = evalLimit; self.calibLimit = calibLimit
         self.output = output; self.threads = threads; self.batchSize = batchSize
         self.mean = mean; self.std = std; self.variants = variants; self.precisions = precisions
@@ -37,6 +38,10 @@ public struct RunReport: Sendable {
     public var accuracy: [AccuracyRecord] = []
     public var layers: [LayerRecord] = []
     public var throughput: [ThroughputRecord] = []
+    public var passes: [PassRecord] = []
+    public var coverage: [CoverageRecord] = []
+    /// Human-readable warnings (e.g. a function-preserving pipeline that changed the float logits).
+    public var warnings: [String] = []
     /// True when any row has status `error`.
     public var hasErrors: Bool { accuracy.contains { $0.status == "error" } }
 }
@@ -112,44 +117,116 @@ public final class EvaluationRun {
     /// One model under every variant and precision.
     func evaluate(_ model: ModelSource, variants: [String], precisions: [Precision], data: EvaluationData,
                   into report: inout RunReport) throws {
-        for variant in variants {
-            let graph = model.graph   // variants other than baseline arrive with the passes
-            let float = try run(graph, quantizers: [:], model: model, data: data)
-            var baselineTop1 = [String: Double]()
+        let original = try run(model.graph, quantizers: [:], model: model, data: data)
+        let originalRange = Double(original.logits.max()! - original.logits.min()!)
+        let probe = batches(Array(data.images.prefix(64)), model.preprocessing, size: 64)[0]
+        var baselineTop1 = [String: Double]()
+        for name in variants {
+            let variant = Variant.named(name)!
+            var shared: Pipeline?
+            var floatOfVariant = [String: (evaluation: Evaluation, diff: Double)]()
             for precision in precisions {
-                var record = AccuracyRecord(model: model.name, variant: variant, precision: precision.name,
+                var record = AccuracyRecord(model: model.name, variant: name, passes: variant.passNames, precision: precision.name,
                                             weights: precision.weightsDescription, activations: precision.activationsDescription,
                                             evalImages: data.images.count)
                 do {
+                    // The pipeline, once per variant, or once per precision when it depends on it.
+                    let pipeline: Pipeline
+                    if let cached = shared, !variant.dependsOnPrecision {
+                        pipeline = cached
+                    } else {
+                        pipeline = try apply(variant, to: model, precision: precision, data: data, probe: probe)
+                        report.passes += pipeline.records
+                        if shared == nil {
+                            report.coverage += pipeline.coverage
+                            shared = pipeline
+                        }
+                    }
+                    let key = variant.dependsOnPrecision ? precision.name : ""
+                    if floatOfVariant[key] == nil {
+                        let float = name == "baseline" ? original : try run(pipeline.graph, quantizers: [:], model: model, data: data)
+                        let diff = zip(float.logits, original.logits).map { Double(abs($0 - $1)) }.max()! / originalRange
+                        floatOfVariant[key] = (float, diff)
+                        if variant.preservesFloatFunction && diff > 1e-4 {
+                            report.warnings.append(String(format: "%@ %@: the float logits changed by %.3g of their range, although every pass should preserve them", model.name, name, diff))
+                        }
+                    }
+                    let (float, diff) = floatOfVariant[key]!
+                    record.floatMaxAbsDiff = diff
                     let result: Evaluation
                     if precision.isFloat {
                         result = float
                     } else {
-                        let quantized = try evaluateQuantized(graph, precision: precision, model: model, variant: variant,
+                        let quantized = try evaluateQuantized(pipeline.graph, precision: precision, model: model, variant: name,
                                                               data: data, float: float, layers: &report.layers)
                         result = quantized.evaluation
                         record.calibImages = quantized.calibrationImages
-                        record.logitsSQNR = logitsSQNR(float.logits, result.logits)
-                        if variant == "baseline" { baselineTop1[precision.name] = result.top1 }
+                        record.logitsSQNR = logitsSQNR(original.logits, result.logits)
+                        if name == "baseline" { baselineTop1[precision.name] = result.top1 }
                         record.top1DeltaVsBaselineInt8 = baselineTop1[precision.name].map { result.top1 - $0 }
                     }
                     record.top1 = result.top1
                     record.top1CI = result.interval
                     record.top5 = result.top5
-                    record.top1DeltaVsFloat = result.top1 - float.top1
-                    report.throughput.append(ThroughputRecord(model: model.name, variant: variant, precision: precision.name,
+                    record.top1DeltaVsFloat = result.top1 - original.top1
+                    report.throughput.append(ThroughputRecord(model: model.name, variant: name, precision: precision.name,
                                                               batch: settings.batchSize, threads: settings.threads,
                                                               images: data.images.count, seconds: result.seconds))
-                    log(String(format: "%@ %@ %@: top-1 %.2f%%, %.0f images/s", model.name, variant, precision.name,
+                    log(String(format: "%@ %@ %@: top-1 %.2f%%, %.0f images/s", model.name, name, precision.name,
                                result.top1, Double(data.images.count) / result.seconds))
                 } catch {
                     record.status = "error"
                     record.message = String(describing: error)
-                    log("error: \(model.name) \(variant) \(precision.name): \(error)")
+                    log("error: \(model.name) \(name) \(precision.name): \(error)")
                 }
                 report.accuracy.append(record)
             }
         }
+    }
+
+    /// A variant's transformed graph and what its passes reported.
+    struct Pipeline {
+        var graph: Graph
+        var records: [PassRecord]
+        var coverage: [CoverageRecord]
+    }
+
+    /// Applies a variant's passes to a fresh copy of the model's graph, timing
+    /// each and measuring its own float change on the probe images.
+    func apply(_ variant: Variant, to model: ModelSource, precision: Precision, data: EvaluationData, probe: Tensor) throws -> Pipeline {
+        var graph = model.graph
+        let preprocessing = model.preprocessing
+        let calibration = data.calibration
+        var context = PassContext(precision: precision, threads: settings.threads, calibrationBatches: { body in
+            for batch in self.batches(calibration, preprocessing, size: Self.calibrationBatch) { try body(batch) }
+        })
+        var before = try Executor(graph: graph, threads: settings.threads).run(probe).outputs[0]
+        let range = Double(before.data.max()! - before.data.min()!)
+        var pipeline = Pipeline(graph: graph, records: [], coverage: [])
+        for pass in variant.passes {
+            let began = DispatchTime.now().uptimeNanoseconds
+            let passReport: PassReport
+            do {
+                passReport = try pass.apply(to: &graph, context: &context)
+            } catch {
+                throw HarnessError("pass \(pass.name): \(error)")
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+            let after = try Executor(graph: graph, threads: settings.threads).run(probe).outputs[0]
+            pipeline.records.append(PassRecord(model: model.name, variant: variant.name, pass: pass.name,
+                                               setsFound: passReport.setsFound, setsScaled: passReport.setsScaled,
+                                               scaleRange: passReport.scaleRange, seconds: seconds,
+                                               floatMaxAbsDiff: Double(before.maxAbsDifference(after)) / range,
+                                               precision: variant.dependsOnPrecision ? precision.name : "",
+                                               details: passReport.details))
+            pipeline.coverage += passReport.coverage.map {
+                CoverageRecord(model: model.name, variant: variant.name, node: $0.node, op: $0.op, set: $0.set,
+                               status: $0.status, reason: $0.reason)
+            }
+            before = after
+        }
+        pipeline.graph = graph
+        return pipeline
     }
 
     struct Evaluation {
@@ -239,6 +316,12 @@ public final class EvaluationRun {
         report.layers.forEach { layers.append($0.fields) }
         var throughput = CSVTable(columns: ThroughputRecord.columns)
         report.throughput.forEach { throughput.append($0.fields) }
+        var passes = CSVTable(columns: PassRecord.columns)
+        report.passes.forEach { passes.append($0.fields) }
+        var coverage = CSVTable(columns: CoverageRecord.columns)
+        report.coverage.forEach { coverage.append($0.fields) }
+        try passes.write(to: settings.output.appendingPathComponent("passes.csv"))
+        try coverage.write(to: settings.output.appendingPathComponent("coverage.csv"))
         try accuracy.write(to: settings.output.appendingPathComponent("accuracy.csv"))
         try layers.write(to: settings.output.appendingPathComponent("layers.csv"))
         try throughput.write(to: settings.output.appendingPathComponent("throughput.csv"))

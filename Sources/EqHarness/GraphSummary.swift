@@ -1,4 +1,5 @@
 import EqGraph
+import EqPasses
 
 /// The human-readable listing `eqbench inspect` prints: input and output
 /// shapes, parameter count, op counts and every node with its output shape.
@@ -22,6 +23,34 @@ public enum GraphSummary {
              node.op.parameterCount > 0 ? String(node.op.parameterCount) : ""]
         }
         lines.append(TextTable.render(["#", "node", "op", "from", "output shape", "params"], rows))
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// What the equalization passes would do to a model, as `eqbench inspect`
+/// prints it: the batch-norm folds, then for each ReLU6 policy the
+/// cross-layer-scaling sets and every Conv/Gemm's coverage.
+public enum EqualizationSummary {
+    public static func render(_ graph: Graph) throws -> String {
+        var folded = graph
+        var context = PassContext()
+        let fold = try BatchNormFolding().apply(to: &folded, context: &context)
+        var lines = ["equalization (after bnfold: \(fold.details))"]
+        for policy in [ScalingChainFinder.ReLU6Policy.skip, .perChannel] {
+            let (sets, coverage) = try CrossLayerScaling(relu6: policy).find(in: folded)
+            let label = policy == .skip ? "cls (ReLU6 kept, pairs through it skipped)" : "cls6 / dfq6 (ReLU6 bounds scaled per channel)"
+            lines.append("")
+            lines.append("\(label): \(sets.count) sets, \(coverage.filter { $0.status == "equalized" }.count) of \(coverage.count) layers covered")
+            for set in sets {
+                let kind = set.hops.count == 2 ? "triplet" : "pair"
+                lines.append("  \(kind): " + set.layers.map { folded.nodes[$0].name }.joined(separator: " → "))
+            }
+            let skipped = coverage.filter { $0.status == "skipped" }
+            if !skipped.isEmpty {
+                lines.append("  skipped:")
+                lines += skipped.map { "    \($0.node) (\($0.op)): \($0.reason)" }
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -70,3 +70,46 @@ func scientific(_ value: Double?) -> String {
     guard let value else { return "" }
     return String(format: "%.3e", value)
 }
+
+/// One row of `passes.csv`: one pass of one variant's pipeline.
+/// `float_max_abs_diff` is that pass's own change of the float logits (max
+/// |Δ| over the first 64 evaluation images, relative to the logits' range);
+/// `precision` is set when the pipeline depends on it (bias correction).
+public struct PassRecord: Equatable, Sendable {
+    public static let columns = ["model", "variant", "pass", "sets_found", "sets_scaled", "scale_min", "scale_max",
+                                 "seconds", "float_max_abs_diff", "precision", "details"]
+
+    public var model: String
+    public var variant: String
+    public var pass: String
+    public var setsFound: Int
+    public var setsScaled: Int
+    public var scaleRange: (min: Float, max: Float)?
+    public var seconds: Double
+    public var floatMaxAbsDiff: Double
+    public var precision: String
+    public var details: String
+
+    public static func == (a: PassRecord, b: PassRecord) -> Bool { a.fields == b.fields }
+
+    public var fields: [String] {
+        [model, variant, pass, String(setsFound), String(setsScaled),
+         scaleRange.map { String(format: "%.6g", $0.min) } ?? "", scaleRange.map { String(format: "%.6g", $0.max) } ?? "",
+         fixed(seconds, 6), scientific(floatMaxAbsDiff), precision, details]
+    }
+}
+
+/// One row of `coverage.csv`: a Conv/Gemm and what the equalization did with it.
+public struct CoverageRecord: Equatable, Sendable {
+    public static let columns = ["model", "variant", "node", "op", "set", "status", "reason"]
+
+    public var model: String
+    public var variant: String
+    public var node: String
+    public var op: String
+    public var set: String
+    public var status: String
+    public var reason: String
+
+    public var fields: [String] { [model, variant, node, op, set, status, reason] }
+}

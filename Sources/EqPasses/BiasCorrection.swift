@@ -79,7 +79,7 @@ public struct BiasCorrection: GraphPass {
             throw PassError("bc: empirical bias correction needs calibration images")
         }
         let float = try Executor(graph: graph, threads: context.threads)
-        let inputs = deltas.keys.sorted().map { graph.nodes[$0].inputs[0] }
+        let inputs = Array(Set(deltas.keys.map { graph.nodes[$0].inputs[0] })).sorted()
         var executors = [Int: Executor]()
         for (i, op) in deltas {
             let node = graph.nodes[i]

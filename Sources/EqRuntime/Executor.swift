@@ -76,7 +76,8 @@ public final class Executor: @unchecked Sendable {
         return graph.nodes.first(where: { $0.name == name })?.output
     }
 
-    /// Runs a batch [N] + input shape and returns the outputs and the taps.
+    /// Runs a batch [N] + input shape and returns the outputs and the taps
+    /// (names may repeat; each is returned once).
     public func run(_ input: Tensor, taps: [String] = []) throws -> ExecutionResult {
         guard input.rank == graph.input.shape.count + 1, Array(input.shape.dropFirst()) == graph.input.shape else {
             throw ExecutorError.inputShape(expected: graph.input.shape, got: input.shape)
@@ -119,7 +120,7 @@ public final class Executor: @unchecked Sendable {
             tensors[export.value] = Tensor(shape: [batch] + export.shape, data: Array(buffer))
         }
         return ExecutionResult(outputs: graph.outputs.map { tensors[$0]! },
-                               taps: Dictionary(uniqueKeysWithValues: zip(taps, tapValues).map { ($0, tensors[$1]!) }))
+                               taps: Dictionary(zip(taps, tapValues).map { ($0, tensors[$1]!) }, uniquingKeysWith: { first, _ in first }))
     }
 
     private func plan(keeping values: [String]) -> ExecutionPlan {

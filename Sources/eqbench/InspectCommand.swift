@@ -8,7 +8,7 @@ import Foundation
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print a model's graph: nodes, op counts, parameter count, input and output shapes.")
+        abstract: "Print a model's graph (nodes, op counts, parameters, shapes), its equalization sets and coverage, and optionally a precision's quantization plan.")
 
     @Argument(help: "The ONNX model file.")
     var model: String
@@ -27,6 +27,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let graph = try ONNXImporter.load(contentsOf: URL(fileURLWithPath: model))
         print(try GraphSummary.render(graph, source: model))
+        print("\n" + (try EqualizationSummary.render(graph)))
         if let precision {
             print("\n" + QuantPlan(graph: graph, precision: try Precision.parse(precision)).describe())
         }

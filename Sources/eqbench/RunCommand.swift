@@ -6,7 +6,7 @@ import Foundation
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Evaluate models under each variant and precision; write accuracy.csv, layers.csv and throughput.csv.")
+        abstract: "Evaluate models under each variant and precision; write accuracy, layers, passes, coverage and throughput CSVs.")
 
     @Option(name: .customLong("model"), help: "An ONNX model to evaluate (repeatable). Default: every .onnx in Datasets/models.")
     var models: [String] = []
@@ -36,7 +36,7 @@ struct RunCommand: ParsableCommand {
     var std: String?
 
     @Option(help: "Comma-separated variants. Valid: \(Catalog.variants.joined(separator: ", ")).")
-    var variants = "baseline"
+    var variants = Catalog.defaultVariants.joined(separator: ",")
 
     @Option(help: "Comma-separated precisions: \(Catalog.precisionGrammar).")
     var precisions = Catalog.defaultPrecisions.joined(separator: ",")
@@ -68,7 +68,8 @@ struct RunCommand: ParsableCommand {
                                    variants: parseNames(variants), precisions: parseNames(precisions))
         let report = try EvaluationRun(settings: settings, log: { Log.line($0) }).execute()
         print(report.summaryTable)
-        print("\nwrote \(output.path)/accuracy.csv, layers.csv, throughput.csv")
+        for warning in report.warnings { Log.line("warning: " + warning) }
+        print("\nwrote \(output.path)/accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv")
         if report.hasErrors { throw ExitCode.failure }
     }
 

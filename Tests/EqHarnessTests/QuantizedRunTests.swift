@@ -10,7 +10,7 @@ final class QuantizedRunTests: XCTestCase {
         let settings = RunSettings(models: ["mbv2", "mlp"].map { Self.root.appendingPathComponent("Datasets/models/\($0).onnx") },
                                    dataset: Self.root.appendingPathComponent("Datasets/fashion-mnist"),
                                    evalLimit: 20, calibLimit: 30, output: output, threads: threads, batchSize: 8,
-                                   precisions: ["fp32", "w8a8-pt", "w4a8-pc-ema"])
+                                   variants: ["baseline", "dfq+bc"], precisions: ["fp32", "w8a8-pt", "w4a8-pc-ema"])
         return try EvaluationRun(settings: settings, log: { _ in }).execute()
     }
 
@@ -26,10 +26,18 @@ final class QuantizedRunTests: XCTestCase {
         }
         XCTAssertFalse(one.hasErrors)
         // The simulation really quantizes: 4-bit weights lose signal that 8-bit keep.
-        let sqnr = Dictionary(uniqueKeysWithValues: one.accuracy.filter { $0.model == "mbv2" }.map { ($0.precision, $0.logitsSQNR) })
+        let sqnr = Dictionary(uniqueKeysWithValues: one.accuracy.filter { $0.model == "mbv2" && $0.variant == "baseline" }
+            .map { ($0.precision, $0.logitsSQNR) })
         XCTAssertGreaterThan(sqnr["w8a8-pt"]!!, sqnr["w4a8-pc-ema"]!!)
         XCTAssertLessThan(sqnr["w8a8-pt"]!!, 60)
         XCTAssertEqual(one.accuracy.first { $0.precision == "w8a8-pt" }?.calibImages, 30)
+        // dfq replaces ReLU6 in mbv2, so its float logits change; the mlp has none.
+        let diffs = Dictionary(grouping: one.accuracy.filter { $0.variant == "dfq+bc" && $0.precision == "fp32" }, by: \.model)
+        XCTAssertGreaterThan(diffs["mbv2"]![0].floatMaxAbsDiff!, 1e-4)
+        XCTAssertLessThan(diffs["mlp"]![0].floatMaxAbsDiff!, 1e-5)
+        // Bias correction depends on the precision: one pipeline per precision.
+        XCTAssertEqual(one.passes.filter { $0.model == "mlp" && $0.pass == "bc" }.map(\.precision), ["fp32", "w8a8-pt", "w4a8-pc-ema"])
+        XCTAssertFalse(one.coverage.filter { $0.model == "mbv2" }.isEmpty)
     }
 
     func testSQNRByHand() {

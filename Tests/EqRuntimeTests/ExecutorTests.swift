@@ -46,13 +46,14 @@ final class ExecutorTests: XCTestCase {
         let executor = try Executor(graph: graph, threads: 2)
         let plain = try executor.run(input)
         // Tapping conv1 blocks its fusion with relu1: outputs must not change.
-        let tapped = try executor.run(input, taps: ["conv1", "relu1", "x"])
+        let tapped = try executor.run(input, taps: ["conv1", "relu1", "x", "relu1", "r1"])
         XCTAssertEqual(plain.outputs, tapped.outputs)
         let c1 = tapped.taps["conv1"]!, r1 = tapped.taps["relu1"]!
         XCTAssertEqual(c1.shape, [3, 4, 5, 5])
         XCTAssertEqual(r1.data, c1.data.map { max($0, 0) })
         XCTAssertTrue(c1.data.contains { $0 < 0 }, "the pre-activation tap holds negative values")
         XCTAssertEqual(tapped.taps["x"], input)
+        XCTAssertEqual(tapped.taps["r1"], r1, "a value name and its node's name tap the same value")
         // Hand check of one conv1 output: image 0, channel 0, centre pixel.
         guard case let .conv(layer) = graph.nodes[0].op else { return XCTFail() }
         var expected = layer.bias!.data[0]

@@ -37,7 +37,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(flag.err.contains("Unknown option '--bogus'"), flag.err)
         let variant = try eqbench("run", "--variants", "baseline,magic")
         XCTAssertNotEqual(variant.status, 0)
-        XCTAssertTrue(variant.err.contains("--variants: unknown name 'magic'; valid names: baseline"), variant.err)
+        XCTAssertTrue(variant.err.contains("--variants: unknown name 'magic'; valid names: baseline, bnfold, cls"), variant.err)
         let precision = try eqbench("run", "--precisions", "fp32,w8a8-xx")
         XCTAssertNotEqual(precision.status, 0)
         XCTAssertTrue(precision.err.contains("precision 'w8a8-xx'"), precision.err)
@@ -62,7 +62,7 @@ final class CommandLineTests: XCTestCase {
         let truncated = scratch.appendingPathComponent("truncated.onnx")
         try model.prefix(model.count / 3).write(to: truncated)
         let out = scratch.appendingPathComponent("report")
-        let run = try eqbench("run", "--model", truncated.path, "--eval", "10", "--precisions", "fp32", "--out", out.path)
+        let run = try eqbench("run", "--model", truncated.path, "--eval", "10", "--variants", "baseline", "--precisions", "fp32", "--out", out.path)
         XCTAssertEqual(run.status, 1)
         XCTAssertTrue(run.err.contains(truncated.path), run.err)
         // The report is complete: the model is an error row, not a missing file.
@@ -85,7 +85,7 @@ final class CommandLineTests: XCTestCase {
     func testRunWritesAccuracyTableForARealModel() throws {
         let out = scratch.appendingPathComponent("report")
         let result = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--eval", "50", "--calib", "40",
-                                 "--threads", "2", "--out", out.path)
+                                 "--variants", "baseline", "--threads", "2", "--out", out.path)
         XCTAssertEqual(result.status, 0, result.err)
         let table = try String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8)
         let lines = table.split(separator: "\r\n")
