@@ -64,7 +64,7 @@ public struct BiasCorrection: GraphPass {
             : analyticCorrections(graph, deltas: deltas, context: context)
         var largest: Float = 0
         for (i, correction) in corrections.sorted(by: { $0.key < $1.key }) {
-            addBias(&graph.nodes[i].op, correction)
+            LayerScaling.addToBias(&graph.nodes[i].op, correction)
             largest = max(largest, correction.map(abs).max() ?? 0)
             report.setsScaled += 1
         }
@@ -152,21 +152,6 @@ public struct BiasCorrection: GraphPass {
         case let .clipPerChannel(lower, upper)? where lower[channel] == 0:
             return relu(mean) - relu(mean - Double(upper[channel]))
         default: return nil
-        }
-    }
-
-    func addBias(_ op: inout Op, _ correction: [Float]) {
-        switch op {
-        case var .conv(c):
-            let old = c.bias?.data ?? [Float](repeating: 0, count: correction.count)
-            c.bias = Tensor(shape: [correction.count], data: zip(old, correction).map { $0 + $1 })
-            op = .conv(c)
-        case var .linear(l):
-            let old = l.bias?.data ?? [Float](repeating: 0, count: correction.count)
-            l.bias = Tensor(shape: [correction.count], data: zip(old, correction).map { $0 + $1 })
-            op = .linear(l)
-        default:
-            break
         }
     }
 }

@@ -39,7 +39,7 @@ public struct HighBiasFold: GraphPass {
             }
             let c = zip(stats.beta, stats.gamma).map { beta, gamma in max(0, beta - 3 * abs(gamma)) }
             guard c.contains(where: { $0 > 0 }) else { skipped["no bias above 3σ", default: 0] += 1; continue }
-            subtractBias(&graph.nodes[hop.producer].op, c)
+            LayerScaling.addToBias(&graph.nodes[hop.producer].op, c.map { -$0 })
             if case let .clipPerChannel(lower, upper) = graph.nodes[activation].op {
                 graph.nodes[activation].op = .clipPerChannel(lower: lower, upper: zip(upper, c).map { $0 - $1 })
             }
@@ -59,21 +59,6 @@ public struct HighBiasFold: GraphPass {
         case .activation(.relu): return true
         case let .clipPerChannel(lower, _): return lower.allSatisfy { $0 == 0 }
         default: return false
-        }
-    }
-
-    func subtractBias(_ op: inout Op, _ c: [Float]) {
-        switch op {
-        case var .conv(layer):
-            let old = layer.bias?.data ?? [Float](repeating: 0, count: c.count)
-            layer.bias = Tensor(shape: [c.count], data: zip(old, c).map { $0 - $1 })
-            op = .conv(layer)
-        case var .linear(layer):
-            let old = layer.bias?.data ?? [Float](repeating: 0, count: c.count)
-            layer.bias = Tensor(shape: [c.count], data: zip(old, c).map { $0 - $1 })
-            op = .linear(layer)
-        default:
-            break
         }
     }
 }

@@ -118,6 +118,19 @@ enum LayerScaling {
         }
     }
 
+    /// Adds `delta[o]` to the bias of output channel o (creating a zero bias first).
+    static func addToBias(_ op: inout Op, _ delta: [Float]) {
+        func added(_ bias: Tensor?) -> Tensor {
+            let old = bias?.data ?? [Float](repeating: 0, count: delta.count)
+            return Tensor(shape: [delta.count], data: zip(old, delta).map { $0 + $1 })
+        }
+        switch op {
+        case var .conv(c): c.bias = added(c.bias); op = .conv(c)
+        case var .linear(l): l.bias = added(l.bias); op = .linear(l)
+        default: break
+        }
+    }
+
     /// Scales the per-channel state of an op between two layers: ReLU6 turns
     /// into a per-channel clip with bounds divided by s.
     static func divideBetween(_ op: inout Op, by s: [Float]) {

@@ -10,7 +10,7 @@ import XCTest
 /// of 256 test images must agree with ONNX Runtime's (stored as fixtures by
 /// Datasets/models/make_ort_fixtures.py) to within 1e-4 of the logits' range.
 final class ORTAgreementTests: XCTestCase {
-    static let demoModels = ["inception", "mbv2", "mlp", "resnet"]
+    static let demoModels = ["inception", "mbv2", "mbv2_hard", "mlp", "mlp_hard", "resnet"]
 
     func testEveryDemoModelMatchesONNXRuntime() throws {
         let paths = try String(contentsOf: RepositoryPaths.fixtures.appendingPathComponent("images.txt"), encoding: .utf8)
