@@ -1,5 +1,6 @@
 import EqGraph
 import EqPasses
+import Foundation
 
 /// The human-readable listing `eqbench inspect` prints: input and output
 /// shapes, parameter count, op counts and every node with its output shape.
@@ -52,5 +53,26 @@ public enum EqualizationSummary {
             }
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// A variant applied to a model without data, as `eqbench inspect --variant`
+/// prints it: each pass's report and time. Passes that need calibration
+/// images (empirical bias correction) are listed as not run.
+public enum PipelineSummary {
+    public static func render(_ graph: Graph, variant: Variant) throws -> String {
+        var transformed = graph
+        var context = PassContext(precision: nil, threads: 1)
+        var rows = [[String]]()
+        for pass in variant.passes {
+            let began = DispatchTime.now().uptimeNanoseconds
+            let report = try pass.apply(to: &transformed, context: &context)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+            rows.append([pass.name, String(report.setsFound), String(report.setsScaled),
+                         report.scaleRange.map { String(format: "%.3g–%.3g", $0.min, $0.max) } ?? "",
+                         String(format: "%.4f", seconds), report.details])
+        }
+        let header = "variant \(variant.name): \(variant.summary); \(graph.parameterCount) parameters"
+        return header + "\n" + TextTable.render(["pass", "found", "changed", "scales", "seconds", "details"], rows)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EqHarness
 import EqONNX
+import EqPasses
 import EqQuant
 import Foundation
 
@@ -16,7 +17,13 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Also list what this precision quantizes and how (\(Catalog.precisionGrammar)).")
     var precision: String?
 
+    @Option(help: "Also apply this variant's passes (without data) and print each pass's report and time. Valid: \(Catalog.variants.joined(separator: ", ")).")
+    var variant: String?
+
     func validate() throws {
+        if let variant, !Catalog.variants.contains(variant) {
+            throw ValidationError("--variant: unknown name '\(variant)'; valid names: \(Catalog.variants.joined(separator: ", "))")
+        }
         if let precision {
             do { _ = try Catalog.precisions([precision]) } catch let error as HarnessError {
                 throw ValidationError(error.message.replacingOccurrences(of: "--precisions", with: "--precision"))
@@ -28,6 +35,9 @@ struct InspectCommand: ParsableCommand {
         let graph = try ONNXImporter.load(contentsOf: URL(fileURLWithPath: model))
         print(try GraphSummary.render(graph, source: model))
         print("\n" + (try EqualizationSummary.render(graph)))
+        if let variant {
+            print("\n" + (try PipelineSummary.render(graph, variant: Variant.named(variant)!)))
+        }
         if let precision {
             print("\n" + QuantPlan(graph: graph, precision: try Precision.parse(precision)).describe())
         }
