@@ -34,8 +34,9 @@ public struct LayerRecord: Equatable, Sendable {
 }
 
 /// Signal-to-quantization-noise ratio, SQNR = 10·log10(Σ x² / Σ (x − x̂)²) in dB,
-/// with both sums in Double, accumulated in image order (so the result does
-/// not depend on the thread count). No error at all is +∞ dB.
+/// with both sums in Double, accumulated in a fixed order (eight lanes, then
+/// the tail) in image order, so the result does not depend on the thread
+/// count. No error at all is +∞ dB.
 public struct SQNRAccumulator: Sendable {
     public private(set) var signal = 0.0
     public private(set) var noise = 0.0
@@ -43,12 +44,46 @@ public struct SQNRAccumulator: Sendable {
     public init() {}
 
     public mutating func add(reference: ArraySlice<Float>, quantized: ArraySlice<Float>) {
-        for (x, y) in zip(reference, quantized) {
-            let xd = Double(x)
-            let d = xd - Double(y)
-            signal += xd * xd
-            noise += d * d
+        reference.withUnsafeBufferPointer { x in
+            quantized.withUnsafeBufferPointer { y in add(reference: x, quantize: { _, _ in }, quantized: y) }
         }
+    }
+
+    /// Adds Σ x² and Σ (x − x̂)², with x̂ read from `quantized`, or computed in
+    /// place by `quantize` (given a lane of x, it overwrites it with x̂) when
+    /// `quantized` is empty.
+    public mutating func add(reference x: UnsafeBufferPointer<Float>,
+                             quantize: (inout SIMD8<Float>, Int) -> Void,
+                             quantized y: UnsafeBufferPointer<Float>) {
+        let count = x.count
+        guard count > 0 else { return }
+        let inPlace = y.isEmpty
+        var s = SIMD8<Double>(), n = SIMD8<Double>()
+        var i = 0
+        let xr = UnsafeRawPointer(x.baseAddress!)
+        while i + 8 <= count {
+            let xv = xr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            var yv = xv
+            if inPlace { quantize(&yv, i) } else {
+                yv = UnsafeRawPointer(y.baseAddress!).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            }
+            let xd = SIMD8<Double>(xv), d = xd - SIMD8<Double>(yv)
+            s += xd * xd
+            n += d * d
+            i += 8
+        }
+        var tailSignal = 0.0, tailNoise = 0.0
+        while i < count {
+            var lane = SIMD8<Float>(repeating: 0)
+            lane[0] = x[i]
+            if inPlace { quantize(&lane, i) } else { lane[0] = y[i] }
+            let xd = Double(x[i]), d = xd - Double(lane[0])
+            tailSignal += xd * xd
+            tailNoise += d * d
+            i += 1
+        }
+        signal += s.sum() + tailSignal
+        noise += n.sum() + tailNoise
     }
 
     public var decibels: Double {
@@ -67,7 +102,7 @@ func decibels(_ value: Double) -> String {
 /// **local** (only this layer quantized: its weights and its output quantizer,
 /// fed with the float run's inputs), so the layer that hurts stands apart from
 /// the layers that inherit the damage.
-struct LayerAnalysis {
+struct LayerAnalysis: @unchecked Sendable {
     struct Row {
         var node: String
         var op: String
@@ -82,6 +117,7 @@ struct LayerAnalysis {
     }
 
     var rows: [Row]
+    let threads: Int
     let float: Executor
     let quantized: Executor
     let quantizers: [String: FakeQuantizer]
@@ -90,6 +126,7 @@ struct LayerAnalysis {
         float = try Executor(graph: plan.graph, threads: threads)
         quantized = try Executor(graph: quantizedGraph, threads: threads, activationQuantizers: calibration.quantizers)
         quantizers = calibration.quantizers
+        self.threads = threads
         let shapes = float.shapes
         let quantizedValues = Set(plan.quantizedValues)
         var rows = [Row(node: plan.graph.input.name, op: "Input", value: plan.graph.input.name,
@@ -101,7 +138,7 @@ struct LayerAnalysis {
             if weighted {
                 let alone = Graph(name: node.name, input: GraphInput(name: node.inputs[0], shape: shapes[node.inputs[0]]!),
                                   nodes: [quantizedGraph.nodes[i]], outputs: [node.output])
-                row.local = try Executor(graph: alone, threads: threads,
+                row.local = try Executor(graph: alone, threads: 1,
                                          activationQuantizers: quantizers[node.output].map { [node.output: $0] } ?? [:])
                 row.input = node.inputs[0]
                 row.weightRangeRatio = Self.rangeRatio(node.op)
@@ -124,20 +161,63 @@ struct LayerAnalysis {
         return narrowest > 0 ? widest / narrowest : .infinity
     }
 
-    /// Adds one batch of images to every row's sums.
+    /// Adds one batch of images to every row's sums. Rows are independent, so
+    /// they are spread over the workers; each row's sums still follow image
+    /// order, so results do not depend on the thread count.
     mutating func add(_ batch: Tensor) throws {
         let values = Array(Set(rows.map(\.value) + rows.compactMap(\.input)))
         let reference = try float.run(batch, taps: values).taps
         let simulated = try quantized.run(batch, taps: rows.map(\.value)).taps
-        for i in rows.indices {
-            let x = reference[rows[i].value]!.data
-            rows[i].cumulative.add(reference: x[...], quantized: simulated[rows[i].value]!.data[...])
-            if let local = rows[i].local, let input = rows[i].input {
-                let y = try local.run(reference[input]!).outputs[0].data
-                rows[i].localSQNR.add(reference: x[...], quantized: y[...])
-            } else if let q = quantizers[rows[i].value] {
-                rows[i].localSQNR.add(reference: x[...], quantized: x.map { q($0) }[...])
+        let count = rows.count, workers = max(1, min(threads, count))
+        let analysis = self
+        let failures = FirstError()
+        var updated = rows
+        updated.withUnsafeMutableBufferPointer { buffer in
+            let rowsPointer = RowsPointer(buffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for r in stride(from: worker, to: count, by: workers) {
+                    do {
+                        try analysis.accumulate(&rowsPointer.base[r], reference: reference, simulated: simulated)
+                    } catch {
+                        failures.record(error)
+                    }
+                }
+            }
+        }
+        if let failure = failures.error { throw failure }
+        rows = updated
+    }
+
+    func accumulate(_ row: inout Row, reference: [String: Tensor], simulated: [String: Tensor]) throws {
+        let x = reference[row.value]!.data
+        let y = simulated[row.value]!.data
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in row.cumulative.add(reference: xp, quantize: { _, _ in }, quantized: yp) }
+        }
+        if let local = row.local, let input = row.input {
+            let yl = try local.run(reference[input]!).outputs[0].data
+            x.withUnsafeBufferPointer { xp in
+                yl.withUnsafeBufferPointer { yp in row.localSQNR.add(reference: xp, quantize: { _, _ in }, quantized: yp) }
+            }
+        } else if let q = quantizers[row.value] {
+            x.withUnsafeBufferPointer { xp in
+                row.localSQNR.add(reference: xp, quantize: { lane, _ in
+                    withUnsafeMutableBytes(of: &lane) { q.apply($0.baseAddress!.assumingMemoryBound(to: Float.self), count: 8) }
+                }, quantized: UnsafeBufferPointer(start: nil, count: 0))
             }
         }
     }
+}
+
+/// The first error thrown by any of the concurrent workers.
+final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var error: Error?
+    func record(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
+}
+
+/// Rows updated by concurrent workers, each at its own index.
+struct RowsPointer: @unchecked Sendable {
+    let base: UnsafeMutablePointer<LayerAnalysis.Row>
+    init(_ base: UnsafeMutablePointer<LayerAnalysis.Row>) { self.base = base }
 }
