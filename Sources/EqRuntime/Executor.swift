@@ -8,6 +8,7 @@ public enum ExecutorError: Error, Equatable, CustomStringConvertible {
     case invalidGraph(GraphError)
     case inputShape(expected: [Int], got: [Int])
     case unknownTap(String)
+    case emptyBatch
 
     public var description: String {
         switch self {
@@ -15,6 +16,7 @@ public enum ExecutorError: Error, Equatable, CustomStringConvertible {
         case let .inputShape(expected, got):
             return "input has shape \(got), the model expects [N] + \(expected)"
         case let .unknownTap(name): return "no node or value named '\(name)' to tap"
+        case .emptyBatch: return "the batch holds no images"
         }
     }
 }
@@ -82,20 +84,22 @@ public final class Executor: @unchecked Sendable {
         guard input.rank == graph.input.shape.count + 1, Array(input.shape.dropFirst()) == graph.input.shape else {
             throw ExecutorError.inputShape(expected: graph.input.shape, got: input.shape)
         }
+        guard input.shape[0] > 0, input.count > 0 else { throw ExecutorError.emptyBatch }
         let tapValues = try taps.map { name -> String in
             guard let value = tapValue(name) else { throw ExecutorError.unknownTap(name) }
             return value
         }
         let plan = self.plan(keeping: tapValues)
         let batch = input.shape[0]
+        // Results are written straight into the arrays the tensors will own
+        // (every element is written: the tiles cover the whole batch).
         let results = plan.exports.map { export in
-            UnsafeMutableBufferPointer<Float>.allocate(capacity: batch * export.count)
+            ExportBuffer([Float](unsafeUninitializedCapacity: batch * export.count) { _, count in count = batch * export.count })
         }
-        defer { results.forEach { $0.deallocate() } }
-
         let tiles = (batch + tileSize - 1) / tileSize
         let workers = min(threads, tiles)
-        let outputs = SendablePointers(results.map { $0.baseAddress! })
+        ExportBuffer.withPointers(results[...], []) { pointers in
+        let outputs = SendablePointers(pointers)
         input.data.withUnsafeBufferPointer { source in
             let inputPointer = SendablePointer(UnsafeMutablePointer(mutating: source.baseAddress!))
             let work: @Sendable (Int) -> Void = { worker in
@@ -114,10 +118,11 @@ public final class Executor: @unchecked Sendable {
                 DispatchQueue.concurrentPerform(iterations: workers, execute: work)
             }
         }
+        }
 
         var tensors = [String: Tensor]()
         for (export, buffer) in zip(plan.exports, results) {
-            tensors[export.value] = Tensor(shape: [batch] + export.shape, data: Array(buffer))
+            tensors[export.value] = Tensor(shape: [batch] + export.shape, data: buffer.data)
         }
         return ExecutionResult(outputs: graph.outputs.map { tensors[$0]! },
                                taps: Dictionary(zip(taps, tapValues).map { ($0, tensors[$1]!) }, uniquingKeysWith: { first, _ in first }))
@@ -204,6 +209,21 @@ final class Arena: @unchecked Sendable {
             for e in step.exports {
                 (exports[e] + firstImage * step.outputCount).update(from: output, count: images * step.outputCount)
             }
+        }
+    }
+}
+
+/// The array one exported value is written into during a run.
+final class ExportBuffer {
+    var data: [Float]
+    init(_ data: [Float]) { self.data = data }
+
+    /// Calls `body` with stable pointers to every buffer's elements.
+    static func withPointers(_ buffers: ArraySlice<ExportBuffer>, _ collected: [UnsafeMutablePointer<Float>],
+                             _ body: ([UnsafeMutablePointer<Float>]) -> Void) {
+        guard let first = buffers.first else { return body(collected) }
+        first.data.withUnsafeMutableBufferPointer { p in
+            withPointers(buffers.dropFirst(), collected + [p.baseAddress!], body)
         }
     }
 }

@@ -74,6 +74,9 @@ final class ExecutorTests: XCTestCase {
         XCTAssertThrowsError(try executor.run(Tensor(shape: [1, 1, 4, 4]))) { error in
             XCTAssertEqual(error as? ExecutorError, .inputShape(expected: [1, 5, 5], got: [1, 1, 4, 4]))
         }
+        XCTAssertThrowsError(try executor.run(Tensor(shape: [0, 1, 5, 5]))) { error in
+            XCTAssertEqual(error as? ExecutorError, .emptyBatch)
+        }
         XCTAssertThrowsError(try executor.run(batch(1), taps: ["nope"])) { error in
             XCTAssertEqual(error as? ExecutorError, .unknownTap("nope"))
         }
