@@ -31,20 +31,27 @@ extension Graph {
                   let p = producers[node.inputs[0]], !removed.contains(p),
                   consumers[node.inputs[0]]?.count == 1, !outputs.contains(node.inputs[0]) else { continue }
             let (scale, shift) = bn.affine()
-            switch nodes[p].op {
+            // Empty the node while its layer is edited, so the weight array is
+            // uniquely referenced and scaled in place (no copy-on-write copy).
+            var op = nodes[p].op
+            nodes[p].op = .reshape(to: [])
+            switch op {
             case var .conv(layer) where layer.outChannels == bn.channels:
+                op = .reshape(to: [])
                 layer.weight.scaleRows(by: scale)
                 layer.bias = Tensor(shape: [bn.channels], data: (0..<bn.channels).map { o in
                     (layer.bias?.data[o] ?? 0) * scale[o] + shift[o]
                 })
                 nodes[p].op = .conv(layer)
             case var .linear(layer) where layer.outFeatures == bn.channels:
+                op = .reshape(to: [])
                 layer.weight.scaleRows(by: scale)
                 layer.bias = Tensor(shape: [bn.channels], data: (0..<bn.channels).map { o in
                     (layer.bias?.data[o] ?? 0) * scale[o] + shift[o]
                 })
                 nodes[p].op = .linear(layer)
             default:
+                nodes[p].op = op
                 continue
             }
             nodes[p].output = node.output

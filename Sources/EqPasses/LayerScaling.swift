@@ -3,6 +3,24 @@ import EqTensor
 
 /// Per-channel edits of weighted layers, each touching every weight once.
 enum LayerScaling {
+    /// Gives `body` the weight and bias of a conv or linear op to edit in
+    /// place. The op is emptied while `body` runs, so the arrays are uniquely
+    /// referenced and copy-on-write never copies a whole weight tensor.
+    static func editLayer(_ op: inout Op, _ body: (inout Tensor, inout Tensor?, _ depthwise: Bool) -> Void) {
+        switch op {
+        case var .conv(c):
+            op = .reshape(to: [])
+            body(&c.weight, &c.bias, c.isDepthwise)
+            op = .conv(c)
+        case var .linear(l):
+            op = .reshape(to: [])
+            body(&l.weight, &l.bias, false)
+            op = .linear(l)
+        default:
+            break
+        }
+    }
+
     /// max |w| per output channel (rows of a conv or linear weight).
     static func outputRanges(_ op: Op) -> [Float] {
         let weight: Tensor
@@ -51,83 +69,58 @@ enum LayerScaling {
 
     /// Divides output channel i (weights and bias) by s[i].
     static func divideOutputs(_ op: inout Op, by s: [Float]) {
-        let inverse = s.map { 1 / $0 }
-        switch op {
-        case var .conv(c):
-            c.weight.scaleRows(by: inverse)
-            if var b = c.bias { for i in b.data.indices { b.data[i] /= s[i] }; c.bias = b }
-            op = .conv(c)
-        case var .linear(l):
-            l.weight.scaleRows(by: inverse)
-            if var b = l.bias { for i in b.data.indices { b.data[i] /= s[i] }; l.bias = b }
-            op = .linear(l)
-        default:
-            break
+        editLayer(&op) { weight, bias, _ in
+            weight.scaleRows(by: s.map { 1 / $0 })
+            if bias != nil { for i in bias!.data.indices { bias!.data[i] /= s[i] } }
         }
     }
 
     /// Multiplies every weight that reads input channel i by s[i].
     static func multiplyInputs(_ op: inout Op, by s: [Float]) {
-        switch op {
-        case var .conv(c) where c.isDepthwise:
-            c.weight.scaleRows(by: s)
-            op = .conv(c)
-        case var .conv(c):
-            let (outs, ins) = (c.weight.shape[0], c.weight.shape[1])
-            let taps = c.weight.count / (outs * ins)
-            c.weight.data.withUnsafeMutableBufferPointer { w in
-                for o in 0..<outs { for i in 0..<ins { for t in 0..<taps { w[(o * ins + i) * taps + t] *= s[i] } } }
+        editLayer(&op) { weight, _, depthwise in
+            if depthwise {
+                weight.scaleRows(by: s)
+                return
             }
-            op = .conv(c)
-        case var .linear(l):
-            let (outs, ins) = (l.outFeatures, l.inFeatures)
-            l.weight.data.withUnsafeMutableBufferPointer { w in
-                for o in 0..<outs { for i in 0..<ins { w[o * ins + i] *= s[i] } }
+            // Conv [out, in, kh, kw] or linear [out, in]: taps = 1 for linear.
+            let (outs, ins) = (weight.shape[0], weight.shape[1])
+            let taps = weight.count / (outs * ins)
+            weight.data.withUnsafeMutableBufferPointer { w in
+                for o in 0..<outs { for i in 0..<ins {
+                    let f = s[i]
+                    let base = (o * ins + i) * taps
+                    for t in 0..<taps { w[base + t] *= f }
+                } }
             }
-            op = .linear(l)
-        default:
-            break
         }
     }
 
     /// Adds W·c to the bias of a consumer whose input channel i is shifted by
     /// c[i] (conv: Σ over taps; depthwise: its own taps; linear: the column).
     static func absorbInputShift(_ op: inout Op, shift c: [Float]) {
-        switch op {
-        case var .conv(conv):
-            let outs = conv.outChannels
-            var bias = conv.bias?.data ?? [Float](repeating: 0, count: outs)
-            if conv.isDepthwise {
-                let taps = conv.weight.count / outs
-                for o in 0..<outs { for t in 0..<taps { bias[o] += conv.weight.data[o * taps + t] * c[o] } }
-            } else {
-                let ins = conv.weight.shape[1], taps = conv.weight.count / (outs * ins)
-                for o in 0..<outs { for i in 0..<ins where c[i] != 0 { for t in 0..<taps {
-                    bias[o] += conv.weight.data[(o * ins + i) * taps + t] * c[i]
-                } } }
+        editLayer(&op) { weight, bias, depthwise in
+            let outs = weight.shape[0]
+            var b = bias?.data ?? [Float](repeating: 0, count: outs)
+            weight.data.withUnsafeBufferPointer { w in
+                if depthwise {
+                    let taps = weight.count / outs
+                    for o in 0..<outs { for t in 0..<taps { b[o] += w[o * taps + t] * c[o] } }
+                } else {
+                    let ins = weight.shape[1], taps = weight.count / (outs * ins)
+                    for o in 0..<outs { for i in 0..<ins where c[i] != 0 { for t in 0..<taps {
+                        b[o] += w[(o * ins + i) * taps + t] * c[i]
+                    } } }
+                }
             }
-            conv.bias = Tensor(shape: [outs], data: bias)
-            op = .conv(conv)
-        case var .linear(l):
-            var bias = l.bias?.data ?? [Float](repeating: 0, count: l.outFeatures)
-            for o in 0..<l.outFeatures { for i in 0..<l.inFeatures { bias[o] += l.weight.data[o * l.inFeatures + i] * c[i] } }
-            l.bias = Tensor(shape: [l.outFeatures], data: bias)
-            op = .linear(l)
-        default:
-            break
+            bias = Tensor(shape: [outs], data: b)
         }
     }
 
     /// Adds `delta[o]` to the bias of output channel o (creating a zero bias first).
     static func addToBias(_ op: inout Op, _ delta: [Float]) {
-        func added(_ bias: Tensor?) -> Tensor {
+        editLayer(&op) { _, bias, _ in
             let old = bias?.data ?? [Float](repeating: 0, count: delta.count)
-            return Tensor(shape: [delta.count], data: zip(old, delta).map { $0 + $1 })
-        }
-        switch op {
-        case var .conv(c): c.bias = added(c.bias); op = .conv(c)
-        case var .linear(l): l.bias = added(l.bias); op = .linear(l)
-        default: break
+            bias = Tensor(shape: [delta.count], data: zip(old, delta).map { $0 + $1 })
         }
     }
 
