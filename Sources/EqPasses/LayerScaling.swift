@@ -46,25 +46,33 @@ enum LayerScaling {
         case let .conv(c) where c.isDepthwise:
             return outputRanges(op)
         case let .conv(c):
-            let (outs, ins) = (c.weight.shape[0], c.weight.shape[1])
-            let taps = c.weight.count / (outs * ins)
-            var ranges = [Float](repeating: 0, count: ins)
-            c.weight.data.withUnsafeBufferPointer { w in
-                for o in 0..<outs { for i in 0..<ins { for t in 0..<taps {
-                    ranges[i] = max(ranges[i], abs(w[(o * ins + i) * taps + t]))
-                } } }
-            }
-            return ranges
+            return columnRanges(c.weight)
         case let .linear(l):
-            let (outs, ins) = (l.outFeatures, l.inFeatures)
-            var ranges = [Float](repeating: 0, count: ins)
-            l.weight.data.withUnsafeBufferPointer { w in
-                for o in 0..<outs { for i in 0..<ins { ranges[i] = max(ranges[i], abs(w[o * ins + i])) } }
-            }
-            return ranges
+            return columnRanges(l.weight)
         default:
             return []
         }
+    }
+
+    /// max |w[o, i, taps…]| over o and taps, per input channel i, reading the
+    /// weight once in memory order.
+    static func columnRanges(_ weight: Tensor) -> [Float] {
+        let (outs, ins) = (weight.shape[0], weight.shape[1])
+        let taps = weight.count / (outs * ins)
+        var ranges = [Float](repeating: 0, count: ins)
+        weight.data.withUnsafeBufferPointer { w in
+            ranges.withUnsafeMutableBufferPointer { r in
+                for o in 0..<outs {
+                    for i in 0..<ins {
+                        let row = w.baseAddress! + (o * ins + i) * taps
+                        var m = r[i]
+                        for t in 0..<taps { m = max(m, abs(row[t])) }
+                        r[i] = m
+                    }
+                }
+            }
+        }
+        return ranges
     }
 
     /// Divides output channel i (weights and bias) by s[i].

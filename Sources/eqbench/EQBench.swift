@@ -7,7 +7,7 @@ struct EQBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eqbench",
         abstract: "Accuracy evaluation and benchmarking of weight-equalization passes for int8 quantization.",
-        subcommands: [RunCommand.self, InspectCommand.self, DatasetCommand.self],
+        subcommands: [RunCommand.self, InspectCommand.self, CompareCommand.self, DatasetCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -99,6 +99,25 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.out.contains("w8a8-pc"), result.out)
     }
 
+    func testCompareExitCodes() throws {
+        let old = scratch.appendingPathComponent("old"), new = scratch.appendingPathComponent("new")
+        for (folder, top1) in [(old, "90.00"), (new, "88.00")] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try ("model,variant,precision,top1,status\r\nm,dfq,w8a8-pt,\(top1),ok\r\n")
+                .write(to: folder.appendingPathComponent("accuracy.csv"), atomically: true, encoding: .utf8)
+        }
+        XCTAssertEqual(try eqbench("compare", old.path, old.path).status, 0)
+        let dropped = try eqbench("compare", new.path, old.path, "--format", "markdown")   // a gain is fine
+        XCTAssertEqual(dropped.status, 0, dropped.err)
+        let regression = try eqbench("compare", old.path, new.path)
+        XCTAssertEqual(regression.status, 1)
+        XCTAssertTrue(regression.out.contains("FAIL: 1 regression"), regression.out)
+        XCTAssertEqual(try eqbench("compare", old.path, new.path, "--max-top1-drop", "3").status, 0)
+        let unreadable = try eqbench("compare", old.path, scratch.appendingPathComponent("nope").path)
+        XCTAssertEqual(unreadable.status, 2)
+        XCTAssertTrue(unreadable.err.contains("nope/accuracy.csv: cannot read"), unreadable.err)
+    }
+
     func testInspectListsOpsAndShapes() throws {
         let result = try eqbench("inspect", "Datasets/models/mbv2.onnx")
         XCTAssertEqual(result.status, 0, result.err)

@@ -1,0 +1,120 @@
+import Foundation
+
+/// `eqbench compare`: two report folders side by side, for nightly gates.
+///
+/// Accuracy rows are matched by (model, variant, precision) and layer rows by
+/// (model, variant, precision, node). A regression is a top-1 drop of more
+/// than `maxTop1Drop` points, a row whose status turned to `error`, or a
+/// layer whose cumulative or local SQNR dropped by more than `maxSQNRDrop` dB.
+/// Rows present on one side only are listed, not counted as regressions.
+public struct ReportComparison {
+    public struct Change: Equatable, Sendable {
+        public var key: String
+        public var what: String
+        public var old: String
+        public var new: String
+        public var delta: Double?
+        public var regression: Bool
+    }
+
+    public var changes: [Change] = []
+    public var onlyInOld: [String] = []
+    public var onlyInNew: [String] = []
+    public var comparedRows = 0
+    public var comparedLayers = 0
+
+    public var regressions: [Change] { changes.filter(\.regression) }
+
+    /// Reads both folders' accuracy.csv (required) and layers.csv (when both
+    /// have it); any unreadable or malformed file is an error naming it.
+    public static func compare(old: URL, new: URL, maxTop1Drop: Double, maxSQNRDrop: Double) throws -> ReportComparison {
+        var result = ReportComparison()
+        let oldAccuracy = try Table(old.appendingPathComponent("accuracy.csv"), key: ["model", "variant", "precision"],
+                                    needs: ["top1", "status"])
+        let newAccuracy = try Table(new.appendingPathComponent("accuracy.csv"), key: ["model", "variant", "precision"],
+                                    needs: ["top1", "status"])
+        for (key, oldRow) in oldAccuracy.rows {
+            guard let newRow = newAccuracy.rows[key] else { result.onlyInOld.append(key); continue }
+            result.comparedRows += 1
+            let (o, n) = (oldRow["status"]!, newRow["status"]!)
+            if o != n {
+                result.changes.append(Change(key: key, what: "status", old: o, new: n, delta: nil, regression: n == "error"))
+            }
+            if let a = Double(oldRow["top1"]!), let b = Double(newRow["top1"]!), abs(b - a) >= 0.005 {
+                result.changes.append(Change(key: key, what: "top1", old: oldRow["top1"]!, new: newRow["top1"]!,
+                                             delta: b - a, regression: a - b > maxTop1Drop))
+            }
+        }
+        result.onlyInNew = newAccuracy.rows.keys.filter { oldAccuracy.rows[$0] == nil }
+        let oldLayersURL = old.appendingPathComponent("layers.csv"), newLayersURL = new.appendingPathComponent("layers.csv")
+        if FileManager.default.fileExists(atPath: oldLayersURL.path), FileManager.default.fileExists(atPath: newLayersURL.path) {
+            let key = ["model", "variant", "precision", "node"]
+            let columns = ["sqnr_cumulative_db", "sqnr_local_db"]
+            let oldLayers = try Table(oldLayersURL, key: key, needs: columns)
+            let newLayers = try Table(newLayersURL, key: key, needs: columns)
+            for (key, oldRow) in oldLayers.rows {
+                guard let newRow = newLayers.rows[key] else { continue }
+                result.comparedLayers += 1
+                for column in columns {
+                    guard let a = Double(oldRow[column]!), let b = Double(newRow[column]!), a.isFinite, b.isFinite,
+                          abs(b - a) >= 0.005 else { continue }
+                    let regression = a - b > maxSQNRDrop
+                    if regression || abs(b - a) > maxSQNRDrop / 2 {
+                        result.changes.append(Change(key: key, what: column, old: oldRow[column]!, new: newRow[column]!,
+                                                     delta: b - a, regression: regression))
+                    }
+                }
+            }
+        }
+        result.changes.sort { ($0.regression ? 0 : 1, $0.key, $0.what) < ($1.regression ? 0 : 1, $1.key, $1.what) }
+        result.onlyInOld.sort()
+        result.onlyInNew.sort()
+        return result
+    }
+
+    /// A report CSV indexed by its key columns.
+    struct Table {
+        var rows = [String: [String: String]]()
+
+        init(_ url: URL, key: [String], needs: [String]) throws {
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+                throw HarnessError("\(url.path): cannot read (is it an eqbench report folder?)")
+            }
+            let table: CSVTable
+            do { table = try CSVTable.parse(text) } catch { throw HarnessError("\(url.path): \(error)") }
+            let missing = (key + needs).filter { !table.columns.contains($0) }
+            guard missing.isEmpty else {
+                throw HarnessError("\(url.path): missing column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))")
+            }
+            for row in table.rows {
+                let fields = Dictionary(zip(table.columns, row), uniquingKeysWith: { a, _ in a })
+                rows[key.map { fields[$0]! }.joined(separator: " / ")] = fields
+            }
+        }
+    }
+
+    /// The changes as text or as a Markdown table, with a closing verdict.
+    public func render(markdown: Bool) -> String {
+        let headers = ["", "row", "metric", "old", "new", "Δ"]
+        let rows = changes.map { c in
+            [c.regression ? "REGRESSION" : "", c.key, c.what, c.old, c.new, c.delta.map { String(format: "%+.2f", $0) } ?? ""]
+        }
+        var lines = [String]()
+        if rows.isEmpty {
+            lines.append("no changes in \(comparedRows) accuracy rows and \(comparedLayers) layer rows")
+        } else if markdown {
+            lines.append("| " + headers.map { $0.isEmpty ? "status" : $0 }.joined(separator: " | ") + " |")
+            lines.append("|" + String(repeating: "---|", count: headers.count))
+            lines += rows.map { "| " + $0.map { $0.isEmpty ? "" : $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |" }
+        } else {
+            lines.append(TextTable.render(headers, rows))
+        }
+        if !onlyInOld.isEmpty { lines.append("only in the old report: " + onlyInOld.joined(separator: "; ")) }
+        if !onlyInNew.isEmpty { lines.append("only in the new report: " + onlyInNew.joined(separator: "; ")) }
+        let verdict = regressions.isEmpty
+            ? "OK: no regressions (\(comparedRows) accuracy rows, \(comparedLayers) layer rows compared)"
+            : "FAIL: \(regressions.count) regression\(regressions.count == 1 ? "" : "s")"
+        lines.append(markdown ? "\n**\(verdict)**" : verdict)
+        return lines.joined(separator: "\n")
+    }
+}
