@@ -322,6 +322,7 @@ public final class EvaluationRun {
         report.coverage.forEach { coverage.append($0.fields) }
         try passes.write(to: settings.output.appendingPathComponent("passes.csv"))
         try coverage.write(to: settings.output.appendingPathComponent("coverage.csv"))
+        try AtomicFile.write(RunSummary.json(report, settings: settings), to: settings.output.appendingPathComponent("summary.json"))
         try accuracy.write(to: settings.output.appendingPathComponent("accuracy.csv"))
         try layers.write(to: settings.output.appendingPathComponent("layers.csv"))
         try throughput.write(to: settings.output.appendingPathComponent("throughput.csv"))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EqHarness
 
 /// The `eqbench` command line: evaluation runs, model inspection and dataset
 /// import. Each subcommand is a small type whose properties are its flags.
@@ -7,6 +8,7 @@ struct EQBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eqbench",
         abstract: "Accuracy evaluation and benchmarking of weight-equalization passes for int8 quantization.",
+        version: EQBenchVersion.current,
         subcommands: [RunCommand.self, InspectCommand.self, CompareCommand.self, DatasetCommand.self],
         defaultSubcommand: RunCommand.self
     )

@@ -69,7 +69,7 @@ struct RunCommand: ParsableCommand {
         let report = try EvaluationRun(settings: settings, log: { Log.line($0) }).execute()
         print(report.summaryTable)
         for warning in report.warnings { Log.line("warning: " + warning) }
-        print("\nwrote \(output.path)/accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv")
+        print("\nwrote \(output.path)/accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv, summary.json")
         if report.hasErrors { throw ExitCode.failure }
     }
 

@@ -96,6 +96,10 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(lines[3].hasPrefix("mlp,baseline,,w8a8-pc,int8 sym per-channel minmax,"), String(lines[3]))
         let layers = try String(contentsOf: out.appendingPathComponent("layers.csv"), encoding: .utf8).split(separator: "\r\n")
         XCTAssertEqual(layers.count, 1 + 2 * 6)   // per precision: input, 3 Gemm, 2 Relu
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as? [String: Any]
+        XCTAssertEqual((summary?["accuracy"] as? [[String: Any]])?.count, 3)
+        XCTAssertEqual((summary?["accuracy"] as? [[String: Any]])?.first?["top1"] as? Double, Double(lines[1].split(separator: ",", omittingEmptySubsequences: false)[8]))
+        XCTAssertNotNil(summary?["machine"])
         XCTAssertTrue(result.out.contains("w8a8-pc"), result.out)
     }
 
