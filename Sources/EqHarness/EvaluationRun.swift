@@ -33,6 +33,16 @@ public struct RunSettings: Sendable {
     }
 }
 
+/// Set from another thread (e.g. a SIGINT handler) to stop a run after the
+/// evaluation in progress; the rows finished so far are still written.
+public final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+    public init() {}
+    public func cancel() { lock.lock(); raised = true; lock.unlock() }
+    public var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return raised }
+}
+
 /// The tables a run produced.
 public struct RunReport: Sendable {
     public var accuracy: [AccuracyRecord] = []
@@ -42,6 +52,8 @@ public struct RunReport: Sendable {
     public var coverage: [CoverageRecord] = []
     /// Human-readable warnings (e.g. a function-preserving pipeline that changed the float logits).
     public var warnings: [String] = []
+    /// True when the run was cancelled before it finished.
+    public var interrupted = false
     /// True when any row has status `error`.
     public var hasErrors: Bool { accuracy.contains { $0.status == "error" } }
 }
@@ -58,14 +70,16 @@ public struct RunReport: Sendable {
 public final class EvaluationRun {
     public let settings: RunSettings
     let log: (String) -> Void
+    let cancellation: CancellationFlag
 
     /// Images per analysis batch (per-layer taps hold every layer's output).
     static let analysisBatch = 64
     /// Images per calibration batch: fixed, so EMA ranges do not depend on settings.
     static let calibrationBatch = 50
 
-    public init(settings: RunSettings, log: @escaping (String) -> Void) {
+    public init(settings: RunSettings, cancellation: CancellationFlag = CancellationFlag(), log: @escaping (String) -> Void) {
         self.settings = settings
+        self.cancellation = cancellation
         self.log = log
     }
 
@@ -86,7 +100,7 @@ public final class EvaluationRun {
         let data = EvaluationData(images: images, labels: labels, classes: test.classes.count, calibration: calibration)
 
         var report = RunReport()
-        for url in settings.models {
+        for url in settings.models where !cancellation.isCancelled {
             let name = url.deletingPathExtension().lastPathComponent
             do {
                 let model = try ModelSource.load(url, mean: settings.mean, std: settings.std)
@@ -103,6 +117,7 @@ public final class EvaluationRun {
                 }
             }
         }
+        report.interrupted = cancellation.isCancelled
         try write(report)
         return report
     }
@@ -121,11 +136,11 @@ public final class EvaluationRun {
         let originalRange = Double(original.logits.max()! - original.logits.min()!)
         let probe = batches(Array(data.images.prefix(64)), model.preprocessing, size: 64)[0]
         var baselineTop1 = [String: Double]()
-        for name in variants {
+        for name in variants where !cancellation.isCancelled {
             let variant = Variant.named(name)!
             var shared: Pipeline?
             var floatOfVariant = [String: (evaluation: Evaluation, diff: Double)]()
-            for precision in precisions {
+            for precision in precisions where !cancellation.isCancelled {
                 var record = AccuracyRecord(model: model.name, variant: name, passes: variant.passNames, precision: precision.name,
                                             weights: precision.weightsDescription, activations: precision.activationsDescription,
                                             evalImages: data.images.count)

@@ -66,10 +66,24 @@ struct RunCommand: ParsableCommand {
                                    mean: try mean.map { try parseFloats($0, flag: "--mean") },
                                    std: try std.map { try parseFloats($0, flag: "--std") },
                                    variants: parseNames(variants), precisions: parseNames(precisions))
-        let report = try EvaluationRun(settings: settings, log: { Log.line($0) }).execute()
+        // Ctrl-C: finish the evaluation in progress, write what is done, exit 130.
+        let cancellation = CancellationFlag()
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            Log.line("interrupted: finishing the evaluation in progress, then writing the rows done so far")
+            cancellation.cancel()
+        }
+        interrupt.resume()
+        let report = try EvaluationRun(settings: settings, cancellation: cancellation, log: { Log.line($0) }).execute()
+        interrupt.cancel()
         print(report.summaryTable)
         for warning in report.warnings { Log.line("warning: " + warning) }
         print("\nwrote \(output.path)/accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv, summary.json")
+        if report.interrupted {
+            Log.line("run interrupted: \(report.accuracy.count) rows written")
+            throw ExitCode(130)
+        }
         if report.hasErrors { throw ExitCode.failure }
     }
 

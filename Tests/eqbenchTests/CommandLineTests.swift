@@ -103,6 +103,34 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.out.contains("w8a8-pc"), result.out)
     }
 
+    /// Ctrl-C after the first finished row: the run stops, writes the rows it
+    /// has (not the whole matrix) and exits 130.
+    func testInterruptKeepsFinishedRows() throws {
+        let out = scratch.appendingPathComponent("report")
+        let process = Process()
+        process.executableURL = Bundle.main.bundleURL.appendingPathComponent("eqbench")
+        process.arguments = ["run", "--model", "Datasets/models/mlp.onnx", "--model", "Datasets/models/resnet.onnx",
+                             "--variants", "baseline,cls", "--eval", "64", "--calib", "50", "--out", out.path]
+        process.currentDirectoryURL = Self.root
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        let firstRow = DispatchSemaphore(value: 0)
+        let seen = FirstSighting()
+        err.fileHandleForReading.readabilityHandler = { handle in
+            if String(decoding: handle.availableData, as: UTF8.self).contains("top-1"), seen.mark() { firstRow.signal() }
+        }
+        try process.run()
+        XCTAssertEqual(firstRow.wait(timeout: .now() + 120), .success)
+        process.interrupt()
+        process.waitUntilExit()
+        err.fileHandleForReading.readabilityHandler = nil
+        XCTAssertEqual(process.terminationStatus, 130)
+        let rows = try String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8).split(separator: "\r\n").count - 1
+        XCTAssertGreaterThanOrEqual(rows, 1)
+        XCTAssertLessThan(rows, 12, "the whole matrix is 2 models × 2 variants × 3 precisions")
+    }
+
     func testCompareExitCodes() throws {
         let old = scratch.appendingPathComponent("old"), new = scratch.appendingPathComponent("new")
         for (folder, top1) in [(old, "90.00"), (new, "88.00")] {
@@ -133,4 +161,12 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(plan.out.contains("batch norms folded into the layer before them (22)"), plan.out)
         XCTAssertTrue(plan.out.contains("quantized weights (23 layers)"), plan.out)
     }
+}
+
+/// Thread-safe "first time" marker for pipe handlers.
+final class FirstSighting: @unchecked Sendable {
+    private let lock = NSLock()
+    private var marked = false
+    /// True the first time it is called.
+    func mark() -> Bool { lock.lock(); defer { lock.unlock() }; if marked { return false }; marked = true; return true }
 }
