@@ -3,9 +3,9 @@
 ///
 ///   out[c, oh, ow] = bias[c] + Σ_{i,j} w[c, i, j] · in[c / m, oh·sh − pt + i·dh, ow·sw − pl + j·dw]
 ///
-/// with zero padding. Each input plane is first copied into a zero-bordered
-/// scratch plane so the inner loops run without bounds checks; with stride 1
-/// they are contiguous and the compiler vectorises them.
+/// with zero padding. Each input plane is copied into a zero-bordered scratch
+/// plane so the inner loops need no bounds checks; the border is zeroed once
+/// per image, since every channel overwrites only the interior.
 @inlinable
 public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                             weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -16,32 +16,40 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
     let paddedH = height + g.padTop + g.padBottom
     let paddedW = width + g.padLeft + g.padRight
     let taps = g.kernelH * g.kernelW
+    // The border stays zero across channels: zero it once, then copy interiors.
+    scratch.update(repeating: 0, count: paddedH * paddedW)
     for c in 0..<channels {
-        // Zero-bordered copy of the input plane.
-        scratch.update(repeating: 0, count: paddedH * paddedW)
         let src = input + c * height * width
         for h in 0..<height {
             (scratch + (h + g.padTop) * paddedW + g.padLeft).update(from: src + h * width, count: width)
         }
         for m in 0..<multiplier {
             let oc = c * multiplier + m
-            let out = output + oc * outHeight * outWidth
-            let w = weights + oc * taps
-            let b = bias?[oc] ?? 0
-            for oh in 0..<outHeight {
-                let dst = out + oh * outWidth
-                dst.update(repeating: b, count: outWidth)
-                for i in 0..<g.kernelH {
-                    let row = scratch + (oh * g.strideH + i * g.dilationH) * paddedW
-                    for j in 0..<g.kernelW {
-                        let wv = w[i * g.kernelW + j]
-                        let base = row + j * g.dilationW
-                        if g.strideW == 1 {
-                            for ow in 0..<outWidth { dst[ow] += wv * base[ow] }
-                        } else {
-                            for ow in 0..<outWidth { dst[ow] += wv * base[ow * g.strideW] }
-                        }
-                    }
+            depthwisePlane(scratch, paddedW: paddedW, weights: weights + oc * taps, bias: bias?[oc] ?? 0,
+                           geometry: g, outHeight: outHeight, outWidth: outWidth,
+                           output: output + oc * outHeight * outWidth)
+        }
+    }
+}
+
+/// One output plane of a depthwise convolution from a zero-bordered input
+/// plane: each tap adds w · (shifted input row) to the output row; with
+/// stride 1 these row loops are contiguous and the compiler vectorises them.
+@inlinable
+func depthwisePlane(_ padded: UnsafePointer<Float>, paddedW: Int, weights w: UnsafePointer<Float>, bias b: Float,
+                    geometry g: WindowGeometry, outHeight: Int, outWidth: Int, output: UnsafeMutablePointer<Float>) {
+    for oh in 0..<outHeight {
+        let dst = output + oh * outWidth
+        dst.update(repeating: b, count: outWidth)
+        for i in 0..<g.kernelH {
+            let row = padded + (oh * g.strideH + i * g.dilationH) * paddedW
+            for j in 0..<g.kernelW {
+                let wv = w[i * g.kernelW + j]
+                let base = row + j * g.dilationW
+                if g.strideW == 1 {
+                    for ow in 0..<outWidth { dst[ow] += wv * base[ow] }
+                } else {
+                    for ow in 0..<outWidth { dst[ow] += wv * base[ow * g.strideW] }
                 }
             }
         }
