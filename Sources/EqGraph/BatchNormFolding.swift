@@ -31,6 +31,13 @@ extension Graph {
                   let p = producers[node.inputs[0]], !removed.contains(p),
                   consumers[node.inputs[0]]?.count == 1, !outputs.contains(node.inputs[0]) else { continue }
             let (scale, shift) = bn.affine()
+            /// w' = w·scale per row, b' = b·scale + shift.
+            func fold(_ weight: inout Tensor, _ bias: inout Tensor?) {
+                weight.scaleRows(by: scale)
+                bias = Tensor(shape: [bn.channels], data: (0..<bn.channels).map { o in
+                    (bias?.data[o] ?? 0) * scale[o] + shift[o]
+                })
+            }
             // Empty the node while its layer is edited, so the weight array is
             // uniquely referenced and scaled in place (no copy-on-write copy).
             var op = nodes[p].op
@@ -38,17 +45,11 @@ extension Graph {
             switch op {
             case var .conv(layer) where layer.outChannels == bn.channels:
                 op = .reshape(to: [])
-                layer.weight.scaleRows(by: scale)
-                layer.bias = Tensor(shape: [bn.channels], data: (0..<bn.channels).map { o in
-                    (layer.bias?.data[o] ?? 0) * scale[o] + shift[o]
-                })
+                fold(&layer.weight, &layer.bias)
                 nodes[p].op = .conv(layer)
             case var .linear(layer) where layer.outFeatures == bn.channels:
                 op = .reshape(to: [])
-                layer.weight.scaleRows(by: scale)
-                layer.bias = Tensor(shape: [bn.channels], data: (0..<bn.channels).map { o in
-                    (layer.bias?.data[o] ?? 0) * scale[o] + shift[o]
-                })
+                fold(&layer.weight, &layer.bias)
                 nodes[p].op = .linear(layer)
             default:
                 nodes[p].op = op
