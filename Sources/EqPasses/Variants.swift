@@ -31,6 +31,8 @@ public struct Variant: Sendable {
                     passes: [BatchNormFolding(), CrossLayerScaling(relu6: .perChannel), HighBiasFold()]),
             Variant(name: "dfq+bc", summary: "dfq + empirical bias correction", passes: dfq + [BiasCorrection(.empirical)]),
             Variant(name: "dfq+bca", summary: "dfq + analytic (data-free) bias correction", passes: dfq + [BiasCorrection(.analytic)]),
+            Variant(name: "fixedpoint", summary: "bnfold + nnabla-style fixed-point weights and biases (8-bit signed, power-of-two steps)",
+                    passes: [BatchNormFolding(), FixedPointWeights()]),
         ]
     }()
 
