@@ -16,8 +16,11 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
     let paddedH = height + g.padTop + g.padBottom
     let paddedW = width + g.padLeft + g.padRight
     let taps = g.kernelH * g.kernelW
-    // The border stays zero across channels: zero it once, then copy interiors.
-    scratch.update(repeating: 0, count: paddedH * paddedW)
+    let planeCount = paddedH * paddedW + g.dilationW * (g.kernelW - 1)
+    let wide = scratch + planeCount
+    // The border (and the slack after the plane) stays zero across channels:
+    // zero it once, then copy interiors.
+    scratch.update(repeating: 0, count: planeCount)
     for c in 0..<channels {
         let src = input + c * height * width
         for h in 0..<height {
@@ -25,10 +28,38 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
         }
         for m in 0..<multiplier {
             let oc = c * multiplier + m
-            depthwisePlane(scratch, paddedW: paddedW, weights: weights + oc * taps, bias: bias?[oc] ?? 0,
-                           geometry: g, outHeight: outHeight, outWidth: outWidth,
-                           output: output + oc * outHeight * outWidth)
+            if g.strideH == 1 && g.strideW == 1 {
+                depthwisePlaneStride1(scratch, paddedW: paddedW, weights: weights + oc * taps, bias: bias?[oc] ?? 0,
+                                      geometry: g, outHeight: outHeight, outWidth: outWidth,
+                                      output: output + oc * outHeight * outWidth, wide: wide)
+            } else {
+                depthwisePlane(scratch, paddedW: paddedW, weights: weights + oc * taps, bias: bias?[oc] ?? 0,
+                               geometry: g, outHeight: outHeight, outWidth: outWidth,
+                               output: output + oc * outHeight * outWidth)
+            }
         }
+    }
+}
+
+/// Stride 1: the output is accumulated `paddedW` wide, so every tap is one
+/// contiguous loop over the whole plane, out[k] += w · in[k + i·dh·paddedW + j·dw]
+/// (the extra columns hold values that are thrown away), then the valid
+/// `outWidth` columns of each row are copied out.
+@inlinable
+func depthwisePlaneStride1(_ padded: UnsafePointer<Float>, paddedW: Int, weights w: UnsafePointer<Float>, bias b: Float,
+                           geometry g: WindowGeometry, outHeight: Int, outWidth: Int,
+                           output: UnsafeMutablePointer<Float>, wide: UnsafeMutablePointer<Float>) {
+    let count = outHeight * paddedW
+    wide.update(repeating: b, count: count)
+    for i in 0..<g.kernelH {
+        for j in 0..<g.kernelW {
+            let wv = w[i * g.kernelW + j]
+            let source = padded + i * g.dilationH * paddedW + j * g.dilationW
+            for k in 0..<count { wide[k] += wv * source[k] }
+        }
+    }
+    for oh in 0..<outHeight {
+        (output + oh * outWidth).update(from: wide + oh * paddedW, count: outWidth)
     }
 }
 
@@ -59,5 +90,8 @@ func depthwisePlane(_ padded: UnsafePointer<Float>, paddedW: Int, weights w: Uns
 /// The scratch elements `depthwiseConv2D` needs for one plane.
 @inlinable
 public func depthwiseScratchCount(height: Int, width: Int, geometry g: WindowGeometry) -> Int {
-    (height + g.padTop + g.padBottom) * (width + g.padLeft + g.padRight)
+    let paddedW = width + g.padLeft + g.padRight
+    let plane = (height + g.padTop + g.padBottom) * paddedW + g.dilationW * (g.kernelW - 1)
+    let outHeight = height + g.padTop + g.padBottom - g.dilationH * (g.kernelH - 1)
+    return plane + max(outHeight, 0) * paddedW
 }
