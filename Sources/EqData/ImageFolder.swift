@@ -45,12 +45,10 @@ public struct ImageFolder: Sendable {
             }
         }
         guard !items.isEmpty else { throw DatasetError.invalid(path: root.path, reason: "no .png images in any class folder") }
-        items.sort {
-            let a = ($0.relativePath as NSString).lastPathComponent, b = ($1.relativePath as NSString).lastPathComponent
-            return a != b ? a < b : $0.label < $1.label
-        }
+        // Sort by (file name, label), with the names computed once.
+        let keyed = items.map { (name: String($0.relativePath.split(separator: "/").last ?? ""), item: $0) }
+        self.items = keyed.sorted { $0.name != $1.name ? $0.name < $1.name : $0.item.label < $1.item.label }.map(\.item)
         self.classes = classes
-        self.items = items
     }
 
     public var count: Int { items.count }
