@@ -200,7 +200,6 @@ final class Arena: @unchecked Sendable {
             } else {
                 for i in 0..<images {
                     step.kernel.run(inputs: zip(inputs, step.inputCounts).map { $0 + i * $1 },
-                                    inputCounts: step.inputCounts,
                                     output: output + i * step.outputCount, outputCount: step.outputCount,
                                     workspace: workspace, activation: step.activation)
                 }

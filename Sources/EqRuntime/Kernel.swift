@@ -170,7 +170,7 @@ extension Kernel {
 
     /// Applies the kernel to one image. `inputs`/`output` point at that image's
     /// elements; `workspace` is per-arena scratch.
-    func run(inputs: [UnsafeMutablePointer<Float>], inputCounts: [Int], output: UnsafeMutablePointer<Float>,
+    func run(inputs: [UnsafeMutablePointer<Float>], output: UnsafeMutablePointer<Float>,
              outputCount: Int, workspace: UnsafeMutablePointer<Float>, activation: Activation?) {
         let x = inputs[0]
         switch self {
