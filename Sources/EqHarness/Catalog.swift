@@ -6,7 +6,7 @@ import EqQuant
 /// A variant is a named, ordered pipeline of graph passes (`Variant.all`). A
 /// precision is `fp32` or a name of the grammar `Precision.parse` reads.
 public enum Catalog {
-    public static let variants = Variant.all.map(\.name)
+    public static let variants = Variant.all.map(\.name) + ["smoothquant@ALPHA"]
     public static let defaultVariants = ["baseline", "bnfold", "cls", "dfq", "dfq+bc"]
     public static let defaultPrecisions = ["fp32", "w8a8-pt", "w8a8-pc"]
     public static let precisionGrammar = "fp32, or w<bits>a<bits>-<pt|pc>[-pow2][-mse|-pct|-ema|-last][-b32] (e.g. w8a8-pt, w8a8-pc, w4a8-pc)"
@@ -18,6 +18,15 @@ public enum Catalog {
             do { return try Precision.parse(name) } catch let error as QuantError {
                 throw HarnessError("--precisions: \(error.message)")
             }
+        }
+    }
+
+    /// Checks variant names (`Variant.named`); the error lists the valid ones.
+    public static func validateVariants(_ names: [String]) throws {
+        guard !names.isEmpty else { throw HarnessError("--variants is empty; valid names: \(variants.joined(separator: ", "))") }
+        let unknown = names.filter { Variant.named($0) == nil }
+        guard unknown.isEmpty else {
+            throw HarnessError("--variants: unknown name\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); valid names: \(variants.joined(separator: ", ")) (ALPHA in (0, 1])")
         }
     }
 

@@ -84,7 +84,7 @@ public final class EvaluationRun {
     }
 
     public func execute() throws -> RunReport {
-        try Catalog.validate(settings.variants, valid: Catalog.variants, flag: "--variants")
+        try Catalog.validateVariants(settings.variants)
         let precisions = try Catalog.precisions(settings.precisions)
         let test = try ImageFolder(root: settings.dataset.appendingPathComponent("test"))
         let count = min(settings.evalLimit ?? test.count, test.count)

@@ -66,7 +66,13 @@ public enum PipelineSummary {
         var rows = [[String]]()
         for pass in variant.passes {
             let began = DispatchTime.now().uptimeNanoseconds
-            let report = try pass.apply(to: &transformed, context: &context)
+            let report: PassReport
+            do {
+                report = try pass.apply(to: &transformed, context: &context)
+            } catch let error as PassError {
+                rows.append([pass.name, "", "", "", "", "not run: \(error.message)"])
+                continue
+            }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
             rows.append([pass.name, String(report.setsFound), String(report.setsScaled),
                          report.scaleRange.map { String(format: "%.3g–%.3g", $0.min, $0.max) } ?? "",

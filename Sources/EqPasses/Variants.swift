@@ -31,10 +31,21 @@ public struct Variant: Sendable {
                     passes: [BatchNormFolding(), CrossLayerScaling(relu6: .perChannel), HighBiasFold()]),
             Variant(name: "dfq+bc", summary: "dfq + empirical bias correction", passes: dfq + [BiasCorrection(.empirical)]),
             Variant(name: "dfq+bca", summary: "dfq + analytic (data-free) bias correction", passes: dfq + [BiasCorrection(.analytic)]),
+            Variant(name: "smoothquant", summary: "bnfold + SmoothQuant scaling, alpha 0.5 (smoothquant@ALPHA sets it)",
+                    passes: [BatchNormFolding(), SmoothQuant(alpha: 0.5)]),
             Variant(name: "fixedpoint", summary: "bnfold + nnabla-style fixed-point weights and biases (8-bit signed, power-of-two steps)",
                     passes: [BatchNormFolding(), FixedPointWeights()]),
         ]
     }()
 
-    public static func named(_ name: String) -> Variant? { all.first { $0.name == name } }
+    /// A variant by name; `smoothquant@ALPHA` (0 < ALPHA ≤ 1) sets SmoothQuant's alpha.
+    public static func named(_ name: String) -> Variant? {
+        if let variant = all.first(where: { $0.name == name }) { return variant }
+        let parts = name.split(separator: "@", maxSplits: 1)
+        if parts.count == 2, parts[0] == "smoothquant", let alpha = Float(parts[1]), alpha > 0, alpha <= 1 {
+            return Variant(name: name, summary: "bnfold + SmoothQuant scaling, alpha \(alpha)",
+                           passes: [BatchNormFolding(), SmoothQuant(alpha: alpha)])
+        }
+        return nil
+    }
 }

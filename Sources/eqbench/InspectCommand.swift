@@ -21,7 +21,7 @@ struct InspectCommand: ParsableCommand {
     var variant: String?
 
     func validate() throws {
-        if let variant, !Catalog.variants.contains(variant) {
+        if let variant, Variant.named(variant) == nil {
             throw ValidationError("--variant: unknown name '\(variant)'; valid names: \(Catalog.variants.joined(separator: ", "))")
         }
         if let precision {

@@ -49,7 +49,7 @@ struct RunCommand: ParsableCommand {
         if let mean { _ = try parseFloats(mean, flag: "--mean") }
         if let std { _ = try parseFloats(std, flag: "--std") }
         do {
-            try Catalog.validate(parseNames(variants), valid: Catalog.variants, flag: "--variants")
+            try Catalog.validateVariants(parseNames(variants))
             _ = try Catalog.precisions(parseNames(precisions))
         } catch let error as HarnessError {
             throw ValidationError(error.message)
