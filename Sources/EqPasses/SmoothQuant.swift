@@ -40,73 +40,11 @@ public struct SmoothQuant: GraphPass {
     }
 
     public func apply(to graph: inout Graph, context: inout PassContext) throws -> PassReport {
-        var report = PassReport(pass: name)
-        guard let batches = context.calibrationBatches else {
-            throw PassError("smoothquant needs calibration images (run it through eqbench run)")
-        }
-        let layers = graph.nodes.indices.filter { Self.isCandidate(graph.nodes[$0].op) }
-        report.setsFound = layers.count
-        guard !layers.isEmpty else { return report }
-        // max |X_j| per input channel of every candidate, over the calibration images.
-        let executor = try Executor(graph: graph, threads: context.threads)
-        let inputs = Array(Set(layers.map { graph.nodes[$0].inputs[0] })).sorted()
-        var maxima = [String: [Float]]()
-        try batches { batch in
-            let taps = try executor.run(batch, taps: inputs).taps
-            for value in inputs {
-                let t = taps[value]!
-                let channels = t.shape[1], plane = t.count / (t.shape[0] * channels)
-                var m = maxima[value] ?? [Float](repeating: 0, count: channels)
-                t.data.withUnsafeBufferPointer { p in
-                    for n in 0..<t.shape[0] { for c in 0..<channels {
-                        let base = (n * channels + c) * plane
-                        for i in 0..<plane { m[c] = max(m[c], abs(p[base + i])) }
-                    } }
-                }
-                maxima[value] = m
-            }
-        }
-        var inserted = 0
-        var absorbed = 0
-        // Later layers first, so inserted nodes do not shift the indices still to visit.
-        for i in layers.reversed() {
-            let input = graph.nodes[i].inputs[0]
-            let s = Self.scales(activationMax: maxima[input]!, weightMax: LayerScaling.inputRanges(graph.nodes[i].op), alpha: alpha)
-            guard s.contains(where: { $0 != 1 }) else { continue }
-            LayerScaling.multiplyInputs(&graph.nodes[i].op, by: s)
-            let consumers = graph.consumers()
-            if let p = graph.producers()[input], consumers[input]?.count == 1, !graph.outputs.contains(input),
-               Self.absorbDivision(&graph.nodes[p].op, s) {
-                absorbed += 1
-            } else {
-                let shape = try graph.inferShapes()[input]!
-                let constant = Tensor(shape: [s.count] + [Int](repeating: 1, count: shape.count - 1), data: s.map { 1 / $0 })
-                let name = graph.nodes[i].name + "::smooth"
-                graph.nodes.insert(Node(name: name, op: .binaryConstant(.mul, constant: constant, constantFirst: false),
-                                        inputs: [input], output: name), at: i)
-                graph.nodes[i + 1].inputs[0] = name
-                inserted += 1
-            }
-            report.noteScales(s)
-            report.setsScaled += 1
-        }
-        report.details = "alpha \(alpha): \(absorbed) absorbed by the producer, \(inserted) Mul node\(inserted == 1 ? "" : "s") inserted"
-        return report
-    }
-
-    /// Divides a producer's output channels by s: conv/linear rows and bias,
-    /// or a batch norm's γ and β. False when the producer cannot absorb it.
-    static func absorbDivision(_ op: inout Op, _ s: [Float]) -> Bool {
-        switch op {
-        case .conv, .linear:
-            LayerScaling.divideOutputs(&op, by: s)
-            return true
-        case var .batchNorm(bn):
-            for c in 0..<bn.channels { bn.gamma[c] /= s[c]; bn.beta[c] /= s[c] }
-            op = .batchNorm(bn)
-            return true
-        default:
-            return false
+        try InputChannelScaling.apply(name, to: &graph, context: context, candidates: Self.isCandidate) { layer, stats in
+            Self.scales(activationMax: zip(stats.min, stats.max).map { max(abs($0), abs($1)) },
+                        weightMax: LayerScaling.inputRanges(layer), alpha: alpha)
+        } details: { absorbed, inserted in
+            "alpha \(alpha): \(absorbed) absorbed by the producer, \(inserted) Mul node\(inserted == 1 ? "" : "s") inserted"
         }
     }
 }

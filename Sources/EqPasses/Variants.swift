@@ -33,6 +33,8 @@ public struct Variant: Sendable {
             Variant(name: "dfq+bca", summary: "dfq + analytic (data-free) bias correction", passes: dfq + [BiasCorrection(.analytic)]),
             Variant(name: "smoothquant", summary: "bnfold + SmoothQuant scaling, alpha 0.5 (smoothquant@ALPHA sets it)",
                     passes: [BatchNormFolding(), SmoothQuant(alpha: 0.5)]),
+            Variant(name: "iwe", summary: "bnfold + input-weight equalization of Gemms and 1x1 convs (PyTorch FX style)",
+                    passes: [BatchNormFolding(), InputWeightEqualization()]),
             Variant(name: "fixedpoint", summary: "bnfold + nnabla-style fixed-point weights and biases (8-bit signed, power-of-two steps)",
                     passes: [BatchNormFolding(), FixedPointWeights()]),
         ]

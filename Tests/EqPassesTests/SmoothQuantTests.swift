@@ -64,3 +64,43 @@ final class SmoothQuantTests: XCTestCase {
         }
     }
 }
+
+final class InputWeightEqualizationTests: XCTestCase {
+    func testScaleFormulaByHand() {
+        // s = √(weight column range / input column range); zero ranges keep 1.
+        XCTAssertEqual(InputWeightEqualization.scales(weightRange: [8, 1, 0], inputRange: [2, 4, 3]), [2, 0.5, 1])
+    }
+
+    /// Two connected linear layers: the second layer's scale folds into the
+    /// first layer's rows and bias (no Mul between them); the first layer's
+    /// input has no producer and gets a Mul node.
+    func testConnectedLinearLayersFoldAndKeepTheirFunction() throws {
+        var rng = SeededRandom(seed: 33)
+        let a = LinearLayer(weight: Tensor(shape: [4, 3], data: rng.signedArray(12)), bias: Tensor(shape: [4], data: rng.signedArray(4)))
+        let b = LinearLayer(weight: Tensor(shape: [2, 4], data: rng.signedArray(8).map { $0 * 10 }), bias: nil)
+        let graph = Graph(name: "pair", input: GraphInput(name: "x", shape: [3]), nodes: [
+            Node(name: "a", op: .linear(a), inputs: ["x"], output: "h"),
+            Node(name: "b", op: .linear(b), inputs: ["h"], output: "y"),
+        ], outputs: ["y"])
+        let data = Tensor(shape: [32, 3], data: rng.signedArray(96).map { $0 * 3 })
+        var equalized = graph
+        var context = PassContext(threads: 1, calibrationBatches: { body in try body(data) })
+        let report = try InputWeightEqualization().apply(to: &equalized, context: &context)
+        XCTAssertEqual(report.setsScaled, 2)
+        XCTAssertEqual(report.details, "1 scale folded into the previous layer, 1 Mul node inserted")
+        XCTAssertEqual(equalized.nodes.map(\.name), ["a::iwe", "a", "b"])
+        let before = try Executor(graph: graph).run(data).outputs[0]
+        let after = try Executor(graph: equalized).run(data).outputs[0]
+        XCTAssertLessThan(before.maxAbsDifference(after), 1e-4)
+        // On a real model (mlp_hard) the float function is kept too.
+        let mlp = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Datasets/models/mlp_hard.onnx")
+        let hard = try ONNXImporter.load(contentsOf: mlp)
+        var hardEqualized = hard
+        let images = Tensor(shape: [16, 1, 28, 28], data: rng.signedArray(16 * 784).map { abs($0) })
+        var hardContext = PassContext(threads: 2, calibrationBatches: { body in try body(images) })
+        _ = try InputWeightEqualization().apply(to: &hardEqualized, context: &hardContext)
+        let x = try Executor(graph: hard).run(images).outputs[0], y = try Executor(graph: hardEqualized).run(images).outputs[0]
+        XCTAssertLessThanOrEqual(x.maxAbsDifference(y) / (x.data.max()! - x.data.min()!), 1e-5)
+    }
+}

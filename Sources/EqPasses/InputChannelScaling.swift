@@ -1,0 +1,148 @@
+import EqGraph
+import EqRuntime
+import EqTensor
+import Foundation
+
+/// The machinery SmoothQuant and input-weight equalization share: observe
+/// each candidate layer's input per channel on the calibration images, pick a
+/// positive scale s_j per input channel, divide the input by s (absorbed by
+/// the producer when it is a conv, linear layer or batch norm read by nothing
+/// else, otherwise a per-channel Mul node is inserted) and multiply the
+/// weight columns by s. The float function is unchanged.
+enum InputChannelScaling {
+    /// Per-channel minimum and maximum of one layer's input.
+    struct Statistics {
+        var min: [Float]
+        var max: [Float]
+    }
+
+    static func apply(_ pass: String, to graph: inout Graph, context: PassContext, candidates: (Op) -> Bool,
+                      scales: (Op, Statistics) -> [Float], details: (Int, Int) -> String) throws -> PassReport {
+        var report = PassReport(pass: pass)
+        guard let batches = context.calibrationBatches else {
+            throw PassError("\(pass) needs calibration images (run it through eqbench run)")
+        }
+        let layers = graph.nodes.indices.filter { candidates(graph.nodes[$0].op) }
+        report.setsFound = layers.count
+        guard !layers.isEmpty else { return report }
+        let statistics = try observe(graph, inputs: Array(Set(layers.map { graph.nodes[$0].inputs[0] })).sorted(),
+                                     threads: context.threads, batches: batches)
+        var inserted = 0
+        var absorbed = 0
+        // Later layers first, so inserted nodes do not shift the indices still to visit.
+        for i in layers.reversed() {
+            let input = graph.nodes[i].inputs[0]
+            let s = scales(graph.nodes[i].op, statistics[input]!)
+            guard s.contains(where: { $0 != 1 }) else { continue }
+            LayerScaling.multiplyInputs(&graph.nodes[i].op, by: s)
+            let consumers = graph.consumers()
+            if let p = graph.producers()[input], consumers[input]?.count == 1, !graph.outputs.contains(input),
+               absorbDivision(&graph.nodes[p].op, s) {
+                absorbed += 1
+            } else {
+                let shape = try graph.inferShapes()[input]!
+                let constant = Tensor(shape: [s.count] + [Int](repeating: 1, count: shape.count - 1), data: s.map { 1 / $0 })
+                let name = graph.nodes[i].name + "::" + pass
+                graph.nodes.insert(Node(name: name, op: .binaryConstant(.mul, constant: constant, constantFirst: false),
+                                        inputs: [input], output: name), at: i)
+                graph.nodes[i + 1].inputs[0] = name
+                inserted += 1
+            }
+            report.noteScales(s)
+            report.setsScaled += 1
+        }
+        report.details = details(absorbed, inserted)
+        return report
+    }
+
+    /// Per-channel min and max of each value over the calibration batches.
+    static func observe(_ graph: Graph, inputs: [String], threads: Int,
+                        batches: ((Tensor) throws -> Void) throws -> Void) throws -> [String: Statistics] {
+        let executor = try Executor(graph: graph, threads: threads)
+        var statistics = [String: Statistics]()
+        try batches { batch in
+            let taps = try executor.run(batch, taps: inputs).taps
+            for value in inputs {
+                let t = taps[value]!
+                let channels = t.shape[1], plane = t.count / (t.shape[0] * channels)
+                var s = statistics[value] ?? Statistics(min: [Float](repeating: .infinity, count: channels),
+                                                        max: [Float](repeating: -.infinity, count: channels))
+                t.data.withUnsafeBufferPointer { p in
+                    for n in 0..<t.shape[0] { for c in 0..<channels {
+                        let base = (n * channels + c) * plane
+                        var lo = s.min[c], hi = s.max[c]
+                        for i in 0..<plane { lo = Swift.min(lo, p[base + i]); hi = Swift.max(hi, p[base + i]) }
+                        s.min[c] = lo; s.max[c] = hi
+                    } }
+                }
+                statistics[value] = s
+            }
+        }
+        return statistics
+    }
+
+    /// Divides a producer's output channels by s: conv/linear rows and bias,
+    /// or a batch norm's γ and β. False when the producer cannot absorb it.
+    static func absorbDivision(_ op: inout Op, _ s: [Float]) -> Bool {
+        switch op {
+        case .conv, .linear:
+            LayerScaling.divideOutputs(&op, by: s)
+            return true
+        case var .batchNorm(bn):
+            for c in 0..<bn.channels { bn.gamma[c] /= s[c]; bn.beta[c] /= s[c] }
+            op = .batchNorm(bn)
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+/// Input-weight equalization for linear layers (PyTorch FX `_equalize.py`,
+/// seed 003): per input column j,
+///
+///   s_j = √(weight column range_j / input column range_j),
+///
+/// the input multiplied by s_j and the weight column divided by it, with
+/// ranges max − min (the weight's over its column, the input's over the
+/// calibration images). For two connected linear layers the scale goes into
+/// the previous layer's rows and bias instead of a Mul node; the input's
+/// quantization range is then calibrated on the scaled input. Applies to Gemms
+/// and unpadded 1×1 convs. Preserves the float function.
+public struct InputWeightEqualization: GraphPass {
+    public let name = "iwe"
+    public let preservesFloatFunction = true
+
+    public init() {}
+
+    /// s_j; channels with a zero range keep 1.
+    public static func scales(weightRange: [Float], inputRange: [Float]) -> [Float] {
+        zip(weightRange, inputRange).map { w, x in w > 0 && x > 0 ? (w / x).squareRoot() : 1 }
+    }
+
+    static func weightColumnRanges(_ op: Op) -> [Float] {
+        let weight: Tensor
+        switch op {
+        case let .conv(c): weight = c.weight
+        case let .linear(l): weight = l.weight
+        default: return []
+        }
+        let (outs, ins) = (weight.shape[0], weight.shape[1])
+        var lo = [Float](repeating: .infinity, count: ins), hi = [Float](repeating: -.infinity, count: ins)
+        for o in 0..<outs { for i in 0..<ins {
+            let v = weight.data[o * ins + i]
+            lo[i] = min(lo[i], v); hi[i] = max(hi[i], v)
+        } }
+        return zip(lo, hi).map { $1 - $0 }
+    }
+
+    public func apply(to graph: inout Graph, context: inout PassContext) throws -> PassReport {
+        // The input is multiplied by s: the shared engine divides it by 1/s.
+        try InputChannelScaling.apply(name, to: &graph, context: context, candidates: SmoothQuant.isCandidate) { layer, stats in
+            Self.scales(weightRange: Self.weightColumnRanges(layer), inputRange: zip(stats.min, stats.max).map { $1 - $0 })
+                .map { 1 / $0 }
+        } details: { absorbed, inserted in
+            "\(absorbed) scale\(absorbed == 1 ? "" : "s") folded into the previous layer, \(inserted) Mul node\(inserted == 1 ? "" : "s") inserted"
+        }
+    }
+}
