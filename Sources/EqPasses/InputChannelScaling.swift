@@ -6,9 +6,10 @@ import Foundation
 /// The machinery SmoothQuant and input-weight equalization share: observe
 /// each candidate layer's input per channel on the calibration images, pick a
 /// positive scale s_j per input channel, divide the input by s (absorbed by
-/// the producer when it is a conv, linear layer or batch norm read by nothing
-/// else, otherwise a per-channel Mul node is inserted) and multiply the
-/// weight columns by s. The float function is unchanged.
+/// the conv, linear layer or batch norm it comes from, through ops that
+/// commute with the scale, when each is read only on that path; otherwise a
+/// per-channel Mul node is inserted) and multiply the weight columns by s. The
+/// float function is unchanged.
 enum InputChannelScaling {
     /// Per-channel minimum and maximum of one layer's input.
     struct Statistics {
@@ -35,9 +36,7 @@ enum InputChannelScaling {
             let s = scales(graph.nodes[i].op, statistics[input]!)
             guard s.contains(where: { $0 != 1 }) else { continue }
             LayerScaling.multiplyInputs(&graph.nodes[i].op, by: s)
-            let consumers = graph.consumers()
-            if let p = graph.producers()[input], consumers[input]?.count == 1, !graph.outputs.contains(input),
-               absorbDivision(&graph.nodes[p].op, s) {
+            if try absorbUpstream(&graph, from: input, s) {
                 absorbed += 1
             } else {
                 let shape = try graph.inferShapes()[input]!
@@ -53,6 +52,42 @@ enum InputChannelScaling {
         }
         report.details = details(absorbed, inserted)
         return report
+    }
+
+    /// Divides `value` by s at its source: walks back through ops that commute
+    /// with a positive per-channel scale (ReLU, LeakyReLU, PReLU, ReLU6 as
+    /// per-channel bounds, pooling, reshapes that keep channels), each read only
+    /// on this path, to a conv, linear layer or batch norm that absorbs it.
+    /// False (and nothing changed) when there is none.
+    static func absorbUpstream(_ graph: inout Graph, from value: String, _ s: [Float]) throws -> Bool {
+        let producers = graph.producers(), consumers = graph.consumers()
+        let shapes = try graph.inferShapes()
+        var between = [Int]()
+        var current = value
+        while let p = producers[current], consumers[current]?.count == 1, !graph.outputs.contains(current) {
+            let node = graph.nodes[p]
+            switch node.op {
+            case .conv, .linear, .batchNorm:
+                guard absorbDivision(&graph.nodes[p].op, s) else { return false }
+                for b in between { LayerScaling.divideBetween(&graph.nodes[b].op, by: s) }
+                return true
+            case .activation(.relu), .activation(.leakyRelu), .prelu, .maxPool, .averagePool, .globalAveragePool:
+                break
+            case let .activation(.clip(lower, _)) where lower == 0:
+                break
+            case let .clipPerChannel(lower, _) where lower.allSatisfy({ $0 == 0 }):
+                break
+            case let .reshape(to):
+                let from = shapes[node.inputs[0]]!
+                guard from.first == s.count, to.first == s.count,
+                      from.dropFirst().allSatisfy({ $0 == 1 }), to.dropFirst().allSatisfy({ $0 == 1 }) else { return false }
+            default:
+                return false
+            }
+            between.append(p)
+            current = node.inputs[0]
+        }
+        return false
     }
 
     /// Per-channel min and max of each value over the calibration batches.

@@ -28,14 +28,16 @@ final class SmoothQuantTests: XCTestCase {
         viaRelu.nodes.insert(Node(name: "relu", op: .activation(.relu), inputs: ["h"], output: "r"), at: 1)
         viaRelu.nodes[2].inputs = ["r"]
         let data = Tensor(shape: [16, 2], data: rng.signedArray(32).map { $0 * 5 })
-        // The first layer reads the graph input: nothing can absorb its division.
-        for (graph, absorbedCount) in [(direct, 1), (viaRelu, 0)] {
+        // The first layer reads the graph input: nothing can absorb its division;
+        // the second's goes into the first, through the ReLU too.
+        for (graph, absorbedCount) in [(direct, 1), (viaRelu, 1)] {
             var smoothed = graph
             var context = PassContext(threads: 1, calibrationBatches: { body in try body(data) })
             let report = try SmoothQuant().apply(to: &smoothed, context: &context)
             XCTAssertEqual(report.setsScaled, 2)
             XCTAssertTrue(report.details.contains("\(absorbedCount) absorbed"), report.details)
             XCTAssertEqual(smoothed.nodes.count, graph.nodes.count + (2 - absorbedCount))
+            if graph.nodes.count == 3 { XCTAssertEqual(smoothed.nodes.map(\.name), ["a::smoothquant", "a", "relu", "b"]) }
             let before = try Executor(graph: graph).run(data).outputs[0]
             let after = try Executor(graph: smoothed).run(data).outputs[0]
             XCTAssertLessThan(before.maxAbsDifference(after), 1e-5)
