@@ -29,13 +29,4 @@ public enum Catalog {
             throw HarnessError("--variants: unknown name\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); valid names: \(variants.joined(separator: ", ")) (ALPHA in (0, 1])")
         }
     }
-
-    /// Checks a list of names against the valid ones; the error lists them all.
-    public static func validate(_ names: [String], valid: [String], flag: String) throws {
-        guard !names.isEmpty else { throw HarnessError("\(flag) is empty; valid names: \(valid.joined(separator: ", "))") }
-        let unknown = names.filter { !valid.contains($0) }
-        guard unknown.isEmpty else {
-            throw HarnessError("\(flag): unknown name\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); valid names: \(valid.joined(separator: ", "))")
-        }
-    }
 }

@@ -173,7 +173,7 @@ public final class EvaluationRun {
                         result = float
                     } else {
                         let quantized = try evaluateQuantized(pipeline.graph, precision: precision, model: model, variant: name,
-                                                              data: data, float: float, layers: &report.layers)
+                                                              data: data, layers: &report.layers)
                         result = quantized.evaluation
                         record.calibImages = quantized.calibrationImages
                         record.logitsSQNR = logitsSQNR(original.logits, result.logits)
@@ -254,7 +254,7 @@ public final class EvaluationRun {
 
     /// Plans, calibrates and evaluates one int8 precision, adding its per-layer rows.
     func evaluateQuantized(_ graph: Graph, precision: Precision, model: ModelSource, variant: String,
-                           data: EvaluationData, float: Evaluation, layers: inout [LayerRecord])
+                           data: EvaluationData, layers: inout [LayerRecord])
         throws -> (evaluation: Evaluation, calibrationImages: Int) {
         guard !data.calibration.isEmpty else { throw HarnessError("\(settings.dataset.path)/calib has no images to calibrate on") }
         let plan = QuantPlan(graph: graph, precision: precision)

@@ -36,7 +36,7 @@ final class CSVTableTests: XCTestCase {
     }
 
     func testUnknownVariantErrorListsTheValidNames() {
-        XCTAssertThrowsError(try Catalog.validate(["baseline", "dfq9"], valid: Catalog.variants, flag: "--variants")) { error in
+        XCTAssertThrowsError(try Catalog.validateVariants(["baseline", "dfq9"])) { error in
             XCTAssertTrue(String(describing: error).hasPrefix("--variants: unknown name 'dfq9'; valid names: baseline, bnfold, cls, cls6, dfq"), "\(error)")
         }
     }
