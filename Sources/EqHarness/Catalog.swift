@@ -6,8 +6,8 @@ import EqQuant
 /// A variant is a named, ordered pipeline of graph passes (`Variant.all`). A
 /// precision is `fp32` or a name of the grammar `Precision.parse` reads.
 public enum Catalog {
-    public static let variants = Variant.all.map(\.name) + ["smoothquant@ALPHA"]
-    public static let defaultVariants = ["baseline", "bnfold", "cls", "dfq", "dfq+bc"]
+    public static let variants = Variant.all.map(\.name) + ["smoothquant@ALPHA", "A+B (e.g. bnfold+chaneq, dfq+smoothquant@0.5)"]
+    public static let defaultVariants = ["baseline", "bnfold", "cls", "dfq", "dfq+bc", "chaneq", "smoothquant"]
     public static let defaultPrecisions = ["fp32", "w8a8-pt", "w8a8-pc"]
     public static let precisionGrammar = "fp32, or w<bits>a<bits>-<pt|pc>[-pow2][-mse|-pct|-ema|-last][-b32] (e.g. w8a8-pt, w8a8-pc, w4a8-pc)"
 
@@ -21,12 +21,14 @@ public enum Catalog {
         }
     }
 
-    /// Checks variant names (`Variant.named`); the error lists the valid ones.
-    public static func validateVariants(_ names: [String]) throws {
+    /// Checks variant names (`Variant.resolve`); the error names the bad one
+    /// and lists the valid variants and passes.
+    public static func validateVariants(_ names: [String], custom: [Variant] = []) throws {
         guard !names.isEmpty else { throw HarnessError("--variants is empty; valid names: \(variants.joined(separator: ", "))") }
-        let unknown = names.filter { Variant.named($0) == nil }
-        guard unknown.isEmpty else {
-            throw HarnessError("--variants: unknown name\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); valid names: \(variants.joined(separator: ", ")) (ALPHA in (0, 1])")
+        for name in names {
+            do { _ = try Variant.resolve(name, custom: custom) } catch let error as PassError {
+                throw HarnessError("--variants: \(error.message)")
+            }
         }
     }
 }

@@ -21,6 +21,8 @@ public struct RunSettings: Sendable {
     public var mean: [Float]?
     public var std: [Float]?
     public var variants: [String]
+    /// Variants defined by a `--config` file, found by name before the built-in ones.
+    public var customVariants: [Variant] = []
     public var precisions: [String]
 
     public init(models: [URL], dataset: URL, evalLimit: Int? = nil, calibLimit: Int = 500, output: URL,
@@ -84,7 +86,7 @@ public final class EvaluationRun {
     }
 
     public func execute() throws -> RunReport {
-        try Catalog.validateVariants(settings.variants)
+        try Catalog.validateVariants(settings.variants, custom: settings.customVariants)
         let precisions = try Catalog.precisions(settings.precisions)
         let test = try ImageFolder(root: settings.dataset.appendingPathComponent("test"))
         let count = min(settings.evalLimit ?? test.count, test.count)
@@ -137,7 +139,7 @@ public final class EvaluationRun {
         let probe = batches(Array(data.images.prefix(64)), model.preprocessing, size: 64)[0]
         var baselineTop1 = [String: Double]()
         for name in variants where !cancellation.isCancelled {
-            let variant = Variant.named(name)!
+            let variant = try Variant.resolve(name, custom: settings.customVariants)
             var shared: Pipeline?
             var floatOfVariant = [String: (evaluation: Evaluation, diff: Double)]()
             for precision in precisions where !cancellation.isCancelled {

@@ -30,7 +30,8 @@ public enum GraphSummary {
 
 /// What the equalization passes would do to a model, as `eqbench inspect`
 /// prints it: the batch-norm folds, then for each ReLU6 policy the
-/// cross-layer-scaling sets and every Conv/Gemm's coverage.
+/// cross-layer-scaling sets and every Conv/Gemm's coverage, and the
+/// channel-equalization pairing sets.
 public enum EqualizationSummary {
     public static func render(_ graph: Graph) throws -> String {
         var folded = graph
@@ -50,6 +51,17 @@ public enum EqualizationSummary {
             if !skipped.isEmpty {
                 lines.append("  skipped:")
                 lines += skipped.map { "    \($0.node) (\($0.op)): \($0.reason)" }
+            }
+        }
+        let chaneq = ChannelEqualization()
+        let (sets, skipped, _) = try chaneq.find(in: folded)
+        lines.append("")
+        lines.append("chaneq (channel equalization; scales need calibration images): \(sets.count) sets, \(skipped.count) skipped")
+        lines += sets.map { "  " + chaneq.describe($0, graph: folded) }
+        if !skipped.isEmpty {
+            lines.append("  skipped:")
+            lines += skipped.map { s in
+                "    \(s.kind.rawValue) (\(s.members.map { folded.nodes[$0].name }.joined(separator: ", "))): \(s.reason)"
             }
         }
         return lines.joined(separator: "\n")

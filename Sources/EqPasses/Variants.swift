@@ -33,6 +33,8 @@ public struct Variant: Sendable {
             Variant(name: "dfq+bca", summary: "dfq + analytic (data-free) bias correction", passes: dfq + [BiasCorrection(.analytic)]),
             Variant(name: "smoothquant", summary: "bnfold + SmoothQuant scaling, alpha 0.5 (smoothquant@ALPHA sets it)",
                     passes: [BatchNormFolding(), SmoothQuant(alpha: 0.5)]),
+            Variant(name: "chaneq", summary: "bnfold + activation-based channel equalization (Meller et al., SiMa.ai)",
+                    passes: [BatchNormFolding(), ChannelEqualization()]),
             Variant(name: "iwe", summary: "bnfold + input-weight equalization of Gemms and 1x1 convs (PyTorch FX style)",
                     passes: [BatchNormFolding(), InputWeightEqualization()]),
             Variant(name: "fixedpoint", summary: "bnfold + nnabla-style fixed-point weights and biases (8-bit signed, power-of-two steps)",
@@ -40,14 +42,40 @@ public struct Variant: Sendable {
         ]
     }()
 
-    /// A variant by name; `smoothquant@ALPHA` (0 < ALPHA ≤ 1) sets SmoothQuant's alpha.
-    public static func named(_ name: String) -> Variant? {
-        if let variant = all.first(where: { $0.name == name }) { return variant }
-        let parts = name.split(separator: "@", maxSplits: 1)
-        if parts.count == 2, parts[0] == "smoothquant", let alpha = Float(parts[1]), alpha > 0, alpha <= 1 {
-            return Variant(name: name, summary: "bnfold + SmoothQuant scaling, alpha \(alpha)",
-                           passes: [BatchNormFolding(), SmoothQuant(alpha: alpha)])
+    /// A variant by name: a built-in one, or `+`-joined parts where the first
+    /// is a variant (or pass) and each later part a pass (`name` or
+    /// `name@VALUE`, see `PassCatalog`) or a variant whose passes are appended:
+    /// `dfq+smoothquant@0.5`, `bnfold+chaneq`, `smoothquant@0.25`. A part that
+    /// repeats bnfold or relu6relu is dropped (the second would find nothing).
+    /// `custom` variants (from a `--config` file) are found by name first.
+    public static func resolve(_ name: String, custom: [Variant] = []) throws -> Variant {
+        if let variant = (custom + all).first(where: { $0.name == name }) { return variant }
+        let parts = name.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+        var passes = [any GraphPass]()
+        for (k, part) in parts.enumerated() {
+            let context = "variant '\(name)'"
+            let named = (custom + all).first { $0.name == part }
+            var found: [any GraphPass]
+            if k == 0, let named {
+                found = named.passes
+            } else if k == 0, part.hasPrefix("smoothquant@"), let pass = try PassCatalog.make(token: part, context: context) {
+                found = [BatchNormFolding(), pass]
+            } else if let pass = try PassCatalog.make(token: part, context: context) {
+                found = [pass]
+            } else if let named {
+                found = named.passes
+            } else {
+                throw PassError("unknown variant or pass '\(part)'\(parts.count > 1 ? " in '\(name)'" : ""); variants: "
+                    + (custom + all).map(\.name).joined(separator: ", ") + "; passes to join with +: "
+                    + PassCatalog.names.joined(separator: ", ") + " (smoothquant@ALPHA, chaneq@MAX, fixedpoint@BITS)")
+            }
+            found.removeAll { pass in ["bnfold", "relu6relu"].contains(pass.name) && passes.contains { $0.name == pass.name } }
+            passes += found
         }
-        return nil
+        return Variant(name: name, summary: parts.count > 1 ? "combined: " + parts.joined(separator: " then ") : "pass \(name)",
+                       passes: passes)
     }
+
+    /// A built-in or combined variant by name, nil when it does not resolve.
+    public static func named(_ name: String) -> Variant? { try? resolve(name) }
 }

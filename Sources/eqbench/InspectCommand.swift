@@ -21,8 +21,10 @@ struct InspectCommand: ParsableCommand {
     var variant: String?
 
     func validate() throws {
-        if let variant, Variant.named(variant) == nil {
-            throw ValidationError("--variant: unknown name '\(variant)'; valid names: \(Catalog.variants.joined(separator: ", "))")
+        if let variant {
+            do { _ = try Variant.resolve(variant) } catch let error as PassError {
+                throw ValidationError("--variant: \(error.message)")
+            }
         }
         if let precision {
             do { _ = try Catalog.precisions([precision]) } catch let error as HarnessError {
@@ -36,7 +38,7 @@ struct InspectCommand: ParsableCommand {
         print(try GraphSummary.render(graph, source: model))
         print("\n" + (try EqualizationSummary.render(graph)))
         if let variant {
-            print("\n" + (try PipelineSummary.render(graph, variant: Variant.named(variant)!)))
+            print("\n" + (try PipelineSummary.render(graph, variant: try Variant.resolve(variant))))
         }
         if let precision {
             print("\n" + QuantPlan(graph: graph, precision: try Precision.parse(precision)).describe())

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EqHarness
+import EqPasses
 import Foundation
 
 /// `eqbench run`: evaluates models on a dataset and writes the report tables.
@@ -35,8 +36,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Input std, one value or one per channel (overrides the model's sidecar JSON).")
     var std: String?
 
-    @Option(help: "Comma-separated variants. Valid: \(Catalog.variants.joined(separator: ", ")).")
-    var variants = Catalog.defaultVariants.joined(separator: ",")
+    @Option(help: "Comma-separated variants (default \(Catalog.defaultVariants.joined(separator: ",")); with --config: baseline plus the file's). Valid: \(Catalog.variants.joined(separator: ", ")).")
+    var variants: String?
+
+    @Option(help: "A JSON file of custom pipelines ({\"variants\": [{\"name\": ..., \"passes\": [...]}]}); their names join --variants.")
+    var config: String?
 
     @Option(help: "Comma-separated precisions: \(Catalog.precisionGrammar).")
     var precisions = Catalog.defaultPrecisions.joined(separator: ",")
@@ -49,11 +53,25 @@ struct RunCommand: ParsableCommand {
         if let mean { _ = try parseFloats(mean, flag: "--mean") }
         if let std { _ = try parseFloats(std, flag: "--std") }
         do {
-            try Catalog.validateVariants(parseNames(variants))
+            try Catalog.validateVariants(try variantNames(), custom: try customVariants())
             _ = try Catalog.precisions(parseNames(precisions))
         } catch let error as HarnessError {
             throw ValidationError(error.message)
         }
+    }
+
+    /// The variants of `--config`, none without it.
+    func customVariants() throws -> [Variant] {
+        guard let config else { return [] }
+        do { return try VariantConfig.load(URL(fileURLWithPath: config)) } catch let error as PassError {
+            throw ValidationError("--config: \(error.message)")
+        }
+    }
+
+    func variantNames() throws -> [String] {
+        if let variants { return parseNames(variants) }
+        if config != nil { return ["baseline"] + (try customVariants()).map(\.name) }
+        return Catalog.defaultVariants
     }
 
     func run() throws {
@@ -61,11 +79,12 @@ struct RunCommand: ParsableCommand {
             ? try ModelSource.discover(in: URL(fileURLWithPath: "Datasets/models"))
             : models.map { URL(fileURLWithPath: $0) }
         let output = URL(fileURLWithPath: out ?? "reports/" + Self.timestamp())
-        let settings = RunSettings(models: modelURLs, dataset: URL(fileURLWithPath: dataset),
+        var settings = RunSettings(models: modelURLs, dataset: URL(fileURLWithPath: dataset),
                                    evalLimit: evalLimit, calibLimit: calibLimit, output: output, threads: threads, batchSize: batch,
                                    mean: try mean.map { try parseFloats($0, flag: "--mean") },
                                    std: try std.map { try parseFloats($0, flag: "--std") },
-                                   variants: parseNames(variants), precisions: parseNames(precisions))
+                                   variants: try variantNames(), precisions: parseNames(precisions))
+        settings.customVariants = try customVariants()
         // Ctrl-C: finish the evaluation in progress, write what is done, exit 130.
         let cancellation = CancellationFlag()
         signal(SIGINT, SIG_IGN)

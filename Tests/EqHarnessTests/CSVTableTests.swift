@@ -37,7 +37,7 @@ final class CSVTableTests: XCTestCase {
 
     func testUnknownVariantErrorListsTheValidNames() {
         XCTAssertThrowsError(try Catalog.validateVariants(["baseline", "dfq9"])) { error in
-            XCTAssertTrue(String(describing: error).hasPrefix("--variants: unknown name 'dfq9'; valid names: baseline, bnfold, cls, cls6, dfq"), "\(error)")
+            XCTAssertTrue(String(describing: error).hasPrefix("--variants: unknown variant or pass 'dfq9'; variants: baseline, bnfold, cls, cls6, dfq"), "\(error)")
         }
     }
 }

@@ -37,7 +37,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(flag.err.contains("Unknown option '--bogus'"), flag.err)
         let variant = try eqbench("run", "--variants", "baseline,magic")
         XCTAssertNotEqual(variant.status, 0)
-        XCTAssertTrue(variant.err.contains("--variants: unknown name 'magic'; valid names: baseline, bnfold, cls"), variant.err)
+        XCTAssertTrue(variant.err.contains("--variants: unknown variant or pass 'magic'; variants: baseline, bnfold, cls"), variant.err)
         let precision = try eqbench("run", "--precisions", "fp32,w8a8-xx")
         XCTAssertNotEqual(precision.status, 0)
         XCTAssertTrue(precision.err.contains("precision 'w8a8-xx'"), precision.err)
