@@ -24,6 +24,10 @@ public struct RunSettings: Sendable {
     /// Variants defined by a `--config` file, found by name before the built-in ones.
     public var customVariants: [Variant] = []
     public var precisions: [String]
+    /// Run only slice `index` (1-based) of `count` of the model × variant
+    /// matrix: pair k (model-major, in the order given) belongs to slice
+    /// k mod count + 1. nil runs everything.
+    public var shard: (index: Int, count: Int)?
 
     public init(models: [URL], dataset: URL, evalLimit: Int? = nil, calibLimit: Int = 500, output: URL,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = 256,
@@ -56,6 +60,8 @@ public struct RunReport: Sendable {
     public var warnings: [String] = []
     /// True when the run was cancelled before it finished.
     public var interrupted = false
+    /// The tables as written, with derived columns filled in (nil until written).
+    public var folder: ReportFolder?
     /// True when any row has status `error`.
     public var hasErrors: Bool { accuracy.contains { $0.status == "error" } }
 }
@@ -102,14 +108,19 @@ public final class EvaluationRun {
         let data = EvaluationData(images: images, labels: labels, classes: test.classes.count, calibration: calibration)
 
         var report = RunReport()
-        for url in settings.models where !cancellation.isCancelled {
+        for (m, url) in settings.models.enumerated() where !cancellation.isCancelled {
             let name = url.deletingPathExtension().lastPathComponent
+            let variants = settings.variants.enumerated().filter { v, _ in
+                guard let shard = settings.shard else { return true }
+                return (m * settings.variants.count + v) % shard.count == shard.index - 1
+            }.map(\.element)
+            guard !variants.isEmpty else { continue }
             do {
                 let model = try ModelSource.load(url, mean: settings.mean, std: settings.std)
-                try evaluate(model, variants: settings.variants, precisions: precisions, data: data, into: &report)
+                try evaluate(model, variants: variants, precisions: precisions, data: data, into: &report)
             } catch {
                 log("error: \(error)")
-                for variant in settings.variants where !report.accuracy.contains(where: { $0.model == name && $0.variant == variant }) {
+                for variant in variants where !report.accuracy.contains(where: { $0.model == name && $0.variant == variant }) {
                     for precision in precisions {
                         report.accuracy.append(AccuracyRecord(model: name, variant: variant, precision: precision.name,
                                                               weights: precision.weightsDescription,
@@ -120,7 +131,7 @@ public final class EvaluationRun {
             }
         }
         report.interrupted = cancellation.isCancelled
-        try write(report)
+        report.folder = try write(report)
         return report
     }
 
@@ -137,7 +148,6 @@ public final class EvaluationRun {
         let original = try run(model.graph, quantizers: [:], model: model, data: data)
         let originalRange = Double(original.logits.max()! - original.logits.min()!)
         let probe = batches(Array(data.images.prefix(64)), model.preprocessing, size: 64)[0]
-        var baselineTop1 = [String: Double]()
         for name in variants where !cancellation.isCancelled {
             let variant = try Variant.resolve(name, custom: settings.customVariants)
             var shared: Pipeline?
@@ -179,8 +189,6 @@ public final class EvaluationRun {
                         result = quantized.evaluation
                         record.calibImages = quantized.calibrationImages
                         record.logitsSQNR = logitsSQNR(original.logits, result.logits)
-                        if name == "baseline" { baselineTop1[precision.name] = result.top1 }
-                        record.top1DeltaVsBaselineInt8 = baselineTop1[precision.name].map { result.top1 - $0 }
                     }
                     record.top1 = result.top1
                     record.top1CI = result.interval
@@ -326,22 +334,10 @@ public final class EvaluationRun {
         }
     }
 
-    func write(_ report: RunReport) throws {
-        var accuracy = CSVTable(columns: AccuracyRecord.columns)
-        report.accuracy.forEach { accuracy.append($0.fields) }
-        var layers = CSVTable(columns: LayerRecord.columns)
-        report.layers.forEach { layers.append($0.fields) }
-        var throughput = CSVTable(columns: ThroughputRecord.columns)
-        report.throughput.forEach { throughput.append($0.fields) }
-        var passes = CSVTable(columns: PassRecord.columns)
-        report.passes.forEach { passes.append($0.fields) }
-        var coverage = CSVTable(columns: CoverageRecord.columns)
-        report.coverage.forEach { coverage.append($0.fields) }
-        try passes.write(to: settings.output.appendingPathComponent("passes.csv"))
-        try coverage.write(to: settings.output.appendingPathComponent("coverage.csv"))
-        try AtomicFile.write(RunSummary.json(report, settings: settings), to: settings.output.appendingPathComponent("summary.json"))
-        try accuracy.write(to: settings.output.appendingPathComponent("accuracy.csv"))
-        try layers.write(to: settings.output.appendingPathComponent("layers.csv"))
-        try throughput.write(to: settings.output.appendingPathComponent("throughput.csv"))
+    /// Writes every file of the report folder; returns the tables as written.
+    func write(_ report: RunReport) throws -> ReportFolder {
+        let folder = ReportFolder(report: report, settings: settings.json)
+        try folder.write(to: settings.output)
+        return folder
     }
 }

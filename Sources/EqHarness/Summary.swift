@@ -1,45 +1,58 @@
+import EqPasses
 import Foundation
 
 /// eqbench's version, written into every summary.json.
 public enum EQBenchVersion {
-    public static let current = "0.1.0"
+    public static let current = "0.2.0"
 }
 
 /// `summary.json`: every table of a run (the CSV rows as objects, numbers as
-/// numbers), plus the settings, the eqbench version and the machine, so one
-/// file describes a run completely.
+/// numbers), the recommendations, the settings, the eqbench version and the
+/// machine, so one file describes a run completely.
 enum RunSummary {
-    static func json(_ report: RunReport, settings: RunSettings) throws -> Data {
-        func objects(_ columns: [String], _ rows: [[String]]) -> [[String: Any]] {
-            rows.map { row in
-                Dictionary(uniqueKeysWithValues: zip(columns, row).map { column, field -> (String, Any) in
-                    if let number = Double(field), number.isFinite, !["model", "variant", "node", "precision", "pass"].contains(column) {
-                        return (column, number)
-                    }
-                    return (column, field)
-                })
-            }
-        }
+    /// Columns kept as text even when they look like numbers.
+    static let textColumns: Set<String> = ["model", "variant", "node", "precision", "pass", "passes", "best_variant"]
+
+    static func objects(_ table: CSVTable) -> JSONValue {
+        .array(table.rows.map { row in
+            .object(Dictionary(uniqueKeysWithValues: zip(table.columns, row).map { column, field -> (String, JSONValue) in
+                if !textColumns.contains(column), let number = Double(field), number.isFinite { return (column, .number(number)) }
+                return (column, .string(field))
+            }))
+        })
+    }
+
+    static func json(_ folder: ReportFolder, recommendations: [Recommendation], extra: [String: JSONValue]) throws -> Data {
         let info = ProcessInfo.processInfo
-        let summary: [String: Any] = [
-            "eqbench": EQBenchVersion.current,
-            "created": ISO8601DateFormatter().string(from: Date()),
-            "machine": ["cores": info.activeProcessorCount, "os": info.operatingSystemVersionString,
-                        "memory_bytes": info.physicalMemory],
-            "settings": [
-                "models": settings.models.map(\.path), "dataset": settings.dataset.path,
-                "eval_images": settings.evalLimit as Any, "calib_images": settings.calibLimit,
-                "threads": settings.threads, "batch": settings.batchSize,
-                "mean": settings.mean as Any, "std": settings.std as Any,
-                "variants": settings.variants, "precisions": settings.precisions,
-            ],
-            "accuracy": objects(AccuracyRecord.columns, report.accuracy.map(\.fields)),
-            "layers": objects(LayerRecord.columns, report.layers.map(\.fields)),
-            "passes": objects(PassRecord.columns, report.passes.map(\.fields)),
-            "coverage": objects(CoverageRecord.columns, report.coverage.map(\.fields)),
-            "throughput": objects(ThroughputRecord.columns, report.throughput.map(\.fields)),
-            "warnings": report.warnings,
+        var summary: [String: JSONValue] = [
+            "eqbench": .string(EQBenchVersion.current),
+            "created": .string(ISO8601DateFormatter().string(from: Date())),
+            "machine": .object(["cores": .number(Double(info.activeProcessorCount)), "os": .string(info.operatingSystemVersionString),
+                                "memory_bytes": .number(Double(info.physicalMemory))]),
+            "settings": folder.settings,
+            "recommendations": objects(Recommendation.table(recommendations)),
+            "warnings": .array(folder.warnings.map(JSONValue.string)),
         ]
-        return try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
+        for (name, table) in folder.tables { summary[name] = objects(table) }
+        summary.merge(extra) { _, new in new }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(JSONValue.object(summary))
+    }
+}
+
+extension RunSettings {
+    /// The settings as summary.json records them.
+    public var json: JSONValue {
+        func numbers(_ values: [Float]?) -> JSONValue { values.map { .array($0.map { .number(Double($0)) }) } ?? .null }
+        return .object([
+            "models": .array(models.map { .string($0.path) }), "dataset": .string(dataset.path),
+            "eval_images": evalLimit.map { .number(Double($0)) } ?? .null, "calib_images": .number(Double(calibLimit)),
+            "threads": .number(Double(threads)), "batch": .number(Double(batchSize)),
+            "mean": numbers(mean), "std": numbers(std),
+            "variants": .array(variants.map(JSONValue.string)), "precisions": .array(precisions.map(JSONValue.string)),
+            "shard": shard.map { .string("\($0.index)/\($0.count)") } ?? .null,
+            "custom_variants": .array(customVariants.map { .string($0.name + ": " + $0.passNames.joined(separator: "+")) }),
+        ])
     }
 }

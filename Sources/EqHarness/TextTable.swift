@@ -16,17 +16,40 @@ public enum TextTable {
     }
 }
 
-extension RunReport {
-    /// The accuracy table as `eqbench run` prints it.
-    public var summaryTable: String {
-        let speed = Dictionary(throughput.map { ("\($0.model)|\($0.variant)|\($0.precision)", $0.imagesPerSecond) },
-                               uniquingKeysWith: { a, _ in a })
-        let rows = accuracy.map { r -> [String] in
-            let key = "\(r.model)|\(r.variant)|\(r.precision)"
-            let interval = r.top1CI.map { fixed($0.low, 1) + "–" + fixed($0.high, 1) } ?? ""
-            return [r.model, r.variant, r.precision, fixed(r.top1, 2), interval, fixed(r.top5, 2),
-                    fixed(speed[key], 0), r.status == "ok" ? "ok" : "error: " + r.message]
+extension ReportFolder {
+    /// The accuracy table as `eqbench run` prints it: one row per model and
+    /// variant, one column per precision with top-1 and, for int8, the change
+    /// against baseline; then the recommendations.
+    public var summaryText: String {
+        let rows = accuracy.records
+        var precisions = [String]()
+        var lines = [String]()
+        for r in rows {
+            if !precisions.contains(r["precision"]!) { precisions.append(r["precision"]!) }
+            let key = r["model"]! + "|" + r["variant"]!
+            if !lines.contains(key) { lines.append(key) }
         }
-        return TextTable.render(["model", "variant", "precision", "top1 %", "95% CI", "top5 %", "images/s", "status"], rows)
+        let byKey = Dictionary(rows.map { ($0["model"]! + "|" + $0["variant"]! + "|" + $0["precision"]!, $0) },
+                               uniquingKeysWith: { a, _ in a })
+        let table = lines.map { key -> [String] in
+            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
+            return parts + precisions.map { precision in
+                guard let r = byKey[key + "|" + precision] else { return "" }
+                guard r["status"] == "ok" else { return "error" }
+                let delta = r["top1_delta_vs_baseline_int8"]!
+                return r["top1"]! + (delta.isEmpty || parts[1] == "baseline" ? "" : " (\(delta.hasPrefix("-") ? "" : "+")\(delta))")
+            }
+        }
+        var text = "top-1 % (int8: change against baseline at the same precision)\n"
+            + TextTable.render(["model", "variant"] + precisions, table)
+        let recommendations = Recommendation.all(in: accuracy)
+        if !recommendations.isEmpty {
+            text += "\n\nrecommended (cheapest variant whose 95% interval reaches the best top-1)\n"
+            text += TextTable.render(["model", "precision", "variant", "top1 %", "vs baseline", "best"], recommendations.map { r in
+                [r.model, r.precision, r.variant, fixed(r.top1, 2), r.marginVsBaseline.map { ($0 >= 0 ? "+" : "") + fixed($0, 2) } ?? "",
+                 r.best + " " + fixed(r.bestTop1, 2)]
+            })
+        }
+        return text
     }
 }

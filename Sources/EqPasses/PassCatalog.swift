@@ -150,8 +150,9 @@ public enum PassCatalog {
     }
 }
 
-/// A JSON value, as `--config` files hold pass parameters.
-public enum JSONValue: Decodable, Equatable, Sendable {
+/// A JSON value, as `--config` files hold pass parameters and summary.json
+/// holds a run's results.
+public enum JSONValue: Codable, Equatable, Sendable {
     case null, bool(Bool), number(Double), string(String)
     case array([JSONValue]), object([String: JSONValue])
 
@@ -164,4 +165,23 @@ public enum JSONValue: Decodable, Equatable, Sendable {
         else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
         else { self = .object(try c.decode([String: JSONValue].self)) }
     }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case let .bool(b): try c.encode(b)
+        case let .number(d): try c.encode(d)
+        case let .string(s): try c.encode(s)
+        case let .array(a): try c.encode(a)
+        case let .object(o): try c.encode(o)
+        }
+    }
+
+    /// The string of a `.string`, nil otherwise.
+    public var string: String? { if case let .string(s) = self { s } else { nil } }
+    /// The elements of an `.array`, nil otherwise.
+    public var array: [JSONValue]? { if case let .array(a) = self { a } else { nil } }
+    /// A member of an `.object`, nil otherwise.
+    public subscript(key: String) -> JSONValue? { if case let .object(o) = self { o[key] } else { nil } }
 }

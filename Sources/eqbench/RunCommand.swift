@@ -39,6 +39,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Comma-separated variants (default \(Catalog.defaultVariants.joined(separator: ",")); with --config: baseline plus the file's). Valid: \(Catalog.variants.joined(separator: ", ")).")
     var variants: String?
 
+    @Option(help: "Run slice K of N of the model × variant matrix (e.g. 2/8), for a batch job fanned out over N workers; join the folders with `eqbench merge`.")
+    var shard: String?
+
     @Option(help: "A JSON file of custom pipelines ({\"variants\": [{\"name\": ..., \"passes\": [...]}]}); their names join --variants.")
     var config: String?
 
@@ -50,6 +53,7 @@ struct RunCommand: ParsableCommand {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
         if let evalLimit, evalLimit < 1 { throw ValidationError("--eval must be at least 1, got \(evalLimit)") }
         guard calibLimit >= 1 else { throw ValidationError("--calib must be at least 1, got \(calibLimit)") }
+        _ = try parsedShard()
         if let mean { _ = try parseFloats(mean, flag: "--mean") }
         if let std { _ = try parseFloats(std, flag: "--std") }
         do {
@@ -66,6 +70,16 @@ struct RunCommand: ParsableCommand {
         do { return try VariantConfig.load(URL(fileURLWithPath: config)) } catch let error as PassError {
             throw ValidationError("--config: \(error.message)")
         }
+    }
+
+    /// `--shard K/N` as numbers, nil without it.
+    func parsedShard() throws -> (index: Int, count: Int)? {
+        guard let shard else { return nil }
+        let parts = shard.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let k = parts[0], let n = parts[1], n >= 1, (1...n).contains(k) else {
+            throw ValidationError("--shard must be K/N with 1 ≤ K ≤ N (e.g. 2/8), got '\(shard)'")
+        }
+        return (k, n)
     }
 
     func variantNames() throws -> [String] {
@@ -85,6 +99,7 @@ struct RunCommand: ParsableCommand {
                                    std: try std.map { try parseFloats($0, flag: "--std") },
                                    variants: try variantNames(), precisions: parseNames(precisions))
         settings.customVariants = try customVariants()
+        settings.shard = try parsedShard()
         // Ctrl-C: finish the evaluation in progress, write what is done, exit 130.
         let cancellation = CancellationFlag()
         signal(SIGINT, SIG_IGN)
@@ -96,9 +111,9 @@ struct RunCommand: ParsableCommand {
         interrupt.resume()
         let report = try EvaluationRun(settings: settings, cancellation: cancellation, log: { Log.line($0) }).execute()
         interrupt.cancel()
-        print(report.summaryTable)
+        if let folder = report.folder { print(folder.summaryText) }
         for warning in report.warnings { Log.line("warning: " + warning) }
-        print("\nwrote \(output.path)/accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv, summary.json")
+        print("\nwrote \(output.path)/report.html, accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv, recommendations.csv, summary.json")
         if report.interrupted {
             Log.line("run interrupted: \(report.accuracy.count) rows written")
             throw ExitCode(130)

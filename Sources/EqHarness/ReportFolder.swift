@@ -1,0 +1,113 @@
+import EqPasses
+import Foundation
+
+/// The tables of one report folder: what `eqbench run` writes and what
+/// `eqbench merge` reads back and joins. Works on the CSV rows themselves, so
+/// a merged report is computed exactly as an unsharded one: the derived
+/// column `top1_delta_vs_baseline_int8` and the recommendations come from the
+/// written top-1 values, whichever process measured them.
+public struct ReportFolder: Sendable {
+    public static let tableNames = ["accuracy", "layers", "passes", "coverage", "throughput"]
+    /// Columns that hold timings or memory and differ from run to run.
+    public static let measurementColumns: Set<String> = ["seconds", "images_per_s", "calib_seconds", "peak_rss_mb"]
+
+    public var accuracy: CSVTable
+    public var layers: CSVTable
+    public var passes: CSVTable
+    public var coverage: CSVTable
+    public var throughput: CSVTable
+    /// The run's settings, as summary.json holds them.
+    public var settings: JSONValue
+    public var warnings: [String]
+
+    public init(report: RunReport, settings: JSONValue) {
+        func table(_ columns: [String], _ rows: [[String]]) -> CSVTable { CSVTable(columns: columns, rows: rows) }
+        accuracy = table(AccuracyRecord.columns, report.accuracy.map(\.fields))
+        layers = table(LayerRecord.columns, report.layers.map(\.fields))
+        passes = table(PassRecord.columns, report.passes.map(\.fields))
+        coverage = table(CoverageRecord.columns, report.coverage.map(\.fields))
+        throughput = table(ThroughputRecord.columns, report.throughput.map(\.fields))
+        self.settings = settings
+        warnings = report.warnings
+        fillBaselineDeltas()
+    }
+
+    public var tables: [(name: String, table: CSVTable)] {
+        [("accuracy", accuracy), ("layers", layers), ("passes", passes), ("coverage", coverage), ("throughput", throughput)]
+    }
+
+    /// Reads a folder written by `eqbench run` (its CSVs and summary.json).
+    public static func read(_ folder: URL) throws -> ReportFolder {
+        func load(_ name: String, _ columns: [String]) throws -> CSVTable {
+            let url = folder.appendingPathComponent("\(name).csv")
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw HarnessError("\(url.path): cannot read") }
+            let table: CSVTable
+            do { table = try CSVTable.parse(text) } catch let error as HarnessError { throw HarnessError("\(url.path): \(error.message)") }
+            guard table.columns == columns else {
+                throw HarnessError("\(url.path): columns differ from this eqbench's (\(columns.joined(separator: ",")))")
+            }
+            return table
+        }
+        let summaryURL = folder.appendingPathComponent("summary.json")
+        guard let data = try? Data(contentsOf: summaryURL),
+              case let .object(summary)? = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+            throw HarnessError("\(summaryURL.path): cannot read it as JSON")
+        }
+        var warnings = [String]()
+        if case let .array(items)? = summary["warnings"] { warnings = items.compactMap { if case let .string(s) = $0 { s } else { nil } } }
+        var folder = ReportFolder(accuracy: try load("accuracy", AccuracyRecord.columns), layers: try load("layers", LayerRecord.columns),
+                                  passes: try load("passes", PassRecord.columns), coverage: try load("coverage", CoverageRecord.columns),
+                                  throughput: try load("throughput", ThroughputRecord.columns),
+                                  settings: summary["settings"] ?? .null, warnings: warnings)
+        folder.fillBaselineDeltas()
+        return folder
+    }
+
+    init(accuracy: CSVTable, layers: CSVTable, passes: CSVTable, coverage: CSVTable, throughput: CSVTable,
+         settings: JSONValue, warnings: [String]) {
+        self.accuracy = accuracy; self.layers = layers; self.passes = passes
+        self.coverage = coverage; self.throughput = throughput
+        self.settings = settings; self.warnings = warnings
+    }
+
+    /// `top1_delta_vs_baseline_int8`: top-1 minus the `baseline` variant's at the
+    /// same model and int8 precision (empty for fp32 or without a baseline row).
+    mutating func fillBaselineDeltas() {
+        let c = accuracy.index
+        var baseline = [String: Double]()
+        for row in accuracy.rows where row[c("variant")] == "baseline" && row[c("status")] == "ok" {
+            baseline[row[c("model")] + "|" + row[c("precision")]] = Double(row[c("top1")])
+        }
+        for i in accuracy.rows.indices {
+            let row = accuracy.rows[i]
+            var delta = ""
+            if row[c("precision")] != "fp32", let top1 = Double(row[c("top1")]),
+               let base = baseline[row[c("model")] + "|" + row[c("precision")]] {
+                delta = String(format: "%.2f", top1 - base)
+            }
+            accuracy.rows[i][c("top1_delta_vs_baseline_int8")] = delta
+        }
+    }
+
+    /// Writes the CSVs, summary.json, recommendations.csv and report.html.
+    public func write(to folder: URL, extra: [String: JSONValue] = [:]) throws {
+        let recommendations = Recommendation.all(in: accuracy)
+        for (name, table) in tables { try table.write(to: folder.appendingPathComponent("\(name).csv")) }
+        try Recommendation.table(recommendations).write(to: folder.appendingPathComponent("recommendations.csv"))
+        try AtomicFile.write(RunSummary.json(self, recommendations: recommendations, extra: extra),
+                             to: folder.appendingPathComponent("summary.json"))
+        try AtomicFile.write(Data(HTMLReport(folder: self, recommendations: recommendations).render().utf8),
+                             to: folder.appendingPathComponent("report.html"))
+    }
+}
+
+extension CSVTable {
+    /// The index of a column; the column must exist.
+    func index(_ column: String) -> Int {
+        guard let i = columns.firstIndex(of: column) else { preconditionFailure("no column \(column)") }
+        return i
+    }
+
+    /// Rows as column → field dictionaries.
+    var records: [[String: String]] { rows.map { Dictionary(uniqueKeysWithValues: zip(columns, $0)) } }
+}

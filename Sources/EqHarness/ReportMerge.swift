@@ -1,0 +1,56 @@
+import EqPasses
+import Foundation
+
+extension ReportFolder {
+    /// Settings that must agree between shards of one run.
+    static let sharedSettings = ["models", "dataset", "variants", "precisions", "eval_images", "calib_images", "mean", "std",
+                                 "custom_variants"]
+
+    /// Joins the folders of `eqbench run --shard K/N` into the report the
+    /// unsharded run writes: rows in model-major, then variant order (as the
+    /// settings list them), each shard's order kept within a model and
+    /// variant, derived columns recomputed. Shards of different runs, or a
+    /// row present twice, are errors naming the folders.
+    public static func merge(_ shards: [(url: URL, folder: ReportFolder)]) throws -> ReportFolder {
+        guard let first = shards.first else { throw HarnessError("merge: no report folders given") }
+        for (url, shard) in shards.dropFirst() {
+            for key in sharedSettings where shard.settings[key] != first.folder.settings[key] {
+                throw HarnessError("merge: \(url.path) was run with other settings than \(first.url.path) (\(key) differs)")
+            }
+        }
+        let models = (first.folder.settings["models"]?.array ?? []).compactMap(\.string).map {
+            URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent
+        }
+        let variants = (first.folder.settings["variants"]?.array ?? []).compactMap(\.string)
+        func sorted(_ tables: [CSVTable]) -> CSVTable {
+            var merged = CSVTable(columns: tables[0].columns)
+            let (model, variant) = (merged.index("model"), merged.index("variant"))
+            let rank = { (row: [String]) in
+                (models.firstIndex(of: row[model]) ?? models.count, variants.firstIndex(of: row[variant]) ?? variants.count)
+            }
+            let rows = tables.flatMap(\.rows).enumerated().sorted { a, b in
+                let (ra, rb) = (rank(a.element), rank(b.element))
+                return ra != rb ? ra < rb : a.offset < b.offset
+            }
+            merged.rows = rows.map(\.element)
+            return merged
+        }
+        var seen = [String: URL]()
+        for (url, shard) in shards {
+            let c = shard.accuracy.index
+            for row in shard.accuracy.rows {
+                let key = [row[c("model")], row[c("variant")], row[c("precision")]].joined(separator: " ")
+                if let other = seen[key] { throw HarnessError("merge: \(key) is in both \(other.path) and \(url.path)") }
+                seen[key] = url
+            }
+        }
+        var settings = first.folder.settings
+        if case var .object(fields) = settings { fields["shard"] = .null; settings = .object(fields) }
+        var merged = ReportFolder(accuracy: sorted(shards.map(\.folder.accuracy)), layers: sorted(shards.map(\.folder.layers)),
+                                  passes: sorted(shards.map(\.folder.passes)), coverage: sorted(shards.map(\.folder.coverage)),
+                                  throughput: sorted(shards.map(\.folder.throughput)), settings: settings,
+                                  warnings: shards.flatMap(\.folder.warnings))
+        merged.fillBaselineDeltas()
+        return merged
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+
+/// Running at scale: shards of the model × variant matrix merge into exactly
+/// the unsharded report; custom pipelines from --config run, and a pipeline
+/// that fails becomes error rows while the others finish.
+final class ShardMergeTests: CLITestCase {
+    /// The CSV with the columns that hold timings or memory blanked.
+    func stable(_ folder: URL, _ name: String) throws -> String {
+        let text = try String(contentsOf: folder.appendingPathComponent("\(name).csv"), encoding: .utf8)
+        let lines = text.split(separator: "\r\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let drop = Set(lines[0].enumerated().filter { ["seconds", "images_per_s", "calib_seconds", "peak_rss_mb"].contains($0.element) }.map(\.offset))
+        return lines.map { $0.enumerated().map { drop.contains($0.offset) ? "" : $0.element }.joined(separator: ",") }.joined(separator: "\n")
+    }
+
+    func testShardsMergeIntoTheUnshardedReport() throws {
+        let common = ["--model", "Datasets/models/mlp.onnx", "--model", "Datasets/models/mlp_hard.onnx", "--eval", "60",
+                      "--calib", "50", "--variants", "baseline,cls,bnfold+chaneq", "--precisions", "fp32,w8a8-pt", "--threads", "2"]
+        let whole = scratch.appendingPathComponent("whole")
+        XCTAssertEqual(try eqbench(arguments: ["run"] + common + ["--out", whole.path]).status, 0)
+        var shards = [String]()
+        for k in 1...4 {
+            let folder = scratch.appendingPathComponent("shard\(k)")
+            let result = try eqbench(arguments: ["run"] + common + ["--shard", "\(k)/4", "--out", folder.path])
+            XCTAssertEqual(result.status, 0, result.err)
+            shards.append(folder.path)
+        }
+        // Shard 1 holds pairs 0 and 4 of 6: (mlp, baseline) and (mlp_hard, cls).
+        let first = try stable(URL(fileURLWithPath: shards[0]), "accuracy")
+        XCTAssertTrue(first.contains("\nmlp,baseline,") && first.contains("\nmlp_hard,cls,"), first)
+        XCTAssertFalse(first.contains("\nmlp,cls,"), first)
+        let merged = scratch.appendingPathComponent("merged")
+        let result = try eqbench(arguments: ["merge"] + shards.reversed() + ["--out", merged.path])
+        XCTAssertEqual(result.status, 0, result.err)
+        for name in ["accuracy", "layers", "passes", "coverage", "throughput", "recommendations"] {
+            XCTAssertEqual(try stable(merged, name), try stable(whole, name), name)
+        }
+        let html = try String(contentsOf: merged.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("<svg") && html.contains("Recommendations"))
+        XCTAssertFalse(html.contains("<script") || html.contains("http://") && !html.contains("http://www.w3.org/2000/svg"))
+
+        let twice = try eqbench(arguments: ["merge", shards[0], shards[0], "--out", scratch.appendingPathComponent("bad").path])
+        XCTAssertEqual(twice.status, 1)
+        XCTAssertTrue(twice.err.contains("is in both"), twice.err)
+        let badShard = try eqbench(arguments: ["run", "--shard", "5/4"])
+        XCTAssertNotEqual(badShard.status, 0)
+        XCTAssertTrue(badShard.err.contains("--shard must be K/N"), badShard.err)
+    }
+
+    func testConfigPipelinesRunAndAFailingPipelineBecomesErrorRows() throws {
+        let config = scratch.appendingPathComponent("variants.json")
+        try """
+            {"variants": [
+              {"name": "sq25", "passes": ["bnfold", {"pass": "smoothquant", "alpha": 0.25}]},
+              {"name": "wrong-sets", "passes": ["bnfold", {"pass": "cls", "sets": [["nope", "nada"]]}]}
+            ]}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let out = scratch.appendingPathComponent("report")
+        let result = try eqbench(arguments: ["run", "--model", "Datasets/models/mlp.onnx", "--eval", "40", "--calib", "40",
+                                             "--precisions", "fp32,w8a8-pt", "--config", config.path, "--out", out.path])
+        XCTAssertEqual(result.status, 1, "a failed variant makes the exit status 1")
+        let accuracy = try stable(out, "accuracy")
+        XCTAssertTrue(accuracy.contains("\nmlp,baseline,,fp32,"), accuracy)
+        XCTAssertTrue(accuracy.contains("\nmlp,sq25,bnfold+smoothquant,w8a8-pt,"), accuracy)
+        let failed = accuracy.split(separator: "\n").filter { $0.hasPrefix("mlp,wrong-sets,") }
+        XCTAssertEqual(failed.count, 2)
+        XCTAssertTrue(failed.allSatisfy { $0.contains(",error,") && $0.contains("not a scalable chain") }, "\(failed)")
+
+        try #"{"variants": [{"name": "x", "passes": [{"pass": "cls", "iterations": 2}]}]}"#.write(to: config, atomically: true, encoding: .utf8)
+        let bad = try eqbench(arguments: ["run", "--config", config.path, "--out", scratch.appendingPathComponent("none").path])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("\(config.path): variant 'x': unknown parameter 'iterations' of pass cls; valid: relu6"), bad.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("none").path))
+    }
+}
