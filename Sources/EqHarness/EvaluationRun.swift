@@ -28,6 +28,9 @@ public struct RunSettings: Sendable {
     /// matrix: pair k (model-major, in the order given) belongs to slice
     /// k mod count + 1. nil runs everything.
     public var shard: (index: Int, count: Int)?
+    /// K > 1: also calibrate on K disjoint subsets of calib/ (each min(calibLimit,
+    /// count/K) images) and report the spread of top-1 over them.
+    public var calibResamples = 1
 
     public init(models: [URL], dataset: URL, evalLimit: Int? = nil, calibLimit: Int = 500, output: URL,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = 256,
@@ -79,6 +82,10 @@ public final class EvaluationRun {
     public let settings: RunSettings
     let log: (String) -> Void
     let cancellation: CancellationFlag
+    /// Called after every batch with where the run is (e.g. to draw a progress bar).
+    public var progress: ((ProgressUpdate) -> Void)?
+    /// The evaluation in progress, for `progress`.
+    var position = ProgressUpdate(model: "", variant: "", precision: "", phase: "", imagesDone: 0, imagesTotal: 0, step: 0, steps: 0)
 
     /// Images per analysis batch (per-layer taps hold every layer's output).
     static let analysisBatch = 64
@@ -100,21 +107,35 @@ public final class EvaluationRun {
         let images = try (0..<count).map { try PNGCodec.decode(path: test.path(of: test.items[$0])) }
         let labels = test.items.prefix(count).map(\.label)
         var calibration = [DecodedImage]()
+        var resampleSubsets = [[DecodedImage]]()
         if precisions.contains(where: { !$0.isFloat }) {
             let calib = try ImageFolder(root: settings.dataset.appendingPathComponent("calib"))
-            calibration = try calib.items.prefix(settings.calibLimit).map { try PNGCodec.decode(path: calib.path(of: $0)) }
+            let k = settings.calibResamples
+            let all = try calib.items.prefix(k > 1 ? calib.items.count : settings.calibLimit).map { try PNGCodec.decode(path: calib.path(of: $0)) }
+            calibration = Array(all.prefix(settings.calibLimit))
+            if k > 1 {
+                let size = min(settings.calibLimit, all.count / k)
+                guard size > 0 else { throw HarnessError("--calib-resamples \(k) needs at least \(k) images in \(calib.root.path)") }
+                resampleSubsets = (0..<k).map { Array(all[($0 * size)..<(($0 + 1) * size)]) }
+            }
         }
         log("dataset \(settings.dataset.path): \(count) test images, \(calibration.count) calibration images, \(test.classes.count) classes")
-        let data = EvaluationData(images: images, labels: labels, classes: test.classes.count, calibration: calibration)
+        let data = EvaluationData(images: images, labels: labels, classes: test.classes.count, calibration: calibration,
+                                  resampleSubsets: resampleSubsets)
 
         var report = RunReport()
-        for (m, url) in settings.models.enumerated() where !cancellation.isCancelled {
-            let name = url.deletingPathExtension().lastPathComponent
-            let variants = settings.variants.enumerated().filter { v, _ in
+        let variantsOfModel = settings.models.indices.map { m in
+            settings.variants.enumerated().filter { v, _ in
                 guard let shard = settings.shard else { return true }
                 return (m * settings.variants.count + v) % shard.count == shard.index - 1
             }.map(\.element)
+        }
+        position.steps = variantsOfModel.map(\.count).reduce(0, +) * precisions.count
+        for (m, url) in settings.models.enumerated() where !cancellation.isCancelled {
+            let name = url.deletingPathExtension().lastPathComponent
+            let variants = variantsOfModel[m]
             guard !variants.isEmpty else { continue }
+            position.model = name
             do {
                 let model = try ModelSource.load(url, mean: settings.mean, std: settings.std)
                 try evaluate(model, variants: variants, precisions: precisions, data: data, into: &report)
@@ -140,6 +161,8 @@ public final class EvaluationRun {
         var labels: [Int]
         var classes: Int
         var calibration: [DecodedImage]
+        /// Disjoint calibration subsets for `--calib-resamples` (empty without it).
+        var resampleSubsets: [[DecodedImage]]
     }
 
     /// One model under every variant and precision.
@@ -153,6 +176,9 @@ public final class EvaluationRun {
             var shared: Pipeline?
             var floatOfVariant = [String: (evaluation: Evaluation, diff: Double)]()
             for precision in precisions where !cancellation.isCancelled {
+                position.step += 1
+                position.variant = name
+                position.precision = precision.name
                 var record = AccuracyRecord(model: model.name, variant: name, passes: variant.passNames, precision: precision.name,
                                             weights: precision.weightsDescription, activations: precision.activationsDescription,
                                             evalImages: data.images.count)
@@ -188,6 +214,8 @@ public final class EvaluationRun {
                                                               data: data, layers: &report.layers)
                         result = quantized.evaluation
                         record.calibImages = quantized.calibrationImages
+                        record.calibSeconds = quantized.calibrationSeconds
+                        record.calibResampledTop1 = quantized.resampledTop1
                         record.logitsSQNR = logitsSQNR(original.logits, result.logits)
                     }
                     record.top1 = result.top1
@@ -229,6 +257,7 @@ public final class EvaluationRun {
         let range = Double(before.data.max()! - before.data.min()!)
         var pipeline = Pipeline(graph: graph, records: [], coverage: [])
         for pass in variant.passes {
+            ProcessMemory.resetPeak()
             let began = DispatchTime.now().uptimeNanoseconds
             let passReport: PassReport
             do {
@@ -237,13 +266,14 @@ public final class EvaluationRun {
                 throw HarnessError("pass \(pass.name): \(error)")
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+            let peak = ProcessMemory.peakMB()
             let after = try Executor(graph: graph, threads: settings.threads).run(probe).outputs[0]
             pipeline.records.append(PassRecord(model: model.name, variant: variant.name, pass: pass.name,
                                                setsFound: passReport.setsFound, setsScaled: passReport.setsScaled,
                                                scaleRange: passReport.scaleRange, seconds: seconds,
                                                floatMaxAbsDiff: Double(before.maxAbsDifference(after)) / range,
                                                precision: variant.dependsOnPrecision ? precision.name : "",
-                                               details: passReport.details))
+                                               details: passReport.details, peakRSSMB: peak))
             pipeline.coverage += passReport.coverage.map {
                 CoverageRecord(model: model.name, variant: variant.name, node: $0.node, op: $0.op, set: $0.set,
                                status: $0.status, reason: $0.reason)
@@ -262,28 +292,47 @@ public final class EvaluationRun {
         var seconds: Double
     }
 
-    /// Plans, calibrates and evaluates one int8 precision, adding its per-layer rows.
+    /// What one int8 evaluation produced besides its accuracy.
+    struct QuantizedEvaluation {
+        var evaluation: Evaluation
+        var calibrationImages: Int
+        var calibrationSeconds: Double
+        /// Top-1 after calibrating on each resample subset instead.
+        var resampledTop1: [Double]
+    }
+
+    /// Plans, calibrates and evaluates one int8 precision, adding its per-layer
+    /// rows; with resample subsets, calibrates and evaluates once more per subset.
     func evaluateQuantized(_ graph: Graph, precision: Precision, model: ModelSource, variant: String,
-                           data: EvaluationData, layers: inout [LayerRecord])
-        throws -> (evaluation: Evaluation, calibrationImages: Int) {
+                           data: EvaluationData, layers: inout [LayerRecord]) throws -> QuantizedEvaluation {
         guard !data.calibration.isEmpty else { throw HarnessError("\(settings.dataset.path)/calib has no images to calibrate on") }
         let plan = QuantPlan(graph: graph, precision: precision)
+        let began = DispatchTime.now().uptimeNanoseconds
         let calibration = try plan.calibrate(threads: settings.threads) { body in
-            for batch in batches(data.calibration, model.preprocessing, size: Self.calibrationBatch) { try body(batch) }
+            try forEachBatch(data.calibration, model.preprocessing, size: Self.calibrationBatch, phase: "calibrate") { try body($0) }
         }
+        let calibrationSeconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
         let quantizedGraph = try plan.quantizedGraph(calibration)
         let evaluation = try run(quantizedGraph, quantizers: calibration.quantizers, model: model, data: data)
 
         var analysis = try LayerAnalysis(plan: plan, quantizedGraph: quantizedGraph, calibration: calibration,
                                          threads: settings.threads)
-        for batch in batches(data.images, model.preprocessing, size: Self.analysisBatch) { try analysis.add(batch) }
+        try forEachBatch(data.images, model.preprocessing, size: Self.analysisBatch, phase: "analyse") { try analysis.add($0) }
         for row in analysis.rows {
             layers.append(LayerRecord(model: model.name, variant: variant, precision: precision.name, node: row.node,
                                       op: row.op, outChannels: row.channels, sqnrCumulative: row.cumulative.decibels,
                                       sqnrLocal: row.localSQNR.decibels, weightRangeRatio: row.weightRangeRatio,
                                       activationRange: calibration.ranges[row.value]))
         }
-        return (evaluation, calibration.images)
+        var resampled = [Double]()
+        for (j, subset) in data.resampleSubsets.enumerated() {
+            let ranges = try plan.calibrate(threads: settings.threads) { body in
+                try forEachBatch(subset, model.preprocessing, size: Self.calibrationBatch, phase: "resample \(j + 1)") { try body($0) }
+            }
+            resampled.append(try run(try plan.quantizedGraph(ranges), quantizers: ranges.quantizers, model: model, data: data).top1)
+        }
+        return QuantizedEvaluation(evaluation: evaluation, calibrationImages: calibration.images,
+                                   calibrationSeconds: calibrationSeconds, resampledTop1: resampled)
     }
 
     /// Runs a graph over the test images in batches; returns the metrics and the
@@ -299,7 +348,7 @@ public final class EvaluationRun {
         var logits = [Float]()
         logits.reserveCapacity(data.images.count * outputShape[0])
         var seconds = 0.0
-        for batch in batches(data.images, model.preprocessing, size: settings.batchSize) {
+        try forEachBatch(data.images, model.preprocessing, size: settings.batchSize, phase: "evaluate") { batch in
             let began = DispatchTime.now().uptimeNanoseconds
             let result = try executor.run(batch)
             seconds += Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
@@ -318,6 +367,19 @@ public final class EvaluationRun {
         var sqnr = SQNRAccumulator()
         sqnr.add(reference: reference[...], quantized: quantized[...])
         return sqnr.decibels
+    }
+
+    /// Gives `body` each preprocessed batch in order, reporting progress after each.
+    func forEachBatch(_ images: [DecodedImage], _ preprocessing: Preprocessing, size: Int, phase: String,
+                      _ body: (Tensor) throws -> Void) throws {
+        position.phase = phase
+        position.imagesTotal = images.count
+        position.imagesDone = 0
+        for batch in batches(images, preprocessing, size: size) {
+            try body(batch)
+            position.imagesDone += batch.shape[0]
+            progress?(position)
+        }
     }
 
     /// Preprocessed batches of `size` images, in order.

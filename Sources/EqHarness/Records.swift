@@ -9,6 +9,7 @@ public struct AccuracyRecord: Equatable, Sendable {
         "calib_images", "eval_images", "top1", "top1_ci_low", "top1_ci_high", "top5",
         "top1_delta_vs_float", "top1_delta_vs_baseline_int8", "logits_sqnr_db",
         "float_max_abs_diff", "status", "message",
+        "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max",
     ]
 
     public var model: String
@@ -27,6 +28,10 @@ public struct AccuracyRecord: Equatable, Sendable {
     public var floatMaxAbsDiff: Double?
     public var status = "ok"
     public var message = ""
+    /// Seconds spent calibrating (range observation over the calibration images).
+    public var calibSeconds: Double?
+    /// Top-1 over K disjoint calibration subsets (`--calib-resamples K`).
+    public var calibResampledTop1: [Double] = []
 
     public static func == (a: AccuracyRecord, b: AccuracyRecord) -> Bool { a.fields == b.fields }
 
@@ -34,7 +39,9 @@ public struct AccuracyRecord: Equatable, Sendable {
         [model, variant, passes.joined(separator: "+"), precision, weights, activations,
          String(calibImages), String(evalImages), fixed(top1, 2), fixed(top1CI?.low, 2), fixed(top1CI?.high, 2),
          fixed(top5, 2), fixed(top1DeltaVsFloat, 2), "" /* top1_delta_vs_baseline_int8: ReportFolder fills it */,
-         fixed(logitsSQNR, 2), scientific(floatMaxAbsDiff), status, message]
+         fixed(logitsSQNR, 2), scientific(floatMaxAbsDiff), status, message,
+         fixed(calibSeconds, 4), calibResampledTop1.isEmpty ? "" : String(calibResampledTop1.count),
+         fixed(calibResampledTop1.min(), 2), fixed(calibResampledTop1.max(), 2)]
     }
 }
 
@@ -76,7 +83,7 @@ func scientific(_ value: Double?) -> String {
 /// `precision` is set when the pipeline depends on it (bias correction).
 public struct PassRecord: Equatable, Sendable {
     public static let columns = ["model", "variant", "pass", "sets_found", "sets_scaled", "scale_min", "scale_max",
-                                 "seconds", "float_max_abs_diff", "precision", "details"]
+                                 "seconds", "float_max_abs_diff", "precision", "details", "peak_rss_mb"]
 
     public var model: String
     public var variant: String
@@ -88,13 +95,15 @@ public struct PassRecord: Equatable, Sendable {
     public var floatMaxAbsDiff: Double
     public var precision: String
     public var details: String
+    /// The process's peak resident memory while the pass ran (Linux VmHWM, reset before it).
+    public var peakRSSMB: Double?
 
     public static func == (a: PassRecord, b: PassRecord) -> Bool { a.fields == b.fields }
 
     public var fields: [String] {
         [model, variant, pass, String(setsFound), String(setsScaled),
          scaleRange.map { String(format: "%.6g", $0.min) } ?? "", scaleRange.map { String(format: "%.6g", $0.max) } ?? "",
-         fixed(seconds, 6), scientific(floatMaxAbsDiff), precision, details]
+         fixed(seconds, 6), scientific(floatMaxAbsDiff), precision, details, fixed(peakRSSMB, 1)]
     }
 }
 

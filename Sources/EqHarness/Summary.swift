@@ -51,6 +51,7 @@ extension RunSettings {
             "threads": .number(Double(threads)), "batch": .number(Double(batchSize)),
             "mean": numbers(mean), "std": numbers(std),
             "variants": .array(variants.map(JSONValue.string)), "precisions": .array(precisions.map(JSONValue.string)),
+            "calib_resamples": .number(Double(calibResamples)),
             "shard": shard.map { .string("\($0.index)/\($0.count)") } ?? .null,
             "custom_variants": .array(customVariants.map { .string($0.name + ": " + $0.passNames.joined(separator: "+")) }),
         ])

@@ -39,6 +39,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Comma-separated variants (default \(Catalog.defaultVariants.joined(separator: ",")); with --config: baseline plus the file's). Valid: \(Catalog.variants.joined(separator: ", ")).")
     var variants: String?
 
+    @Option(name: .customLong("calib-resamples"), help: "Also calibrate each int8 precision on K disjoint subsets of calib/ and report the spread of top-1 (top1_calib_min/max).")
+    var calibResamples = 1
+
     @Option(help: "Run slice K of N of the model × variant matrix (e.g. 2/8), for a batch job fanned out over N workers; join the folders with `eqbench merge`.")
     var shard: String?
 
@@ -54,6 +57,7 @@ struct RunCommand: ParsableCommand {
         if let evalLimit, evalLimit < 1 { throw ValidationError("--eval must be at least 1, got \(evalLimit)") }
         guard calibLimit >= 1 else { throw ValidationError("--calib must be at least 1, got \(calibLimit)") }
         _ = try parsedShard()
+        guard calibResamples >= 1 else { throw ValidationError("--calib-resamples must be at least 1, got \(calibResamples)") }
         if let mean { _ = try parseFloats(mean, flag: "--mean") }
         if let std { _ = try parseFloats(std, flag: "--std") }
         do {
@@ -100,6 +104,7 @@ struct RunCommand: ParsableCommand {
                                    variants: try variantNames(), precisions: parseNames(precisions))
         settings.customVariants = try customVariants()
         settings.shard = try parsedShard()
+        settings.calibResamples = calibResamples
         // Ctrl-C: finish the evaluation in progress, write what is done, exit 130.
         let cancellation = CancellationFlag()
         signal(SIGINT, SIG_IGN)
@@ -109,7 +114,11 @@ struct RunCommand: ParsableCommand {
             cancellation.cancel()
         }
         interrupt.resume()
-        let report = try EvaluationRun(settings: settings, cancellation: cancellation, log: { Log.line($0) }).execute()
+        let bar = ProgressBar.forStandardError()
+        let evaluation = EvaluationRun(settings: settings, cancellation: cancellation, log: { bar?.clear(); Log.line($0) })
+        if let bar { evaluation.progress = { bar.update($0) } }
+        let report = try evaluation.execute()
+        bar?.clear()
         interrupt.cancel()
         if let folder = report.folder { print(folder.summaryText) }
         for warning in report.warnings { Log.line("warning: " + warning) }

@@ -26,12 +26,15 @@ final class CSVTableTests: XCTestCase {
         XCTAssertEqual(AccuracyRecord.columns, [
             "model", "variant", "passes", "precision", "weights", "activations", "calib_images", "eval_images",
             "top1", "top1_ci_low", "top1_ci_high", "top5", "top1_delta_vs_float", "top1_delta_vs_baseline_int8",
-            "logits_sqnr_db", "float_max_abs_diff", "status", "message"])
+            "logits_sqnr_db", "float_max_abs_diff", "status", "message",
+            "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max"])
+        XCTAssertEqual(Recommendation.columns, ["model", "precision", "variant", "passes", "top1", "top1_ci_low", "top1_ci_high",
+                                                "margin_vs_baseline", "best_variant", "best_top1", "reason"])
         XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s"])
         XCTAssertEqual(LayerRecord.columns, ["model", "variant", "precision", "node", "op", "out_channels", "sqnr_cumulative_db",
                                              "sqnr_local_db", "weight_range_ratio", "act_min", "act_max"])
         XCTAssertEqual(PassRecord.columns, ["model", "variant", "pass", "sets_found", "sets_scaled", "scale_min", "scale_max",
-                                            "seconds", "float_max_abs_diff", "precision", "details"])
+                                            "seconds", "float_max_abs_diff", "precision", "details", "peak_rss_mb"])
         XCTAssertEqual(CoverageRecord.columns, ["model", "variant", "node", "op", "set", "status", "reason"])
     }
 
