@@ -31,6 +31,8 @@ public struct RunSettings: Sendable {
     /// K > 1: also calibrate on K disjoint subsets of calib/ (each min(calibLimit,
     /// count/K) images) and report the spread of top-1 over them.
     public var calibResamples = 1
+    /// Seconds per model for the greedy pipeline search (nil: no search).
+    public var searchBudget: Double?
 
     public init(models: [URL], dataset: URL, evalLimit: Int? = nil, calibLimit: Int = 500, output: URL,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = 256,
@@ -59,6 +61,8 @@ public struct RunReport: Sendable {
     public var throughput: [ThroughputRecord] = []
     public var passes: [PassRecord] = []
     public var coverage: [CoverageRecord] = []
+    /// Pipelines `--search` tried.
+    public var search: [SearchRecord] = []
     /// Human-readable warnings (e.g. a function-preserving pipeline that changed the float logits).
     public var warnings: [String] = []
     /// True when the run was cancelled before it finished.
@@ -101,6 +105,9 @@ public final class EvaluationRun {
     public func execute() throws -> RunReport {
         try Catalog.validateVariants(settings.variants, custom: settings.customVariants)
         let precisions = try Catalog.precisions(settings.precisions)
+        if settings.searchBudget != nil, precisions.allSatisfy(\.isFloat) {
+            throw HarnessError("--search needs an int8 precision in --precisions to score pipelines")
+        }
         let test = try ImageFolder(root: settings.dataset.appendingPathComponent("test"))
         let count = min(settings.evalLimit ?? test.count, test.count)
         guard count > 0 else { throw HarnessError("--eval must be at least 1") }
@@ -138,7 +145,8 @@ public final class EvaluationRun {
             position.model = name
             do {
                 let model = try ModelSource.load(url, mean: settings.mean, std: settings.std)
-                try evaluate(model, variants: variants, precisions: precisions, data: data, into: &report)
+                let searchHere = settings.shard.map { (m * settings.variants.count) % $0.count == $0.index - 1 } ?? true
+                try evaluate(model, variants: variants, precisions: precisions, data: data, search: searchHere, into: &report)
             } catch {
                 log("error: \(error)")
                 for variant in variants where !report.accuracy.contains(where: { $0.model == name && $0.variant == variant }) {
@@ -167,7 +175,7 @@ public final class EvaluationRun {
 
     /// One model under every variant and precision.
     func evaluate(_ model: ModelSource, variants: [String], precisions: [Precision], data: EvaluationData,
-                  into report: inout RunReport) throws {
+                  search searchHere: Bool = false, into report: inout RunReport) throws {
         let original = try run(model.graph, quantizers: [:], model: model, data: data)
         let originalRange = Double(original.logits.max()! - original.logits.min()!)
         let probe = batches(Array(data.images.prefix(64)), model.preprocessing, size: 64)[0]
@@ -234,6 +242,10 @@ public final class EvaluationRun {
                 }
                 report.accuracy.append(record)
             }
+        }
+        if searchHere, let budget = settings.searchBudget, !cancellation.isCancelled,
+           let precision = precisions.first(where: { !$0.isFloat }) {
+            report.search += search(model, precision: precision, budget: budget, original: original, data: data, probe: probe)
         }
     }
 

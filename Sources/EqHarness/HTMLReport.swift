@@ -95,7 +95,22 @@ struct HTMLReport {
         out += "</table>\n"
         out += layerCharts(model)
         out += passTable(model)
+        out += searchTable(model)
         return out
+    }
+
+    func searchTable(_ model: String) -> String {
+        let rows = folder.search.records.filter { $0["model"] == model }
+        guard !rows.isEmpty else { return "" }
+        var out = "<h3>Pipeline search at \(html(rows[0]["precision"]!)) (kept steps in bold)</h3>\n"
+        out += "<table><tr><th>round</th><th class=l>pipeline</th><th>top-1 %</th><th>logits SQNR dB</th><th>seconds</th></tr>\n"
+        for r in rows {
+            let kept = r["kept"] == "yes"
+            let name = html(r["pipeline"]!)
+            out += "<tr><td>\(r["round"]!)</td><td class=l>\(kept ? "<b>\(name)</b>" : name)</td>"
+            out += "<td>\(r["status"] == "ok" ? r["top1"]! : "error")</td><td>\(r["logits_sqnr_db"]!)</td><td>\(r["seconds"]!)</td></tr>\n"
+        }
+        return out + "</table>\n"
     }
 
     func layerCharts(_ model: String) -> String {

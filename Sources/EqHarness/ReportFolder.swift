@@ -7,7 +7,7 @@ import Foundation
 /// column `top1_delta_vs_baseline_int8` and the recommendations come from the
 /// written top-1 values, whichever process measured them.
 public struct ReportFolder: Sendable {
-    public static let tableNames = ["accuracy", "layers", "passes", "coverage", "throughput"]
+    public static let tableNames = ["accuracy", "layers", "passes", "coverage", "throughput", "search"]
     /// Columns that hold timings or memory and differ from run to run.
     public static let measurementColumns: Set<String> = ["seconds", "images_per_s", "calib_seconds", "peak_rss_mb"]
 
@@ -16,6 +16,8 @@ public struct ReportFolder: Sendable {
     public var passes: CSVTable
     public var coverage: CSVTable
     public var throughput: CSVTable
+    /// Pipelines `--search` tried (header only without it).
+    public var search: CSVTable
     /// The run's settings, as summary.json holds them.
     public var settings: JSONValue
     public var warnings: [String]
@@ -27,13 +29,14 @@ public struct ReportFolder: Sendable {
         passes = table(PassRecord.columns, report.passes.map(\.fields))
         coverage = table(CoverageRecord.columns, report.coverage.map(\.fields))
         throughput = table(ThroughputRecord.columns, report.throughput.map(\.fields))
+        search = table(SearchRecord.columns, report.search.map(\.fields))
         self.settings = settings
         warnings = report.warnings
         fillBaselineDeltas()
     }
 
     public var tables: [(name: String, table: CSVTable)] {
-        [("accuracy", accuracy), ("layers", layers), ("passes", passes), ("coverage", coverage), ("throughput", throughput)]
+        [("accuracy", accuracy), ("layers", layers), ("passes", passes), ("coverage", coverage), ("throughput", throughput), ("search", search)]
     }
 
     /// Reads a folder written by `eqbench run` (its CSVs and summary.json).
@@ -58,15 +61,16 @@ public struct ReportFolder: Sendable {
         var folder = ReportFolder(accuracy: try load("accuracy", AccuracyRecord.columns), layers: try load("layers", LayerRecord.columns),
                                   passes: try load("passes", PassRecord.columns), coverage: try load("coverage", CoverageRecord.columns),
                                   throughput: try load("throughput", ThroughputRecord.columns),
+                                  search: try load("search", SearchRecord.columns),
                                   settings: summary["settings"] ?? .null, warnings: warnings)
         folder.fillBaselineDeltas()
         return folder
     }
 
     init(accuracy: CSVTable, layers: CSVTable, passes: CSVTable, coverage: CSVTable, throughput: CSVTable,
-         settings: JSONValue, warnings: [String]) {
+         search: CSVTable, settings: JSONValue, warnings: [String]) {
         self.accuracy = accuracy; self.layers = layers; self.passes = passes
-        self.coverage = coverage; self.throughput = throughput
+        self.coverage = coverage; self.throughput = throughput; self.search = search
         self.settings = settings; self.warnings = warnings
     }
 

@@ -4,7 +4,7 @@ import Foundation
 extension ReportFolder {
     /// Settings that must agree between shards of one run.
     static let sharedSettings = ["models", "dataset", "variants", "precisions", "eval_images", "calib_images", "mean", "std",
-                                 "custom_variants", "calib_resamples"]
+                                 "custom_variants", "calib_resamples", "search_seconds"]
 
     /// Joins the folders of `eqbench run --shard K/N` into the report the
     /// unsharded run writes: rows in model-major, then variant order (as the
@@ -24,9 +24,9 @@ extension ReportFolder {
         let variants = (first.folder.settings["variants"]?.array ?? []).compactMap(\.string)
         func sorted(_ tables: [CSVTable]) -> CSVTable {
             var merged = CSVTable(columns: tables[0].columns)
-            let (model, variant) = (merged.index("model"), merged.index("variant"))
+            let model = merged.index("model"), variant = merged.columns.firstIndex(of: "variant")
             let rank = { (row: [String]) in
-                (models.firstIndex(of: row[model]) ?? models.count, variants.firstIndex(of: row[variant]) ?? variants.count)
+                (models.firstIndex(of: row[model]) ?? models.count, variant.map { variants.firstIndex(of: row[$0]) ?? variants.count } ?? 0)
             }
             let rows = tables.flatMap(\.rows).enumerated().sorted { a, b in
                 let (ra, rb) = (rank(a.element), rank(b.element))
@@ -48,7 +48,8 @@ extension ReportFolder {
         if case var .object(fields) = settings { fields["shard"] = .null; settings = .object(fields) }
         var merged = ReportFolder(accuracy: sorted(shards.map(\.folder.accuracy)), layers: sorted(shards.map(\.folder.layers)),
                                   passes: sorted(shards.map(\.folder.passes)), coverage: sorted(shards.map(\.folder.coverage)),
-                                  throughput: sorted(shards.map(\.folder.throughput)), settings: settings,
+                                  throughput: sorted(shards.map(\.folder.throughput)), search: sorted(shards.map(\.folder.search)),
+                                  settings: settings,
                                   warnings: shards.flatMap(\.folder.warnings))
         merged.fillBaselineDeltas()
         return merged

@@ -95,7 +95,7 @@ public enum PassCatalog {
     }
 
     /// A pass from `name` or `name@VALUE`; nil when `name` is no pass.
-    static func make(token: String, context: String) throws -> (any GraphPass)? {
+    public static func make(token: String, context: String) throws -> (any GraphPass)? {
         let parts = token.split(separator: "@", maxSplits: 1).map(String.init)
         guard let entry = entries.first(where: { $0.name == parts[0] }) else { return nil }
         guard parts.count == 2 else { return try make(entry.name, context: context) }

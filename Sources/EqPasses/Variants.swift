@@ -17,6 +17,10 @@ public struct Variant: Sendable {
     public var dependsOnPrecision: Bool { passes.contains { $0.dependsOnPrecision } }
     public var passNames: [String] { passes.map(\.name) }
 
+    public init(name: String, summary: String, passes: [any GraphPass]) {
+        self.name = name; self.summary = summary; self.passes = passes
+    }
+
     public static let all: [Variant] = {
         let dfq: [any GraphPass] = [ReLU6ToReLU(), BatchNormFolding(), CrossLayerScaling(relu6: .skip), HighBiasFold()]
         return [

@@ -42,6 +42,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("calib-resamples"), help: "Also calibrate each int8 precision on K disjoint subsets of calib/ and report the spread of top-1 (top1_calib_min/max).")
     var calibResamples = 1
 
+    @Option(help: "Seconds per model for a greedy search over pass pipelines beyond the named variants, scored at the first int8 precision; every tried pipeline is a row of search.csv.")
+    var search: Double?
+
     @Option(help: "Run slice K of N of the model × variant matrix (e.g. 2/8), for a batch job fanned out over N workers; join the folders with `eqbench merge`.")
     var shard: String?
 
@@ -57,6 +60,7 @@ struct RunCommand: ParsableCommand {
         if let evalLimit, evalLimit < 1 { throw ValidationError("--eval must be at least 1, got \(evalLimit)") }
         guard calibLimit >= 1 else { throw ValidationError("--calib must be at least 1, got \(calibLimit)") }
         _ = try parsedShard()
+        if let search, !(search > 0) { throw ValidationError("--search must be a positive number of seconds, got \(search)") }
         guard calibResamples >= 1 else { throw ValidationError("--calib-resamples must be at least 1, got \(calibResamples)") }
         if let mean { _ = try parseFloats(mean, flag: "--mean") }
         if let std { _ = try parseFloats(std, flag: "--std") }
@@ -105,6 +109,7 @@ struct RunCommand: ParsableCommand {
         settings.customVariants = try customVariants()
         settings.shard = try parsedShard()
         settings.calibResamples = calibResamples
+        settings.searchBudget = search
         // Ctrl-C: finish the evaluation in progress, write what is done, exit 130.
         let cancellation = CancellationFlag()
         signal(SIGINT, SIG_IGN)
@@ -122,7 +127,7 @@ struct RunCommand: ParsableCommand {
         interrupt.cancel()
         if let folder = report.folder { print(folder.summaryText) }
         for warning in report.warnings { Log.line("warning: " + warning) }
-        print("\nwrote \(output.path)/report.html, accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv, recommendations.csv, summary.json")
+        print("\nwrote \(output.path)/report.html, accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv, recommendations.csv, search.csv, summary.json")
         if report.interrupted {
             Log.line("run interrupted: \(report.accuracy.count) rows written")
             throw ExitCode(130)

@@ -83,4 +83,27 @@ final class ShardMergeTests: CLITestCase {
         XCTAssertTrue(bad.err.contains("\(config.path): variant 'x': unknown parameter 'iterations' of pass cls; valid: relu6"), bad.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("none").path))
     }
+
+    func testSearchLogsEveryTriedPipelineAndKeepsOnlyImprovements() throws {
+        let out = scratch.appendingPathComponent("search")
+        let result = try eqbench(arguments: ["run", "--model", "Datasets/models/mlp_hard.onnx", "--eval", "100", "--calib", "300",
+                                             "--variants", "baseline", "--precisions", "w8a8-pt", "--search", "60", "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.err)
+        let rows = try String(contentsOf: out.appendingPathComponent("search.csv"), encoding: .utf8)
+            .split(separator: "\r\n").dropFirst().map(Self.fields)
+        XCTAssertEqual(rows.first?[3], "(none)")
+        XCTAssertEqual(rows.first?[7], "yes")
+        // Round 1 tries every first pass; the kept ones form a chain of growing pipelines with rising top-1.
+        XCTAssertEqual(rows.filter { $0[2] == "1" }.count, 8, "every candidate but hbf, which needs cls first")
+        let kept = rows.filter { $0[7] == "yes" }
+        XCTAssertGreaterThan(kept.count, 1, "cls rescues mlp_hard at w8a8-pt")
+        for (a, b) in zip(kept, kept.dropFirst()) {
+            XCTAssertTrue(b[3].hasPrefix(a[3] == "(none)" ? "" : a[3] + "+"), "\(a[3]) → \(b[3])")
+            XCTAssertGreaterThanOrEqual(Double(b[4])!, Double(a[4])!)
+        }
+        XCTAssertTrue(kept.last![3].contains("cls"), "\(kept.last!)")
+        let noInt8 = try eqbench(arguments: ["run", "--precisions", "fp32", "--search", "5", "--out", scratch.appendingPathComponent("x").path])
+        XCTAssertNotEqual(noInt8.status, 0)
+        XCTAssertTrue(noInt8.err.contains("--search needs an int8 precision"), noInt8.err)
+    }
 }

@@ -1,0 +1,110 @@
+import EqGraph
+import EqPasses
+import EqQuant
+import EqTensor
+import Foundation
+
+/// One row of `search.csv`: a pipeline `--search` tried on a model.
+public struct SearchRecord: Equatable, Sendable {
+    public static let columns = ["model", "precision", "round", "pipeline", "top1", "logits_sqnr_db", "seconds", "kept", "status", "message"]
+
+    public var model: String
+    public var precision: String
+    public var round: Int
+    public var pipeline: [String]
+    public var top1: Double?
+    public var logitsSQNR: Double?
+    public var seconds: Double
+    public var kept: Bool
+    public var status = "ok"
+    public var message = ""
+
+    public var fields: [String] {
+        [model, precision, String(round), pipeline.isEmpty ? "(none)" : pipeline.joined(separator: "+"), fixed(top1, 2),
+         fixed(logitsSQNR, 2), fixed(seconds, 3), kept ? "yes" : "no", status, message]
+    }
+}
+
+/// `eqbench run --search SECONDS`: greedy search over pass pipelines beyond
+/// the named variants. From the empty pipeline, each round appends every
+/// candidate pass not yet in it, evaluates the result at the first int8
+/// precision (calibrate, evaluate; no per-layer analysis), and keeps the best
+/// one if it beats the current pipeline (higher top-1, or equal top-1 and
+/// 0.1 dB more logits SQNR). It stops when a round brings no improvement or
+/// the time budget is spent; every tried pipeline is a row.
+struct PipelineSearch {
+    /// Pass tokens (PassCatalog names, `name@VALUE`) the search appends.
+    static let candidates = ["bnfold", "relu6relu", "cls", "hbf", "chaneq", "smoothquant", "smoothquant@0.25", "iwe", "bc"]
+
+    /// Passes that only make sense after another one.
+    static func allowed(_ token: String, after pipeline: [String]) -> Bool {
+        guard !pipeline.contains(token) else { return false }
+        switch token {
+        case "hbf": return pipeline.contains("cls")
+        case "bnfold", "relu6relu": return pipeline.isEmpty || pipeline.allSatisfy { ["bnfold", "relu6relu"].contains($0) }
+        case "smoothquant", "smoothquant@0.25": return !pipeline.contains { $0.hasPrefix("smoothquant") }
+        default: return true
+        }
+    }
+}
+
+extension EvaluationRun {
+    /// Runs the search for one model; `original` is its float evaluation.
+    func search(_ model: ModelSource, precision: Precision, budget: Double, original: Evaluation, data: EvaluationData,
+                probe: Tensor) -> [SearchRecord] {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let elapsed = { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
+        var records = [SearchRecord]()
+        var current = [String]()
+        var score: (top1: Double, sqnr: Double)?
+        var round = 0
+        func trial(_ pipeline: [String]) -> SearchRecord {
+            let began = DispatchTime.now().uptimeNanoseconds
+            var record = SearchRecord(model: model.name, precision: precision.name, round: round, pipeline: pipeline, seconds: 0, kept: false)
+            do {
+                let passes = try pipeline.map { token -> any GraphPass in
+                    guard let pass = try PassCatalog.make(token: token, context: "search") else { throw HarnessError("unknown pass \(token)") }
+                    return pass
+                }
+                let variant = Variant(name: "search:" + pipeline.joined(separator: "+"), summary: "search", passes: passes)
+                let graph = try apply(variant, to: model, precision: precision, data: data, probe: probe).graph
+                let plan = QuantPlan(graph: graph, precision: precision)
+                let ranges = try plan.calibrate(threads: settings.threads) { body in
+                    try forEachBatch(data.calibration, model.preprocessing, size: Self.calibrationBatch, phase: "search calibrate") { try body($0) }
+                }
+                let result = try run(try plan.quantizedGraph(ranges), quantizers: ranges.quantizers, model: model, data: data)
+                record.top1 = result.top1
+                record.logitsSQNR = logitsSQNR(original.logits, result.logits)
+            } catch {
+                record.status = "error"
+                record.message = String(describing: error)
+            }
+            record.seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+            log(String(format: "%@ search %@ %@: %@", model.name, precision.name, pipeline.isEmpty ? "(none)" : pipeline.joined(separator: "+"),
+                       record.top1.map { String(format: "top-1 %.2f%%", $0) } ?? "error: \(record.message)"))
+            return record
+        }
+        var start = trial([])
+        start.kept = true
+        records.append(start)
+        if let top1 = start.top1 { score = (top1, start.logitsSQNR ?? -.infinity) }
+        while elapsed() < budget, !cancellation.isCancelled, let best = score {
+            round += 1
+            var roundBest: (index: Int, top1: Double, sqnr: Double)?
+            for token in PipelineSearch.candidates where PipelineSearch.allowed(token, after: current) {
+                guard elapsed() < budget, !cancellation.isCancelled else { break }
+                let record = trial(current + [token])
+                records.append(record)
+                guard let top1 = record.top1 else { continue }
+                let sqnr = record.logitsSQNR ?? -.infinity
+                if roundBest == nil || (top1, sqnr) > (roundBest!.top1, roundBest!.sqnr) { roundBest = (records.count - 1, top1, sqnr) }
+            }
+            guard let winner = roundBest, winner.top1 > best.top1 || (winner.top1 == best.top1 && winner.sqnr > best.sqnr + 0.1) else { break }
+            records[winner.index].kept = true
+            current = records[winner.index].pipeline
+            score = (winner.top1, winner.sqnr)
+        }
+        log("\(model.name) search: best pipeline \(current.isEmpty ? "(none)" : current.joined(separator: "+")) after \(records.count) trials, \(String(format: "%.1f", elapsed())) s")
+        return records
+    }
+}
