@@ -58,12 +58,11 @@ def ort_images_per_s(path, x, batch, threads, repeats):
     return best
 
 
-def eqbench_images_per_s(model, batch, threads, repeats):
+def eqbench_images_per_s(binary, model, batch, threads, repeats):
     best = 0.0
-    binary = os.path.join(ROOT, ".build", "release", "eqbench")
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as out:
-            subprocess.run([binary, "run", "--model", model, "--precisions", "fp32", "--batch", str(batch),
+            subprocess.run([binary, "run", "--model", model, "--variants", "baseline", "--precisions", "fp32", "--batch", str(batch),
                             "--threads", str(threads), "--out", out], cwd=ROOT, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with open(os.path.join(out, "throughput.csv")) as f:
@@ -76,6 +75,8 @@ def main():
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "eqbench"),
+                        help="the eqbench executable to time (default: the release build)")
     args = parser.parse_args()
     pixels = test_pixels()
     print(f"batch {args.batch}, threads {args.threads}, {len(pixels)} images, best of {args.repeats}")
@@ -85,7 +86,7 @@ def main():
         with open(path[:-5] + ".json") as f:
             sidecar = json.load(f)
         x = ((pixels - np.float32(sidecar["mean"][0])) / np.float32(sidecar["std"][0]))[:, None].astype(np.float32)
-        ours = eqbench_images_per_s(path, args.batch, args.threads, args.repeats)
+        ours = eqbench_images_per_s(args.binary, path, args.batch, args.threads, args.repeats)
         theirs = ort_images_per_s(path, x, args.batch, args.threads, args.repeats)
         print(f"{file[:-5]:10} {ours:14.0f} {theirs:10.0f} {ours / theirs:6.2f}")
 

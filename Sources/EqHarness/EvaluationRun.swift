@@ -115,7 +115,8 @@ public final class EvaluationRun {
         let labels = test.items.prefix(count).map(\.label)
         var calibration = [DecodedImage]()
         var resampleSubsets = [[DecodedImage]]()
-        if precisions.contains(where: { !$0.isFloat }) {
+        let variantsNeedData = try settings.variants.contains { try Variant.resolve($0, custom: settings.customVariants).needsCalibrationData }
+        if precisions.contains(where: { !$0.isFloat }) || variantsNeedData || settings.searchBudget != nil {
             let calib = try ImageFolder(root: settings.dataset.appendingPathComponent("calib"))
             let k = settings.calibResamples
             let all = try calib.items.prefix(k > 1 ? calib.items.count : settings.calibLimit).map { try PNGCodec.decode(path: calib.path(of: $0)) }

@@ -23,6 +23,7 @@ public struct BiasCorrection: GraphPass {
 
     public var mode: Mode
     public var name: String { mode == .empirical ? "bc" : "bca" }
+    public var needsCalibrationData: Bool { mode == .empirical }
     public let preservesFloatFunction = false
     public let dependsOnPrecision = true
 
@@ -105,6 +106,7 @@ public struct BiasCorrection: GraphPass {
                 counts[i, default: 0] += y.shape[0] * plane
             }
         }
+        guard deltas.isEmpty || !sums.isEmpty else { throw PassError("bc: no calibration images were given") }
         var means = [Int: [Float]]()
         for (i, sum) in sums { means[i] = sum.map { Float($0 / Double(counts[i]!)) } }
         return means

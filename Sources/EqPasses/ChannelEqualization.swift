@@ -36,6 +36,7 @@ public struct ChannelEqualization: GraphPass {
 
     public let name = "chaneq"
     public let preservesFloatFunction = true
+    public let needsCalibrationData = true
     /// EQUALIZATION_MINVAL ... EQUALIZATION_MAXVAL.
     public var scaleBounds: ClosedRange<Float>
 

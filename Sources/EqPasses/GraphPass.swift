@@ -16,11 +16,14 @@ public protocol GraphPass: Sendable {
     /// True when the result depends on the precision being simulated (bias
     /// correction): the harness then applies the pipeline once per precision.
     var dependsOnPrecision: Bool { get }
+    /// True when the pass reads calibration images (`PassContext.calibrationBatches`).
+    var needsCalibrationData: Bool { get }
     func apply(to graph: inout Graph, context: inout PassContext) throws -> PassReport
 }
 
 extension GraphPass {
     public var dependsOnPrecision: Bool { false }
+    public var needsCalibrationData: Bool { false }
 }
 
 /// What passes of one pipeline share: statistics of folded batch norms (the

@@ -113,6 +113,9 @@ enum InputChannelScaling {
                 statistics[value] = s
             }
         }
+        guard inputs.allSatisfy({ statistics[$0] != nil }) else {
+            throw PassError("no calibration images were given to observe activations on")
+        }
         return statistics
     }
 
@@ -147,6 +150,7 @@ enum InputChannelScaling {
 public struct InputWeightEqualization: GraphPass {
     public let name = "iwe"
     public let preservesFloatFunction = true
+    public let needsCalibrationData = true
 
     public init() {}
 

@@ -18,6 +18,7 @@ public struct SmoothQuant: GraphPass {
     public static let minimumScale: Float = 0.01
     public let name = "smoothquant"
     public let preservesFloatFunction = true
+    public let needsCalibrationData = true
     public var alpha: Float
 
     public init(alpha: Float = 0.5) { self.alpha = alpha }

@@ -16,6 +16,8 @@ public struct Variant: Sendable {
     /// True when some pass depends on the simulated precision.
     public var dependsOnPrecision: Bool { passes.contains { $0.dependsOnPrecision } }
     public var passNames: [String] { passes.map(\.name) }
+    /// True when some pass reads calibration images.
+    public var needsCalibrationData: Bool { passes.contains { $0.needsCalibrationData } }
 
     public init(name: String, summary: String, passes: [any GraphPass]) {
         self.name = name; self.summary = summary; self.passes = passes

@@ -158,13 +158,18 @@ final class Arena: @unchecked Sendable {
     let workspace: UnsafeMutablePointer<Float>
 
     init(plan: ExecutionPlan, tileSize: Int) {
+        // Per-image scratch: the largest conv workspace or max-pool row buffer.
+        let workspaceCount = plan.steps.reduce(plan.workspaceCount) { count, step in
+            guard case let .maxPool(_, _, inH, _, _, outW) = step.kernel else { return count }
+            return max(count, inH * outW)
+        }
         slots = plan.slotCounts.map { count in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count * tileSize))
             p.initialize(repeating: 0, count: max(1, count * tileSize))
             return p
         }
-        workspace = .allocate(capacity: max(1, plan.workspaceCount))
-        workspace.initialize(repeating: 0, count: max(1, plan.workspaceCount))
+        workspace = .allocate(capacity: max(1, workspaceCount))
+        workspace.initialize(repeating: 0, count: max(1, workspaceCount))
     }
 
     deinit {
@@ -197,10 +202,14 @@ final class Arena: @unchecked Sendable {
                     }
                 }
                 step.activation?.apply(output, count: images * outFeatures)
+            } else if case let .activation(activation) = step.kernel {
+                output.update(from: inputs[0], count: images * step.outputCount)
+                activation.apply(output, count: images * step.outputCount)
             } else {
+                var pointers = inputs
                 for i in 0..<images {
-                    step.kernel.run(inputs: zip(inputs, step.inputCounts).map { $0 + i * $1 },
-                                    output: output + i * step.outputCount, outputCount: step.outputCount,
+                    for k in pointers.indices { pointers[k] = inputs[k] + i * step.inputCounts[k] }
+                    step.kernel.run(inputs: pointers, output: output + i * step.outputCount, outputCount: step.outputCount,
                                     workspace: workspace, activation: step.activation)
                 }
             }

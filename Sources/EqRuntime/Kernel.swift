@@ -218,7 +218,7 @@ extension Kernel {
             }
         case let .maxPool(g, channels, inH, inW, outH, outW):
             maxPool2D(input: x, channels: channels, height: inH, width: inW, geometry: g,
-                      outHeight: outH, outWidth: outW, output: output)
+                      outHeight: outH, outWidth: outW, output: output, scratch: workspace)
         case let .averagePool(g, include, channels, inH, inW, outH, outW):
             averagePool2D(input: x, channels: channels, height: inH, width: inW, geometry: g,
                           countIncludePad: include, outHeight: outH, outWidth: outW, output: output)

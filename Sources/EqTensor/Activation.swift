@@ -19,14 +19,15 @@ public enum Activation: Equatable, Sendable {
     public func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
         case .relu:
-            for i in 0..<count where x[i] < 0 { x[i] = 0 }
+            // A select, not a conditional store, so the loop vectorizes; NaN stays NaN.
+            for i in 0..<count { let v = x[i]; x[i] = v < 0 ? 0 : v }
         case let .clip(lower, upper):
             for i in 0..<count {
                 let v = x[i]
                 x[i] = v < lower ? lower : (v > upper ? upper : v)
             }
         case let .leakyRelu(alpha):
-            for i in 0..<count where x[i] < 0 { x[i] *= alpha }
+            for i in 0..<count { let v = x[i]; x[i] = v < 0 ? v * alpha : v }
         case .sigmoid:
             for i in 0..<count { x[i] = 1 / (1 + Foundation.exp(-x[i])) }
         case let .hardSigmoid(alpha, beta):

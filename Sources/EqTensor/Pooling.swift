@@ -1,10 +1,51 @@
 /// 2-D max pooling of `channels` planes (ONNX MaxPool): the maximum over each
 /// window, padding cells ignored (a window always holds at least one input cell
 /// for the geometries ONNX allows).
+///
+/// Without dilation the window is separable: a row pass takes the maximum
+/// over each window's columns for every input row, and a column pass the
+/// maximum of those over the window's rows, both as element-wise loops the
+/// compiler vectorizes (`scratch` holds height·outWidth floats).
 @inlinable
 public func maxPool2D(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                       geometry g: WindowGeometry, outHeight: Int, outWidth: Int,
-                      output: UnsafeMutablePointer<Float>) {
+                      output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>? = nil) {
+    if let rows = scratch, g.dilationH == 1, g.dilationW == 1 {
+        for c in 0..<channels {
+            let src = input + c * height * width
+            let dst = output + c * outHeight * outWidth
+            // Row pass: rows[ih][ow] = max over the window's columns (at least one is inside).
+            for ih in 0..<height {
+                let line = src + ih * width, out = rows + ih * outWidth
+                for ow in 0..<outWidth { out[ow] = -.infinity }
+                for j in 0..<g.kernelW {
+                    let offset = j - g.padLeft
+                    guard offset < width else { continue }
+                    // Output columns whose tap j falls inside the row.
+                    let first = max(0, (-offset + g.strideW - 1) / g.strideW)
+                    let last = min(outWidth, (width - 1 - offset) / g.strideW + 1)
+                    guard first < last else { continue }
+                    if g.strideW == 1 {
+                        let from = line + offset
+                        for ow in first..<last { let v = from[ow]; out[ow] = (v > out[ow] || v != v) ? v : out[ow] }
+                    } else {
+                        for ow in first..<last { let v = line[ow * g.strideW + offset]; out[ow] = (v > out[ow] || v != v) ? v : out[ow] }
+                    }
+                }
+            }
+            // Column pass.
+            for oh in 0..<outHeight {
+                let out = dst + oh * outWidth
+                for ow in 0..<outWidth { out[ow] = -.infinity }
+                let h0 = oh * g.strideH - g.padTop
+                for ih in max(0, h0)..<min(height, h0 + g.kernelH) {
+                    let row = rows + ih * outWidth
+                    for ow in 0..<outWidth { let v = row[ow]; out[ow] = (v > out[ow] || v != v) ? v : out[ow] }
+                }
+            }
+        }
+        return
+    }
     for c in 0..<channels {
         let src = input + c * height * width
         let dst = output + c * outHeight * outWidth

@@ -23,6 +23,31 @@ final class ElementwiseKernelTests: XCTestCase {
         XCTAssertEqual(mean, [5])
     }
 
+    /// The separable max pool (with scratch) equals the direct one on random
+    /// planes for strides 1 and 2, paddings, ceil mode and a NaN.
+    func testSeparableMaxPoolMatchesTheDirectOne() throws {
+        var rng = SeededRandom(seed: 4)
+        let geometries = [
+            WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+            WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+            WindowGeometry(kernelH: 2, kernelW: 2, strideH: 2, strideW: 2),
+            WindowGeometry(kernelH: 3, kernelW: 2, strideH: 2, strideW: 1, padBottom: 1, padRight: 1, ceilMode: true),
+        ]
+        for g in geometries {
+            let (c, h, w) = (3, 9, 7)
+            var x = rng.signedArray(c * h * w)
+            x[17] = .nan
+            let oh = try XCTUnwrap(g.outputSize(height: h, width: w))
+            var direct = [Float](repeating: 0, count: c * oh.height * oh.width), separable = direct
+            var scratch = [Float](repeating: 0, count: h * oh.width)
+            maxPool2D(input: x, channels: c, height: h, width: w, geometry: g, outHeight: oh.height, outWidth: oh.width, output: &direct)
+            maxPool2D(input: x, channels: c, height: h, width: w, geometry: g, outHeight: oh.height, outWidth: oh.width,
+                      output: &separable, scratch: &scratch)
+            XCTAssertEqual(direct.map { $0.isNaN ? 999 : $0 }, separable.map { $0.isNaN ? 999 : $0 }, "\(g)")
+            XCTAssertTrue(separable.contains { $0.isNaN }, "NaN propagates")
+        }
+    }
+
     func testActivationsByHand() {
         var x: [Float] = [-2, -0.5, 0, 3, 7]
         Activation.relu.apply(&x, count: 5)

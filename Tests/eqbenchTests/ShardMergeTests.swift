@@ -106,4 +106,16 @@ final class ShardMergeTests: CLITestCase {
         XCTAssertNotEqual(noInt8.status, 0)
         XCTAssertTrue(noInt8.err.contains("--search needs an int8 precision"), noInt8.err)
     }
+
+    /// Passes that observe activations get the calibration images even when
+    /// every precision is fp32 (they used to crash with none loaded).
+    func testDataDrivenPassesRunInAFloatOnlyRun() throws {
+        let out = scratch.appendingPathComponent("float")
+        let result = try eqbench(arguments: ["run", "--model", "Datasets/models/resnet.onnx", "--eval", "20", "--calib", "20",
+                                             "--variants", "baseline,chaneq,smoothquant,iwe,dfq+bc", "--precisions", "fp32", "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.err)
+        let rows = try stable(out, "accuracy").split(separator: "\n").dropFirst()
+        XCTAssertEqual(rows.count, 5)
+        XCTAssertTrue(rows.allSatisfy { $0.contains(",ok,") }, "\(rows)")
+    }
 }
