@@ -31,6 +31,9 @@ public struct RunSettings: Sendable {
     /// K > 1: also calibrate on K disjoint subsets of calib/ (each min(calibLimit,
     /// count/K) images) and report the spread of top-1 over them.
     public var calibResamples = 1
+    /// Evaluation images the per-layer SQNR of layers.csv is measured on (the
+    /// first N; nil: all). Top-1 and logits SQNR always use every image.
+    public var analysisLimit: Int? = 256
     /// Seconds per model for the greedy pipeline search (nil: no search).
     public var searchBudget: Double?
 
@@ -184,6 +187,7 @@ public final class EvaluationRun {
             let variant = try Variant.resolve(name, custom: settings.customVariants)
             var shared: Pipeline?
             var floatOfVariant = [String: (evaluation: Evaluation, diff: Double)]()
+            var calibrations = [String: (calibration: Calibration, seconds: Double)]()
             for precision in precisions where !cancellation.isCancelled {
                 position.step += 1
                 position.variant = name
@@ -219,8 +223,10 @@ public final class EvaluationRun {
                     if precision.isFloat {
                         result = float
                     } else {
+                        // Precisions with the same activation scheme share one calibration of the same pipeline.
+                        if variant.dependsOnPrecision { calibrations = [:] }
                         let quantized = try evaluateQuantized(pipeline.graph, precision: precision, model: model, variant: name,
-                                                              data: data, layers: &report.layers)
+                                                              data: data, calibrations: &calibrations, layers: &report.layers)
                         result = quantized.evaluation
                         record.calibImages = quantized.calibrationImages
                         record.calibSeconds = quantized.calibrationSeconds
@@ -316,21 +322,29 @@ public final class EvaluationRun {
 
     /// Plans, calibrates and evaluates one int8 precision, adding its per-layer
     /// rows; with resample subsets, calibrates and evaluates once more per subset.
-    func evaluateQuantized(_ graph: Graph, precision: Precision, model: ModelSource, variant: String,
-                           data: EvaluationData, layers: inout [LayerRecord]) throws -> QuantizedEvaluation {
+    func evaluateQuantized(_ graph: Graph, precision: Precision, model: ModelSource, variant: String, data: EvaluationData,
+                           calibrations: inout [String: (calibration: Calibration, seconds: Double)],
+                           layers: inout [LayerRecord]) throws -> QuantizedEvaluation {
         guard !data.calibration.isEmpty else { throw HarnessError("\(settings.dataset.path)/calib has no images to calibrate on") }
         let plan = QuantPlan(graph: graph, precision: precision)
-        let began = DispatchTime.now().uptimeNanoseconds
-        let calibration = try plan.calibrate(threads: settings.threads) { body in
-            try forEachBatch(data.calibration, model.preprocessing, size: Self.calibrationBatch, phase: "calibrate") { try body($0) }
+        // The observed ranges depend on the deployment graph (the same for every
+        // precision of a pipeline) and the activation scheme and estimator only.
+        let key = precision.activationsDescription
+        if calibrations[key] == nil {
+            let began = DispatchTime.now().uptimeNanoseconds
+            let calibration = try plan.calibrate(threads: settings.threads) { body in
+                try forEachBatch(data.calibration, model.preprocessing, size: Self.calibrationBatch, phase: "calibrate") { try body($0) }
+            }
+            calibrations[key] = (calibration, Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9)
         }
-        let calibrationSeconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+        let (calibration, calibrationSeconds) = calibrations[key]!
         let quantizedGraph = try plan.quantizedGraph(calibration)
         let evaluation = try run(quantizedGraph, quantizers: calibration.quantizers, model: model, data: data)
 
         var analysis = try LayerAnalysis(plan: plan, quantizedGraph: quantizedGraph, calibration: calibration,
                                          threads: settings.threads)
-        try forEachBatch(data.images, model.preprocessing, size: Self.analysisBatch, phase: "analyse") { try analysis.add($0) }
+        let analysed = Array(data.images.prefix(settings.analysisLimit ?? data.images.count))
+        try forEachBatch(analysed, model.preprocessing, size: Self.analysisBatch, phase: "analyse") { try analysis.add($0) }
         for row in analysis.rows {
             layers.append(LayerRecord(model: model.name, variant: variant, precision: precision.name, node: row.node,
                                       op: row.op, outChannels: row.channels, sqnrCumulative: row.cumulative.decibels,

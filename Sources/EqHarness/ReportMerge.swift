@@ -4,7 +4,7 @@ import Foundation
 extension ReportFolder {
     /// Settings that must agree between shards of one run.
     static let sharedSettings = ["models", "dataset", "variants", "precisions", "eval_images", "calib_images", "mean", "std",
-                                 "custom_variants", "calib_resamples", "search_seconds"]
+                                 "custom_variants", "calib_resamples", "search_seconds", "analysis_images"]
 
     /// Joins the folders of `eqbench run --shard K/N` into the report the
     /// unsharded run writes: rows in model-major, then variant order (as the

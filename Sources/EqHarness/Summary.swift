@@ -52,6 +52,7 @@ extension RunSettings {
             "mean": numbers(mean), "std": numbers(std),
             "variants": .array(variants.map(JSONValue.string)), "precisions": .array(precisions.map(JSONValue.string)),
             "calib_resamples": .number(Double(calibResamples)),
+            "analysis_images": analysisLimit.map { .number(Double($0)) } ?? .null,
             "search_seconds": searchBudget.map { .number($0) } ?? .null,
             "shard": shard.map { .string("\($0.index)/\($0.count)") } ?? .null,
             "custom_variants": .array(customVariants.map { .string($0.name + ": " + $0.passNames.joined(separator: "+")) }),

@@ -39,6 +39,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Comma-separated variants (default \(Catalog.defaultVariants.joined(separator: ",")); with --config: baseline plus the file's). Valid: \(Catalog.variants.joined(separator: ", ")).")
     var variants: String?
 
+    @Option(name: .customLong("analysis-images"), help: "Measure per-layer SQNR (layers.csv) on the first N evaluation images; 0 for all. Top-1 and logits SQNR always use every image.")
+    var analysisImages = 256
+
     @Option(name: .customLong("calib-resamples"), help: "Also calibrate each int8 precision on K disjoint subsets of calib/ and report the spread of top-1 (top1_calib_min/max).")
     var calibResamples = 1
 
@@ -61,6 +64,7 @@ struct RunCommand: ParsableCommand {
         guard calibLimit >= 1 else { throw ValidationError("--calib must be at least 1, got \(calibLimit)") }
         _ = try parsedShard()
         if let search, !(search > 0) { throw ValidationError("--search must be a positive number of seconds, got \(search)") }
+        guard analysisImages >= 0 else { throw ValidationError("--analysis-images must be 0 (all) or more, got \(analysisImages)") }
         guard calibResamples >= 1 else { throw ValidationError("--calib-resamples must be at least 1, got \(calibResamples)") }
         if let mean { _ = try parseFloats(mean, flag: "--mean") }
         if let std { _ = try parseFloats(std, flag: "--std") }
@@ -109,6 +113,7 @@ struct RunCommand: ParsableCommand {
         settings.customVariants = try customVariants()
         settings.shard = try parsedShard()
         settings.calibResamples = calibResamples
+        settings.analysisLimit = analysisImages == 0 ? nil : analysisImages
         settings.searchBudget = search
         // Ctrl-C: finish the evaluation in progress, write what is done, exit 130.
         let cancellation = CancellationFlag()
