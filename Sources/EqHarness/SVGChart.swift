@@ -1,7 +1,7 @@
 import Foundation
 
 /// A line chart as inline SVG (no script, no external resource): one line per
-/// series over shared x positions, gaps where a series has no value, a
+/// series over shared x positions (bridging positions a series has no value at), a
 /// linear or log10 y axis with labelled ticks, a legend, and a tooltip
 /// (`<title>`) on every point.
 struct SVGLineChart {
@@ -56,9 +56,10 @@ struct SVGLineChart {
         svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(height - 4))\" text-anchor=\"middle\" class=\"tick\">layer (graph order; hover a point for its name)</text>"
         for (k, s) in series.enumerated() {
             let color = Self.palette[k % Self.palette.count]
+            // Layers a variant lacks (e.g. batch norms it folded) are bridged.
             var path = "", pen = false
             for (i, value) in s.values.enumerated() {
-                guard let v = value.flatMap(transform) else { pen = false; continue }
+                guard let v = value.flatMap(transform) else { continue }
                 path += (pen ? " L" : " M") + "\(f(x(i))) \(f(y(v)))"
                 pen = true
             }

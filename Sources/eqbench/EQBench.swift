@@ -9,7 +9,7 @@ struct EQBench: ParsableCommand {
         commandName: "eqbench",
         abstract: "Accuracy evaluation and benchmarking of weight-equalization passes for int8 quantization.",
         version: EQBenchVersion.current,
-        subcommands: [RunCommand.self, MergeCommand.self, CompareCommand.self, InspectCommand.self, DatasetCommand.self],
+        subcommands: [RunCommand.self, MergeCommand.self, CompareCommand.self, BenchCommand.self, InspectCommand.self, DatasetCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -118,4 +118,20 @@ final class ShardMergeTests: CLITestCase {
         XCTAssertEqual(rows.count, 5)
         XCTAssertTrue(rows.allSatisfy { $0.contains(",ok,") }, "\(rows)")
     }
+
+    func testBenchWritesThroughputAndPassTables() throws {
+        let out = scratch.appendingPathComponent("bench")
+        let result = try eqbench(arguments: ["bench", "Datasets/models/mlp.onnx", "--batches", "1,8", "--threads", "1",
+                                             "--variants", "cls", "--images", "16", "--repeats", "1", "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.err)
+        let throughput = try stable(out, "throughput").split(separator: "\n")
+        XCTAssertEqual(throughput.first, "model,variant,precision,batch,threads,images,,")
+        XCTAssertEqual(throughput.dropFirst().map { $0.split(separator: ",").prefix(5).joined(separator: ",") },
+                       ["mlp,cls,fp32,1,1", "mlp,cls,fp32,8,1", "mlp,cls,w8a8-pt,1,1", "mlp,cls,w8a8-pt,8,1"])
+        let passes = try stable(out, "passes").split(separator: "\n").dropFirst()
+        XCTAssertEqual(passes.map { $0.split(separator: ",")[2] }, ["bnfold", "cls"])
+        let bad = try eqbench(arguments: ["bench", "--batches", "0"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("--batches must be comma-separated positive integers"), bad.err)
+    }
 }

@@ -1,0 +1,113 @@
+import EqGraph
+import EqONNX
+import EqPasses
+import EqQuant
+import EqRuntime
+import EqTensor
+import Foundation
+
+/// What `eqbench bench` measures.
+public struct BenchSettings: Sendable {
+    public var models: [URL]
+    public var batchSizes = [1, 32, 256]
+    public var threadCounts = [1, ProcessInfo.processInfo.activeProcessorCount]
+    public var precisions = ["fp32", "w8a8-pt"]
+    public var variants = ["baseline"]
+    /// Images per timed pass (random inputs in the model's input shape).
+    public var images = 256
+    /// Timed passes per configuration; the best is kept.
+    public var repeats = 3
+
+    public init(models: [URL]) { self.models = models }
+}
+
+/// `eqbench bench`: profiles any ONNX model without a dataset. For each model
+/// and variant it applies the pipeline (each pass timed, with its peak memory,
+/// into passes.csv), and for each precision, batch size and thread count it
+/// times the executor over `images` random inputs (uniform in [−1, 1], a fixed
+/// seed; int8 precisions calibrated on the same inputs), best of `repeats`
+/// after one warm-up batch, into throughput.csv. Passes that need
+/// calibration images observe the random inputs too, so their timing is
+/// representative while their scales are not meaningful.
+public enum Bench {
+    public static func run(_ settings: BenchSettings, log: (String) -> Void) throws -> (throughput: [ThroughputRecord], passes: [PassRecord]) {
+        let precisions = try Catalog.precisions(settings.precisions)
+        try Catalog.validateVariants(settings.variants)
+        var throughput = [ThroughputRecord]()
+        var passes = [PassRecord]()
+        for url in settings.models {
+            let name = url.deletingPathExtension().lastPathComponent
+            let original = try ONNXImporter.load(contentsOf: url)
+            var rng = SeededRandom(seed: 20261201)
+            let inputs = Tensor(shape: [settings.images] + original.input.shape,
+                                data: rng.signedArray(settings.images * original.input.shape.reduce(1, *)))
+            let batches = { (size: Int) in
+                stride(from: 0, to: settings.images, by: size).map { start in inputs.slice(start..<min(start + size, settings.images)) }
+            }
+            let calibration = batches(50)
+            for variantName in settings.variants {
+                let variant = try Variant.resolve(variantName)
+                var graph = original
+                var context = PassContext(threads: settings.threadCounts.max() ?? 1, calibrationBatches: { body in
+                    for batch in calibration { try body(batch) }
+                })
+                for pass in variant.passes {
+                    ProcessMemory.resetPeak()
+                    let began = DispatchTime.now().uptimeNanoseconds
+                    let report = try pass.apply(to: &graph, context: &context)
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+                    passes.append(PassRecord(model: name, variant: variantName, pass: pass.name, setsFound: report.setsFound,
+                                             setsScaled: report.setsScaled, scaleRange: report.scaleRange, seconds: seconds,
+                                             floatMaxAbsDiff: 0, precision: "", details: report.details,
+                                             peakRSSMB: ProcessMemory.peakMB()))
+                    log(String(format: "%@ %@ pass %@: %.4f s", name, variantName, pass.name, seconds))
+                }
+                for precision in precisions {
+                    var timedGraph = graph
+                    var quantizers = [String: FakeQuantizer]()
+                    if !precision.isFloat {
+                        let plan = QuantPlan(graph: graph, precision: precision)
+                        let ranges = try plan.calibrate(threads: 1) { body in for batch in calibration { try body(batch) } }
+                        timedGraph = try plan.quantizedGraph(ranges)
+                        quantizers = ranges.quantizers
+                    }
+                    for threads in settings.threadCounts {
+                        let executor = try Executor(graph: timedGraph, threads: threads, activationQuantizers: quantizers)
+                        for size in settings.batchSizes {
+                            let work = batches(size)
+                            _ = try executor.run(work[0])
+                            var best = Double.infinity
+                            for _ in 0..<settings.repeats {
+                                let began = DispatchTime.now().uptimeNanoseconds
+                                for batch in work { _ = try executor.run(batch) }
+                                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9)
+                            }
+                            let record = ThroughputRecord(model: name, variant: variantName, precision: precision.name, batch: size,
+                                                          threads: threads, images: settings.images, seconds: best)
+                            throughput.append(record)
+                            log(String(format: "%@ %@ %@ batch %d, %d thread%@: %.0f images/s", name, variantName, precision.name,
+                                       size, threads, threads == 1 ? "" : "s", record.imagesPerSecond))
+                        }
+                    }
+                }
+            }
+        }
+        return (throughput, passes)
+    }
+}
+
+/// The files and the terminal table of `eqbench bench`.
+public enum BenchReport {
+    public static func write(_ result: (throughput: [ThroughputRecord], passes: [PassRecord]), to folder: URL) throws {
+        try CSVTable(columns: ThroughputRecord.columns, rows: result.throughput.map(\.fields))
+            .write(to: folder.appendingPathComponent("throughput.csv"))
+        try CSVTable(columns: PassRecord.columns, rows: result.passes.map(\.fields))
+            .write(to: folder.appendingPathComponent("passes.csv"))
+    }
+
+    public static func text(_ result: (throughput: [ThroughputRecord], passes: [PassRecord])) -> String {
+        TextTable.render(["model", "variant", "precision", "batch", "threads", "images/s"], result.throughput.map {
+            [$0.model, $0.variant, $0.precision, String($0.batch), String($0.threads), fixed($0.imagesPerSecond, 0)]
+        })
+    }
+}
