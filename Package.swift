@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "eqbench", targets: ["eqbench"]),
         .library(name: "EqHarness", targets: ["EqHarness"]),
+        // Every layer, for Benchmarks/ (a separate package) and other embedders.
+        .library(name: "EqKit", targets: ["EqTensor", "EqGraph", "EqONNX", "EqRuntime", "EqQuant", "EqPasses", "EqHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

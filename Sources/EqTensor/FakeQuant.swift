@@ -48,13 +48,24 @@ public struct FakeQuantizer: Equatable, Sendable, CustomStringConvertible {
     public func callAsFunction(_ x: Float) -> Float { (code(x) - zeroPoint) * scale }
 
     /// Quantize-dequantize of `count` values in place.
+    ///
+    /// Half-to-even clamps x/s to the code range first (the bounds are
+    /// integers, so clamping and rounding commute) and then rounds with the
+    /// 1.5·2^23 trick: adding and subtracting it leaves the nearest integer,
+    /// ties to even, for |v| < 2^22 (codes are at most 16 bits). Select-only
+    /// arithmetic, so the loop vectorizes; `rounded(.toNearestOrEven)` is a
+    /// libm call per element and ran at 3% of copy bandwidth. NaN stays NaN.
     @inlinable
     public func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
         let s = scale, z = zeroPoint, lo = qmin, hi = qmax
         if rounding == .halfToEven {
+            let low = lo - z, high = hi - z
+            let magic: Float = 12_582_912
             for i in 0..<count {
-                let q = Swift.min(Swift.max((x[i] / s).rounded(.toNearestOrEven) + z, lo), hi)
-                x[i] = (q - z) * s
+                var v = x[i] / s
+                v = v < low ? low : v
+                v = v > high ? high : v
+                x[i] = ((v + magic) - magic) * s
             }
         } else {
             for i in 0..<count {

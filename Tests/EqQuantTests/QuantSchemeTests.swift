@@ -19,6 +19,16 @@ final class QuantSchemeTests: XCTestCase {
         var buffer = ties
         away.apply(&buffer, count: buffer.count)
         XCTAssertEqual(buffer, [1, 2, 3, -1, -2, -3], "the SIMD path agrees with the scalar one")
+        // The vectorized half-to-even path: ties, clamping at both ends, a zero point, NaN.
+        buffer = ties + [300, -300, 126.5, .nan]
+        even.apply(&buffer, count: buffer.count)
+        XCTAssertEqual(buffer.dropLast(), [0, 2, 2, 0, -2, -2, 127, -128, 126])
+        XCTAssertTrue(buffer.last!.isNaN)
+        let shifted = FakeQuantizer(scale: 0.5, zeroPoint: 3, qmin: 0, qmax: 255)
+        buffer = [-1.5, -1.25, 0.25, 0.75, 200]
+        shifted.apply(&buffer, count: buffer.count)
+        XCTAssertEqual(buffer, [-1.5, -1, 0, 1, 126], "codes 0, 1 (−2.5 → even −2, +3), 3, 5, 255")
+        XCTAssertEqual(buffer, [-1.25, 0.25, 0.75].reduce(into: [Float(-1.5)]) { $0.append(shifted($1)) } + [shifted(200)])
     }
 
     func testNarrowRangeDropsTheLowestCode() throws {

@@ -1,0 +1,158 @@
+import Benchmark
+import EqGraph
+import EqPasses
+import EqRuntime
+import EqTensor
+import Foundation
+
+// Each benchmark states its floor, measured in the same run, and reports the
+// ratio as a custom metric (×100, integers):
+// - convs: achieved GFLOP/s ÷ OpenBLAS sgemm peak (1024³, one thread) → "% of sgemm peak";
+// - scaling kernels and whole passes: one memcpy of the same bytes ÷ their time
+//   → "% of copy bandwidth" (kernels) or their time ÷ that copy → "× weight copy" (passes).
+
+let percentOfPeak = BenchmarkMetric.custom("% of sgemm peak", polarity: .prefersLarger, useScalingFactor: false)
+let percentOfCopy = BenchmarkMetric.custom("% of copy bandwidth", polarity: .prefersLarger, useScalingFactor: false)
+let timesCopy = BenchmarkMetric.custom("× weight copy (×100)", polarity: .prefersSmaller, useScalingFactor: false)
+let gflops = BenchmarkMetric.custom("GFLOP/s", polarity: .prefersLarger, useScalingFactor: false)
+
+/// Best wall time of `repeats` calls of `body`, in seconds.
+func bestSeconds(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    return best
+}
+
+enum Floors {
+    /// OpenBLAS sgemm GFLOP/s on 1024³, one thread (the runtime holds OpenBLAS to one).
+    static let sgemmPeak: Double = {
+        BLAS.setThreads(1)
+        let n = 1024
+        let a = [Float](repeating: 0.5, count: n * n), b = a
+        var c = a
+        let seconds = bestSeconds(5) { BLAS.sgemm(m: n, n: n, k: n, a: a, b: b, c: &c) }
+        return 2 * Double(n * n * n) / seconds / 1e9
+    }()
+
+    /// Seconds to copy `bytes` once (memcpy), best of 5.
+    static func copySeconds(bytes: Int) -> Double {
+        let source = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let target = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { source.deallocate(); target.deallocate() }
+        memset(source, 1, bytes); memset(target, 0, bytes)
+        return bestSeconds(5) { memcpy(target, source, bytes) }
+    }
+}
+
+/// A one-conv graph on [channels, size, size] inputs.
+func convGraph(inC: Int, outC: Int, k: Int, stride: Int, size: Int, depthwise: Bool = false) -> Graph {
+    var rng = SeededRandom(seed: 1)
+    let group = depthwise ? inC : 1
+    let weight = Tensor(shape: [outC, inC / group, k, k], data: rng.signedArray(outC * inC / group * k * k))
+    let pad = k / 2
+    let geometry = WindowGeometry(kernelH: k, kernelW: k, strideH: stride, strideW: stride, padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
+    return Graph(name: "conv", input: GraphInput(name: "x", shape: [inC, size, size]),
+                 nodes: [Node(name: "conv", op: .conv(ConvLayer(weight: weight, bias: Tensor(shape: [outC], repeating: 0.1), geometry: geometry, group: group)),
+                              inputs: ["x"], output: "y")], outputs: ["y"])
+}
+
+/// Total bytes of Conv/Gemm weights and biases.
+func weightBytes(_ graph: Graph) -> Int { graph.nodes.reduce(0) { $0 + $1.op.parameterCount } * 4 }
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident],
+                                           maxDuration: .seconds(2), maxIterations: 20)
+
+    Benchmark("sgemm 1024³, 1 thread (floor)", configuration: .init(metrics: [.wallClock, gflops])) { benchmark in
+        benchmark.measurement(gflops, Int(Floors.sgemmPeak))
+    }
+
+    // Convolutions as the demo models and ResNet/MobileNet have them, batch 16, one thread.
+    let convs: [(String, Int, Int, Int, Int, Int, Bool)] = [
+        ("conv 1x1 256→64 @28²", 256, 64, 1, 1, 28, false),
+        ("conv 3x3 64→64 @28²", 64, 64, 3, 1, 28, false),
+        ("conv 3x3 32→32 @14² (demo size)", 32, 32, 3, 1, 14, false),
+        ("conv 3x3 stride 2 64→128 @28²", 64, 128, 3, 2, 28, false),
+        ("depthwise 3x3 144 @28²", 144, 144, 3, 1, 28, true),
+        ("depthwise 3x3 stride 2 144 @28²", 144, 144, 3, 2, 28, true),
+    ]
+    for (title, inC, outC, k, stride, size, depthwise) in convs {
+        Benchmark(title, configuration: .init(metrics: [.wallClock, gflops, percentOfPeak])) { benchmark in
+            let graph = convGraph(inC: inC, outC: outC, k: k, stride: stride, size: size, depthwise: depthwise)
+            let executor = try Executor(graph: graph, threads: 1)
+            var rng = SeededRandom(seed: 2)
+            let batch = Tensor(shape: [16, inC, size, size], data: rng.signedArray(16 * inC * size * size))
+            let out = (size + 2 * (k / 2) - k) / stride + 1
+            let flops = 2.0 * Double(16 * outC * out * out * (inC / (depthwise ? inC : 1)) * k * k)
+            benchmark.startMeasurement()
+            let seconds = try bestSeconds(5) { _ = try executor.run(batch) }
+            benchmark.stopMeasurement()
+            benchmark.measurement(gflops, Int(flops / seconds / 1e9))
+            benchmark.measurement(percentOfPeak, Int(100 * flops / seconds / 1e9 / Floors.sgemmPeak))
+        }
+    }
+
+    Benchmark("max pool 3x3 stride 2, 64 @112² ×4", configuration: .init(metrics: [.wallClock])) { benchmark in
+        let pool = WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let graph = Graph(name: "pool", input: GraphInput(name: "x", shape: [64, 112, 112]),
+                          nodes: [Node(name: "pool", op: .maxPool(pool), inputs: ["x"], output: "y")], outputs: ["y"])
+        let executor = try Executor(graph: graph, threads: 1)
+        var rng = SeededRandom(seed: 3)
+        let batch = Tensor(shape: [4, 64, 112, 112], data: rng.signedArray(4 * 64 * 112 * 112))
+        for _ in benchmark.scaledIterations { blackHole(try executor.run(batch)) }
+    }
+
+    // Elementwise kernels on 8 M floats (32 MB): fake quant, per-channel weight scaling.
+    let count = 8 << 20
+    for perChannel in [false, true] {
+        Benchmark("fake-quant int8 \(perChannel ? "per-channel (256 rows)" : "per-tensor") 32 MB",
+                  configuration: .init(metrics: [.wallClock, percentOfCopy])) { benchmark in
+            var rng = SeededRandom(seed: 4)
+            let tensor = Tensor(shape: [256, count / 256], data: rng.signedArray(count))
+            let quantizers = (0..<(perChannel ? 256 : 1)).map { _ in FakeQuantizer(scale: 1.0 / 127, zeroPoint: 0, qmin: -127, qmax: 127) }
+            let seconds = bestSeconds(5) { blackHole(tensor.fakeQuantized(quantizers)) }
+            benchmark.measurement(percentOfCopy, Int(100 * Floors.copySeconds(bytes: count * 4) / seconds))
+        }
+    }
+    Benchmark("scale rows in place 32 MB (per-channel weight scaling)", configuration: .init(metrics: [.wallClock, percentOfCopy])) { benchmark in
+        var rng = SeededRandom(seed: 5)
+        var tensor = Tensor(shape: [256, count / 256], data: rng.signedArray(count))
+        let factors = (0..<256).map { 1 + Float($0 % 3) * 0.001 }
+        let seconds = bestSeconds(5) { tensor.scaleRows(by: factors) }
+        benchmark.measurement(percentOfCopy, Int(100 * Floors.copySeconds(bytes: count * 4) / seconds))
+    }
+
+    // Passes on real-size graphs: time ÷ one copy of the weights.
+    for (label, build) in [("ResNet-50", ModelBuilder.resnet50), ("MobileNetV2", ModelBuilder.mobilenetV2)] {
+        let pipelines: [(String, [any GraphPass])] = [
+            ("bnfold", [BatchNormFolding()]),
+            ("dfq (relu6relu+bnfold+cls+hbf)", [ReLU6ToReLU(), BatchNormFolding(), CrossLayerScaling(), HighBiasFold()]),
+            ("bnfold+chaneq (2 calibration images)", [BatchNormFolding(), ChannelEqualization()]),
+            ("bnfold+smoothquant (2 calibration images)", [BatchNormFolding(), SmoothQuant()]),
+        ]
+        for (name, passes) in pipelines {
+            Benchmark("\(label) \(name)", configuration: .init(metrics: [.wallClock, .peakMemoryResident, timesCopy], maxIterations: 3)) { benchmark in
+                let original = build()
+                var rng = SeededRandom(seed: 6)
+                let images = Tensor(shape: [2, 3, 224, 224], data: rng.signedArray(2 * 3 * 224 * 224))
+                let copy = Floors.copySeconds(bytes: weightBytes(original))
+                var total = 0.0
+                for _ in benchmark.scaledIterations {
+                    var graph = original
+                    var context = PassContext(threads: 2, calibrationBatches: { body in try body(images) })
+                    benchmark.startMeasurement()
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    for pass in passes { _ = try pass.apply(to: &graph, context: &context) }
+                    total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    benchmark.stopMeasurement()
+                    blackHole(graph)
+                }
+                benchmark.measurement(timesCopy, Int(100 * total / copy))
+            }
+        }
+    }
+}
