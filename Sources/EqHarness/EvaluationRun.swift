@@ -180,6 +180,7 @@ public final class EvaluationRun {
     /// One model under every variant and precision.
     func evaluate(_ model: ModelSource, variants: [String], precisions: [Precision], data: EvaluationData,
                   search searchHere: Bool = false, into report: inout RunReport) throws {
+        (position.variant, position.precision) = ("(imported model)", "fp32")
         let original = try run(model.graph, quantizers: [:], model: model, data: data)
         let originalRange = Double(original.logits.max()! - original.logits.min()!)
         let probe = batches(Array(data.images.prefix(64)), model.preprocessing, size: 64)[0]
