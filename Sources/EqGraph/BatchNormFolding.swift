@@ -26,7 +26,10 @@ extension Graph {
         var removed = Set<Int>()
         let producers = self.producers()
         let consumers = self.consumers()
-        for (i, node) in nodes.enumerated() {
+        // By index: iterating `nodes` itself would keep a second reference to
+        // every weight and turn each in-place edit below into a full copy.
+        for i in nodes.indices {
+            let node = nodes[i]
             guard case let .batchNorm(bn) = node.op,
                   let p = producers[node.inputs[0]], !removed.contains(p),
                   consumers[node.inputs[0]]?.count == 1, !outputs.contains(node.inputs[0]) else { continue }

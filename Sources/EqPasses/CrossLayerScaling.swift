@@ -83,19 +83,23 @@ public struct CrossLayerScaling: GraphPass {
         var clamps = 0
         var iterations = 0
         var converged = sets.isEmpty
+        // Iterations work on pending per-channel factors; the weights are
+        // rewritten once at the end, so each weight is written once.
+        var pending = PendingScales(graph: graph, layers: Set(sets.flatMap(\.layers)))
         while iterations < maxIterations && !converged {
             iterations += 1
             var largestStep: Float = 0
             for s in sets.indices {
-                let steps = scales(for: sets[s], in: graph, clamps: &clamps)
+                let steps = scales(for: sets[s], ranges: pending, clamps: &clamps)
                 for (h, step) in steps.enumerated() {
-                    apply(step, along: sets[s].hops[h], to: &graph, context: &context)
+                    apply(step, along: sets[s].hops[h], to: &graph, pending: &pending, context: &context)
                     for c in step.indices { sets[s].scales[h][c] *= step[c] }
                     largestStep = max(largestStep, step.map { abs(log($0)) }.max() ?? 0)
                 }
             }
             converged = largestStep < tolerance
         }
+        pending.write(to: &graph)
         report.setsScaled = sets.filter { $0.scales.joined().contains { $0 != 1 } }.count
         report.noteScales(sets.flatMap { $0.scales.joined() })
         report.details = "\(iterations) iteration\(iterations == 1 ? "" : "s"), \(converged ? "converged" : "not converged") (tolerance \(tolerance)), \(clamps) scale\(clamps == 1 ? "" : "s") clamped to \(scaleBounds.lowerBound)...\(scaleBounds.upperBound), ReLU6 policy \(relu6.rawValue)"
@@ -106,20 +110,20 @@ public struct CrossLayerScaling: GraphPass {
     func channels(of op: Op) -> Int { ScalingChainFinder.outputChannelCount(op) ?? 0 }
 
     /// This iteration's scale per hop of a set, from the current weights.
-    func scales(for set: ScalingSet, in graph: Graph, clamps: inout Int) -> [[Float]] {
+    func scales(for set: ScalingSet, ranges: PendingScales, clamps: inout Int) -> [[Float]] {
         func clamp(_ s: Float) -> Float {
             guard s.isFinite, s > 0 else { return 1 }
             let c = min(max(s, scaleBounds.lowerBound), scaleBounds.upperBound)
             if c != s { clamps += 1 }
             return c
         }
-        let first = LayerScaling.outputRanges(graph.nodes[set.hops[0].producer].op)
+        let first = ranges.outputRanges(set.hops[0].producer)
         if set.hops.count == 1 {
-            let second = LayerScaling.inputRanges(graph.nodes[set.hops[0].consumer].op)
+            let second = ranges.inputRanges(set.hops[0].consumer)
             return [zip(first, second).map { r1, r2 in r1 > 0 && r2 > 0 ? clamp((r1 * r2).squareRoot() / r2) : 1 }]
         }
-        let middle = LayerScaling.outputRanges(graph.nodes[set.hops[0].consumer].op)
-        let last = LayerScaling.inputRanges(graph.nodes[set.hops[1].consumer].op)
+        let middle = ranges.outputRanges(set.hops[0].consumer)
+        let last = ranges.inputRanges(set.hops[1].consumer)
         var a = [Float](), c = [Float]()
         for i in first.indices {
             let (r0, r1, r2) = (first[i], middle[i], last[i])
@@ -132,11 +136,12 @@ public struct CrossLayerScaling: GraphPass {
     }
 
     /// Moves scale s along one hop: producer outputs ÷ s, ops between adjusted,
-    /// consumer inputs × s; folded-BN statistics of the producer ÷ s.
-    func apply(_ s: [Float], along hop: ScalingHop, to graph: inout Graph, context: inout PassContext) {
-        LayerScaling.divideOutputs(&graph.nodes[hop.producer].op, by: s)
+    /// consumer inputs × s (both as pending factors); folded-BN statistics of the producer ÷ s.
+    func apply(_ s: [Float], along hop: ScalingHop, to graph: inout Graph, pending: inout PendingScales,
+               context: inout PassContext) {
+        pending.divideOutputs(hop.producer, by: s)
         for b in hop.between { LayerScaling.divideBetween(&graph.nodes[b].op, by: s) }
-        LayerScaling.multiplyInputs(&graph.nodes[hop.consumer].op, by: s)
+        pending.multiplyInputs(hop.consumer, by: s)
         let layer = graph.nodes[hop.producer].name
         if let stats = context.batchNormStatistics[layer] {
             context.batchNormStatistics[layer] = (zip(stats.gamma, s).map { $0 / $1 }, zip(stats.beta, s).map { $0 / $1 })
