@@ -135,11 +135,13 @@ public final class EvaluationRun {
                                   resampleSubsets: resampleSubsets)
 
         var report = RunReport()
+        /// Pair (model m, variant v) is pair m·V + v of the matrix; a shard takes every count-th.
+        func inShard(_ m: Int, _ v: Int) -> Bool {
+            guard let shard = settings.shard else { return true }
+            return (m * settings.variants.count + v) % shard.count == shard.index - 1
+        }
         let variantsOfModel = settings.models.indices.map { m in
-            settings.variants.enumerated().filter { v, _ in
-                guard let shard = settings.shard else { return true }
-                return (m * settings.variants.count + v) % shard.count == shard.index - 1
-            }.map(\.element)
+            settings.variants.enumerated().filter { v, _ in inShard(m, v) }.map(\.element)
         }
         position.steps = variantsOfModel.map(\.count).reduce(0, +) * precisions.count
         for (m, url) in settings.models.enumerated() where !cancellation.isCancelled {
@@ -149,8 +151,8 @@ public final class EvaluationRun {
             position.model = name
             do {
                 let model = try ModelSource.load(url, mean: settings.mean, std: settings.std)
-                let searchHere = settings.shard.map { (m * settings.variants.count) % $0.count == $0.index - 1 } ?? true
-                try evaluate(model, variants: variants, precisions: precisions, data: data, search: searchHere, into: &report)
+                // The search runs once per model, in the shard holding its first pair.
+                try evaluate(model, variants: variants, precisions: precisions, data: data, search: inShard(m, 0), into: &report)
             } catch {
                 log("error: \(error)")
                 for variant in variants where !report.accuracy.contains(where: { $0.model == name && $0.variant == variant }) {
@@ -333,9 +335,7 @@ public final class EvaluationRun {
         let key = precision.activationsDescription
         if calibrations[key] == nil {
             let began = DispatchTime.now().uptimeNanoseconds
-            let calibration = try plan.calibrate(threads: settings.threads) { body in
-                try forEachBatch(data.calibration, model.preprocessing, size: Self.calibrationBatch, phase: "calibrate") { try body($0) }
-            }
+            let calibration = try calibrate(plan, on: data.calibration, model: model, phase: "calibrate")
             calibrations[key] = (calibration, Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9)
         }
         let (calibration, calibrationSeconds) = calibrations[key]!
@@ -354,13 +354,23 @@ public final class EvaluationRun {
         }
         var resampled = [Double]()
         for (j, subset) in data.resampleSubsets.enumerated() {
-            let ranges = try plan.calibrate(threads: settings.threads) { body in
-                try forEachBatch(subset, model.preprocessing, size: Self.calibrationBatch, phase: "resample \(j + 1)") { try body($0) }
-            }
-            resampled.append(try run(try plan.quantizedGraph(ranges), quantizers: ranges.quantizers, model: model, data: data).top1)
+            let ranges = try calibrate(plan, on: subset, model: model, phase: "resample \(j + 1)")
+            resampled.append(try run(plan, ranges, model: model, data: data).top1)
         }
         return QuantizedEvaluation(evaluation: evaluation, calibrationImages: calibration.images,
                                    calibrationSeconds: calibrationSeconds, resampledTop1: resampled)
+    }
+
+    /// Observes a plan's activation ranges on `images` in fixed-size batches.
+    func calibrate(_ plan: QuantPlan, on images: [DecodedImage], model: ModelSource, phase: String) throws -> Calibration {
+        try plan.calibrate(threads: settings.threads) { body in
+            try forEachBatch(images, model.preprocessing, size: Self.calibrationBatch, phase: phase) { try body($0) }
+        }
+    }
+
+    /// Evaluates a plan's fake-quantized graph with the calibrated activation quantizers.
+    func run(_ plan: QuantPlan, _ calibration: Calibration, model: ModelSource, data: EvaluationData) throws -> Evaluation {
+        try run(try plan.quantizedGraph(calibration), quantizers: calibration.quantizers, model: model, data: data)
     }
 
     /// Runs a graph over the test images in batches; returns the metrics and the

@@ -69,10 +69,8 @@ extension EvaluationRun {
                 let variant = Variant(name: "search:" + pipeline.joined(separator: "+"), summary: "search", passes: passes)
                 let graph = try apply(variant, to: model, precision: precision, data: data, probe: probe).graph
                 let plan = QuantPlan(graph: graph, precision: precision)
-                let ranges = try plan.calibrate(threads: settings.threads) { body in
-                    try forEachBatch(data.calibration, model.preprocessing, size: Self.calibrationBatch, phase: "search calibrate") { try body($0) }
-                }
-                let result = try run(try plan.quantizedGraph(ranges), quantizers: ranges.quantizers, model: model, data: data)
+                let ranges = try calibrate(plan, on: data.calibration, model: model, phase: "search calibrate")
+                let result = try run(plan, ranges, model: model, data: data)
                 record.top1 = result.top1
                 record.logitsSQNR = logitsSQNR(original.logits, result.logits)
             } catch {

@@ -7,7 +7,6 @@ import Foundation
 /// column `top1_delta_vs_baseline_int8` and the recommendations come from the
 /// written top-1 values, whichever process measured them.
 public struct ReportFolder: Sendable {
-    public static let tableNames = ["accuracy", "layers", "passes", "coverage", "throughput", "search"]
     /// Columns that hold timings or memory and differ from run to run.
     public static let measurementColumns: Set<String> = ["seconds", "images_per_s", "calib_seconds", "peak_rss_mb"]
 

@@ -107,7 +107,7 @@ public struct ChannelEqualization: GraphPass {
         report.setsFound = sets.count + skipped.count
         let observed = Array(Set(sets.flatMap(\.parents).map { graph.nodes[$0].output })).sorted()
         let statistics = observed.isEmpty ? [:]
-            : try InputChannelScaling.observe(graph, inputs: observed, threads: context.threads, batches: batches)
+            : try InputChannelScaling.observe(graph, values: observed, threads: context.threads, batches: batches)
         func parentScales(_ p: Int) -> (scales: [Float], maxActivation: Float, newMax: Float) {
             let stats = statistics[graph.nodes[p].output]!
             return Self.scales(weightRange: LayerScaling.outputRanges(graph.nodes[p].op),

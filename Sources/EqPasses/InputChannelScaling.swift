@@ -26,7 +26,7 @@ enum InputChannelScaling {
         let layers = graph.nodes.indices.filter { candidates(graph.nodes[$0].op) }
         report.setsFound = layers.count
         guard !layers.isEmpty else { return report }
-        let statistics = try observe(graph, inputs: Array(Set(layers.map { graph.nodes[$0].inputs[0] })).sorted(),
+        let statistics = try observe(graph, values: Array(Set(layers.map { graph.nodes[$0].inputs[0] })).sorted(),
                                      threads: context.threads, batches: batches)
         var inserted = 0
         var absorbed = 0
@@ -91,7 +91,7 @@ enum InputChannelScaling {
     }
 
     /// Per-channel min and max of each value over the calibration batches.
-    static func observe(_ graph: Graph, inputs: [String], threads: Int,
+    static func observe(_ graph: Graph, values inputs: [String], threads: Int,
                         batches: ((Tensor) throws -> Void) throws -> Void) throws -> [String: Statistics] {
         let executor = try Executor(graph: graph, threads: threads)
         var statistics = [String: Statistics]()

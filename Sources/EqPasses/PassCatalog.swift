@@ -81,6 +81,14 @@ public enum PassCatalog {
 
     public static var names: [String] { entries.map(\.name) }
 
+    /// Every pass with its summary and parameters, one per line (`eqbench run --help`).
+    public static var reference: String {
+        entries.map { entry in
+            "\(entry.name)\(entry.primary.map { "[@\($0)]" } ?? ""): \(entry.summary)"
+                + entry.parameters.map { "\n    \($0.name): \($0.help)" }.joined()
+        }.joined(separator: "\n")
+    }
+
     /// The pass `name` with `parameters`; `context` starts error messages.
     public static func make(_ name: String, parameters: [String: JSONValue] = [:], context: String) throws -> any GraphPass {
         guard let entry = entries.first(where: { $0.name == name }) else {

@@ -106,7 +106,11 @@ struct ExecutionPlan {
             let outShape = shapes[output]!
             let inShapes = node.inputs.map { shapes[$0]! }
             let kernel = Kernel(node.op, inputs: inShapes, output: shapes[node.output]!)
-            if case let .conv(conv) = kernel { workspace = max(workspace, conv.workspaceCount) }
+            switch kernel {
+            case let .conv(conv): workspace = max(workspace, conv.workspaceCount)
+            case let .maxPool(_, _, inH, _, _, outW): workspace = max(workspace, inH * outW)   // row-max scratch
+            default: break
+            }
             let inputSlots = node.inputs.map { slotOf[$0]! }
             // Kernels stream from inputs to output, so the output takes a slot
             // that none of the inputs holds; inputs read for the last time are

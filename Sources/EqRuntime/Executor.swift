@@ -158,18 +158,13 @@ final class Arena: @unchecked Sendable {
     let workspace: UnsafeMutablePointer<Float>
 
     init(plan: ExecutionPlan, tileSize: Int) {
-        // Per-image scratch: the largest conv workspace or max-pool row buffer.
-        let workspaceCount = plan.steps.reduce(plan.workspaceCount) { count, step in
-            guard case let .maxPool(_, _, inH, _, _, outW) = step.kernel else { return count }
-            return max(count, inH * outW)
-        }
         slots = plan.slotCounts.map { count in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count * tileSize))
             p.initialize(repeating: 0, count: max(1, count * tileSize))
             return p
         }
-        workspace = .allocate(capacity: max(1, workspaceCount))
-        workspace.initialize(repeating: 0, count: max(1, workspaceCount))
+        workspace = .allocate(capacity: max(1, plan.workspaceCount))
+        workspace.initialize(repeating: 0, count: max(1, plan.workspaceCount))
     }
 
     deinit {

@@ -7,7 +7,8 @@ import Foundation
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Evaluate models under each variant and precision; write accuracy, layers, passes, coverage and throughput CSVs.")
+        abstract: "Evaluate models under each variant and precision; write report.html and the CSV tables.",
+        discussion: "Passes for `+` combinations and --config files, with their parameters:\n" + PassCatalog.reference)
 
     @Option(name: .customLong("model"), help: "An ONNX model to evaluate (repeatable). Default: every .onnx in Datasets/models.")
     var models: [String] = []
