@@ -23,10 +23,19 @@ enum Kernel {
 }
 
 /// How a convolution is computed: a 1×1 stride-1 unpadded conv is one GEMM on
-/// the input as is; a depthwise conv uses the direct kernel; everything else
-/// goes through im2col and one GEMM per group.
+/// the input as is; a depthwise conv uses the direct kernel; a stride-1 conv
+/// whose padded rows are at most `wideLimit` times its output rows uses the
+/// wide im2col (whole-plane copies, a slightly wider GEMM, valid columns
+/// copied out with the bias); everything else goes through im2col and one GEMM
+/// per group.
 struct ConvKernel {
-    enum Method { case pointwise, im2col, depthwise }
+    enum Method { case pointwise, im2col, wide, depthwise }
+
+    /// The largest paddedW / outW for which the wide im2col wins: it saves the
+    /// per-row copies at the price of (paddedW − outW) / outW more GEMM work;
+    /// measured on the demo models, 28² and 14² maps with 3×3 windows gain
+    /// (1.07, 1.14) and 7² maps (1.29) lose.
+    static let wideLimit = 1.15
     var method: Method
     var weight: [Float]
     var bias: [Float]?
@@ -46,6 +55,9 @@ struct ConvKernel {
             method = .depthwise
         } else if group == 1 && geometry.isPointwise {
             method = .pointwise
+        } else if group == 1 && geometry.strideH == 1 && geometry.strideW == 1
+                    && Double(inW + geometry.padLeft + geometry.padRight) <= Self.wideLimit * Double(outW) {
+            method = .wide
         } else {
             method = .im2col
         }
@@ -54,11 +66,17 @@ struct ConvKernel {
     /// Rows of the im2col matrix per group: (C/group)·kh·kw.
     var columnRows: Int { inChannels / group * geometry.kernelH * geometry.kernelW }
 
+    /// Columns of the padded input (the wide layout's row length).
+    var paddedW: Int { inW + geometry.padLeft + geometry.padRight }
+
     /// Scratch floats this conv needs per image.
     var workspaceCount: Int {
         switch method {
         case .pointwise: return 0
-        case .im2col: return columnRows * outH * outW
+        case .wide:
+            return (columnRows + outChannels) * outH * paddedW
+                + wideIm2colScratchCount(channels: inChannels, height: inH, width: inW, geometry: geometry)
+        case .im2col: return columnRows * outH * outW + im2colScratchCount(height: inH, width: inW, geometry: geometry)
         case .depthwise: return depthwiseScratchCount(height: inH, width: inW, geometry: geometry)
         }
     }
@@ -67,20 +85,29 @@ struct ConvKernel {
              workspace: UnsafeMutablePointer<Float>, activation: Activation?) {
         let outPlane = outH * outW
         weight.withUnsafeBufferPointer { w in
-            let wp = w.baseAddress!
-            switch method {
-            case .pointwise:
-                BLAS.sgemm(m: outChannels, n: outPlane, k: inChannels, a: wp, b: input, c: output)
-            case .im2col:
-                let cin = inChannels / group, cout = outChannels / group
-                for g in 0..<group {
-                    im2col(input: input + g * cin * inH * inW, channels: cin, height: inH, width: inW,
-                           geometry: geometry, outHeight: outH, outWidth: outW, columns: workspace)
-                    BLAS.sgemm(m: cout, n: outPlane, k: columnRows, a: wp + g * cout * columnRows,
-                               b: workspace, c: output + g * cout * outPlane)
-                }
-            case .depthwise:
-                bias.withOptionalPointer { b in
+            bias.withOptionalPointer { b in
+                let wp = w.baseAddress!
+                switch method {
+                case .pointwise:
+                    gemmAddingBias(m: outChannels, n: outPlane, k: inChannels, a: wp, b: input, c: output, bias: b)
+                case .im2col:
+                    let cin = inChannels / group, cout = outChannels / group
+                    for g in 0..<group {
+                        im2col(input: input + g * cin * inH * inW, channels: cin, height: inH, width: inW,
+                               geometry: geometry, outHeight: outH, outWidth: outW, columns: workspace,
+                               padded: workspace + columnRows * outPlane)
+                        gemmAddingBias(m: cout, n: outPlane, k: columnRows, a: wp + g * cout * columnRows,
+                                       b: workspace, c: output + g * cout * outPlane, bias: b.map { $0 + g * cout })
+                    }
+                case .wide:
+                    let n = outH * paddedW
+                    let columns = workspace, wide = workspace + columnRows * n
+                    wideIm2col(input: input, channels: inChannels, height: inH, width: inW, geometry: geometry,
+                               outHeight: outH, columns: columns, padded: wide + outChannels * n)
+                    gemmAddingBias(m: outChannels, n: n, k: columnRows, a: wp, b: columns, c: wide, bias: b)
+                    copyValidColumns(wide, paddedW: paddedW, channels: outChannels, outHeight: outH, outWidth: outW,
+                                     output: output)
+                case .depthwise:
                     depthwiseConv2D(input: input, channels: inChannels, height: inH, width: inW,
                                     weights: wp, bias: b, multiplier: outChannels / inChannels,
                                     geometry: geometry, outHeight: outH, outWidth: outW,
@@ -88,14 +115,22 @@ struct ConvKernel {
                 }
             }
         }
-        if method == .depthwise {
-            activation?.apply(output, count: outChannels * outPlane)
-        } else {
-            bias.withOptionalPointer { b in
-                biasActivation(output, channels: outChannels, plane: outPlane, bias: b, activation: activation)
-            }
-        }
+        activation?.apply(output, count: outChannels * outPlane)
     }
+}
+
+/// C[m×n] = A·B + bias (one value per row of C, zero without a bias): the
+/// rows start as the bias and the GEMM accumulates onto them (beta 1), which
+/// replaces a separate bias pass and OpenBLAS's beta-0 zeroing pass (which
+/// took 4–7% of a float run in `perf`, more than the memset used here).
+func gemmAddingBias(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                    c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
+    if let bias {
+        for row in 0..<m { (c + row * n).update(repeating: bias[row], count: n) }
+    } else {
+        c.update(repeating: 0, count: m * n)
+    }
+    BLAS.sgemm(m: m, n: n, k: k, a: a, b: b, c: c, beta: 1)
 }
 
 extension Optional where Wrapped == [Float] {

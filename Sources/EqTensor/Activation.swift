@@ -41,21 +41,6 @@ public enum Activation: Equatable, Sendable {
     }
 }
 
-/// Adds a per-channel bias to `channels` planes of `plane` elements each and
-/// then applies `activation`, in one pass over the data (the conv/GEMM epilogue).
-@inlinable
-public func biasActivation(_ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int,
-                           bias: UnsafePointer<Float>?, activation: Activation?) {
-    if let bias {
-        for c in 0..<channels {
-            let row = x + c * plane
-            let b = bias[c]
-            for i in 0..<plane { row[i] += b }
-        }
-    }
-    activation?.apply(x, count: channels * plane)
-}
-
 /// PRelu with a slope per channel (or one shared slope when `slopes` has one
 /// element): x ≥ 0 ? x : slope[c]·x, over `channels` planes of `plane` elements.
 @inlinable

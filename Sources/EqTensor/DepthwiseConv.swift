@@ -26,6 +26,9 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
         for h in 0..<height {
             (scratch + (h + g.padTop) * paddedW + g.padLeft).update(from: src + h * width, count: width)
         }
+        if !(g.strideH == 1 && g.strideW == 1) {
+            splitColumnPhases(scratch, paddedH: paddedH, paddedW: paddedW, stride: g.strideW, phases: wide)
+        }
         for m in 0..<multiplier {
             let oc = c * multiplier + m
             if g.strideH == 1 && g.strideW == 1 {
@@ -33,9 +36,9 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
                                       geometry: g, outHeight: outHeight, outWidth: outWidth,
                                       output: output + oc * outHeight * outWidth, wide: wide)
             } else {
-                depthwisePlane(scratch, paddedW: paddedW, weights: weights + oc * taps, bias: bias?[oc] ?? 0,
-                               geometry: g, outHeight: outHeight, outWidth: outWidth,
-                               output: output + oc * outHeight * outWidth)
+                depthwisePlaneStrided(paddedH: paddedH, paddedW: paddedW, weights: weights + oc * taps,
+                                      bias: bias?[oc] ?? 0, geometry: g, outHeight: outHeight, outWidth: outWidth,
+                                      output: output + oc * outHeight * outWidth, phases: wide)
             }
         }
     }
@@ -55,7 +58,7 @@ func depthwisePlaneStride1(_ padded: UnsafePointer<Float>, paddedW: Int, weights
         for j in 0..<g.kernelW {
             let wv = w[i * g.kernelW + j]
             let source = padded + i * g.dilationH * paddedW + j * g.dilationW
-            for k in 0..<count { wide[k] += wv * source[k] }
+            for k in 0..<count { wide[k] = wide[k].addingProduct(wv, source[k]) }
         }
     }
     for oh in 0..<outHeight {
@@ -63,35 +66,54 @@ func depthwisePlaneStride1(_ padded: UnsafePointer<Float>, paddedW: Int, weights
     }
 }
 
-/// One output plane of a depthwise convolution from a zero-bordered input
-/// plane: each tap adds w · (shifted input row) to the output row; with
-/// stride 1 these row loops are contiguous and the compiler vectorises them.
+/// Splits a zero-bordered plane into strideW column phases: phase p holds
+/// padded columns p, p + sw, p + 2·sw, … of every row, phaseW = ⌈paddedW / sw⌉ wide.
 @inlinable
-func depthwisePlane(_ padded: UnsafePointer<Float>, paddedW: Int, weights w: UnsafePointer<Float>, bias b: Float,
-                    geometry g: WindowGeometry, outHeight: Int, outWidth: Int, output: UnsafeMutablePointer<Float>) {
+func splitColumnPhases(_ padded: UnsafePointer<Float>, paddedH: Int, paddedW: Int, stride sw: Int,
+                       phases: UnsafeMutablePointer<Float>) {
+    let phaseW = (paddedW + sw - 1) / sw
+    for p in 0..<sw {
+        let n = (paddedW - p + sw - 1) / sw
+        for h in 0..<paddedH {
+            let src = padded + h * paddedW + p, dst = phases + (p * paddedH + h) * phaseW
+            for x in 0..<n { dst[x] = src[x &* sw] }
+        }
+    }
+}
+
+/// A strided output plane from the column phases of its input: tap j reads
+/// phase (j·dw) mod sw at offset ⌊j·dw / sw⌋, so every row loop is contiguous
+/// and vectorizes (a stride-sw loop over the plane ran scalar).
+@inlinable
+func depthwisePlaneStrided(paddedH: Int, paddedW: Int,
+                           weights w: UnsafePointer<Float>, bias b: Float,
+                           geometry g: WindowGeometry, outHeight: Int, outWidth: Int,
+                           output: UnsafeMutablePointer<Float>, phases: UnsafePointer<Float>) {
+    let sw = g.strideW
+    let phaseW = (paddedW + sw - 1) / sw
     for oh in 0..<outHeight {
         let dst = output + oh * outWidth
         dst.update(repeating: b, count: outWidth)
         for i in 0..<g.kernelH {
-            let row = padded + (oh * g.strideH + i * g.dilationH) * paddedW
+            let rowIndex = oh * g.strideH + i * g.dilationH
             for j in 0..<g.kernelW {
+                let column = j * g.dilationW
                 let wv = w[i * g.kernelW + j]
-                let base = row + j * g.dilationW
-                if g.strideW == 1 {
-                    for ow in 0..<outWidth { dst[ow] += wv * base[ow] }
-                } else {
-                    for ow in 0..<outWidth { dst[ow] += wv * base[ow * g.strideW] }
-                }
+                let src = phases + ((column % sw) * paddedH + rowIndex) * phaseW + column / sw
+                for ow in 0..<outWidth { dst[ow] = dst[ow].addingProduct(wv, src[ow]) }
             }
         }
     }
 }
 
-/// The scratch elements `depthwiseConv2D` needs for one plane.
+/// The scratch elements `depthwiseConv2D` needs: the zero-bordered plane, then
+/// the stride-1 wide accumulator or the strided column phases.
 @inlinable
 public func depthwiseScratchCount(height: Int, width: Int, geometry g: WindowGeometry) -> Int {
     let paddedW = width + g.padLeft + g.padRight
-    let plane = (height + g.padTop + g.padBottom) * paddedW + g.dilationW * (g.kernelW - 1)
-    let outHeight = height + g.padTop + g.padBottom - g.dilationH * (g.kernelH - 1)
-    return plane + max(outHeight, 0) * paddedW
+    let paddedH = height + g.padTop + g.padBottom
+    let plane = paddedH * paddedW + g.dilationW * (g.kernelW - 1)
+    let outHeight = paddedH - g.dilationH * (g.kernelH - 1)
+    let phases = g.strideW * paddedH * ((paddedW + g.strideW - 1) / g.strideW)
+    return plane + max(max(outHeight, 0) * paddedW, phases)
 }

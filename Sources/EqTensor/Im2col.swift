@@ -3,47 +3,108 @@
 /// W[out, C·kh·kw] × cols. Row (c, i, j) holds input pixel
 /// (c, oh·sh − padTop + i·dh, ow·sw − padLeft + j·dw) for every output pixel,
 /// zero where that falls into the padding.
+///
+/// A padded window first copies each input plane into the zero-bordered plane
+/// `padded` (`im2colScratchCount` elements; its border is zeroed once per call,
+/// since every channel overwrites only the interior), so the copy loops need
+/// no bounds checks and no per-row zero fills.
 @inlinable
 public func im2col(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                    geometry g: WindowGeometry, outHeight: Int, outWidth: Int,
-                   columns: UnsafeMutablePointer<Float>) {
+                   columns: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
     let outPlane = outHeight * outWidth
+    let paddedW = width + g.padLeft + g.padRight
+    let paddedH = height + g.padTop + g.padBottom
+    if !g.isUnpadded { padded.update(repeating: 0, count: paddedH * paddedW) }
     var row = 0
     for c in 0..<channels {
-        let plane = input + c * height * width
+        var plane = input + c * height * width
+        if !g.isUnpadded {
+            for h in 0..<height {
+                (padded + (h + g.padTop) * paddedW + g.padLeft).update(from: plane + h * width, count: width)
+            }
+            plane = UnsafePointer(padded)
+        }
         for i in 0..<g.kernelH {
             for j in 0..<g.kernelW {
                 let dst = columns + row * outPlane
                 row += 1
-                let colOffset = j * g.dilationW - g.padLeft
                 for oh in 0..<outHeight {
-                    let ih = oh * g.strideH - g.padTop + i * g.dilationH
+                    let src = plane + (oh * g.strideH + i * g.dilationH) * paddedW + j * g.dilationW
                     let dstRow = dst + oh * outWidth
-                    if ih < 0 || ih >= height {
-                        dstRow.update(repeating: 0, count: outWidth)
-                        continue
-                    }
-                    let src = plane + ih * width
                     if g.strideW == 1 {
-                        // Contiguous run: zero the borders, copy the middle.
-                        let first = max(0, -colOffset)
-                        let last = min(outWidth, width - colOffset)
-                        if first > 0 { dstRow.update(repeating: 0, count: min(first, outWidth)) }
-                        if last > first {
-                            (dstRow + first).update(from: src + first + colOffset, count: last - first)
-                        }
-                        if last < outWidth {
-                            let from = max(last, 0)
-                            (dstRow + from).update(repeating: 0, count: outWidth - from)
-                        }
+                        for ow in 0..<outWidth { dstRow[ow] = src[ow] }
+                    } else if g.strideW == 2 {
+                        // A constant stride (wrapping multiply: no overflow
+                        // branch in the loop) lets the compiler use shuffles.
+                        for ow in 0..<outWidth { dstRow[ow] = src[ow &* 2] }
                     } else {
-                        for ow in 0..<outWidth {
-                            let iw = ow * g.strideW + colOffset
-                            dstRow[ow] = (iw >= 0 && iw < width) ? src[iw] : 0
-                        }
+                        let s = g.strideW
+                        for ow in 0..<outWidth { dstRow[ow] = src[ow &* s] }
                     }
                 }
             }
         }
+    }
+}
+
+/// The scratch elements `im2col` needs for its zero-bordered plane.
+@inlinable
+public func im2colScratchCount(height: Int, width: Int, geometry g: WindowGeometry) -> Int {
+    g.isUnpadded ? 0 : (height + g.padTop + g.padBottom) * (width + g.padLeft + g.padRight)
+}
+
+/// The "wide" im2col for stride-1 windows, which copies whole planes instead of
+/// output rows. With the input zero-bordered to paddedW columns, row (c, i, j)
+/// of the column matrix is the contiguous run of outH·paddedW elements starting
+/// at padded[c][i·dh·paddedW + j·dw]: output pixel (oh, ow) sits at column
+/// oh·paddedW + ow, and the paddedW − outW columns past each output row are
+/// junk that the GEMM computes and `copyValidColumns` drops. One memcpy per row
+/// replaces outH short copies; the GEMM grows by paddedW / outW, which is why
+/// the conv kernel only picks this layout when that ratio is small.
+///
+/// `padded` must hold `wideIm2colScratchCount` elements; `columns` holds
+/// C·kh·kw rows of outH·paddedW.
+@inlinable
+public func wideIm2col(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+                       geometry g: WindowGeometry, outHeight: Int,
+                       columns: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
+    precondition(g.strideH == 1 && g.strideW == 1, "wideIm2col needs stride 1")
+    let paddedW = width + g.padLeft + g.padRight
+    let paddedPlane = (height + g.padTop + g.padBottom) * paddedW
+    let rowLength = outHeight * paddedW
+    padded.update(repeating: 0, count: wideIm2colScratchCount(channels: channels, height: height, width: width, geometry: g))
+    for c in 0..<channels {
+        let src = input + c * height * width
+        let dst = padded + c * paddedPlane + g.padTop * paddedW + g.padLeft
+        for h in 0..<height { (dst + h * paddedW).update(from: src + h * width, count: width) }
+    }
+    var row = 0
+    for c in 0..<channels {
+        let plane = padded + c * paddedPlane
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW {
+                (columns + row * rowLength).update(from: plane + i * g.dilationH * paddedW + j * g.dilationW, count: rowLength)
+                row += 1
+            }
+        }
+    }
+}
+
+/// Elements of `wideIm2col`'s padded copy of all channels: each zero-bordered
+/// plane, plus the slack the last plane's junk columns read past its end.
+@inlinable
+public func wideIm2colScratchCount(channels: Int, height: Int, width: Int, geometry g: WindowGeometry) -> Int {
+    channels * (height + g.padTop + g.padBottom) * (width + g.padLeft + g.padRight) + g.dilationW * (g.kernelW - 1)
+}
+
+/// The epilogue of a wide GEMM: out[c, oh, ow] = wide[c, oh·paddedW + ow]
+/// for the outW valid columns of each row.
+@inlinable
+public func copyValidColumns(_ wide: UnsafePointer<Float>, paddedW: Int, channels: Int, outHeight: Int, outWidth: Int,
+                             output: UnsafeMutablePointer<Float>) {
+    for row in 0..<(channels * outHeight) {
+        let src = wide + row * paddedW, dst = output + row * outWidth
+        for ow in 0..<outWidth { dst[ow] = src[ow] }
     }
 }

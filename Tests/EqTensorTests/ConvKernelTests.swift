@@ -10,13 +10,17 @@ final class ConvKernelTests: XCTestCase {
         let cin = c / group, cout = outChannels / group
         let rows = cin * g.kernelH * g.kernelW
         var cols = [Float](repeating: .nan, count: rows * oh * ow)
+        var padded = [Float](repeating: .nan, count: im2colScratchCount(height: h, width: w, geometry: g))
         var out = [Float](repeating: 0, count: outChannels * oh * ow)
         x.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { wp in
                 for grp in 0..<group {
                     cols.withUnsafeMutableBufferPointer { cp in
-                        im2col(input: xp.baseAddress! + grp * cin * h * w, channels: cin, height: h, width: w,
-                               geometry: g, outHeight: oh, outWidth: ow, columns: cp.baseAddress!)
+                        padded.withUnsafeMutableBufferPointer { pp in
+                            im2col(input: xp.baseAddress! + grp * cin * h * w, channels: cin, height: h, width: w,
+                                   geometry: g, outHeight: oh, outWidth: ow, columns: cp.baseAddress!,
+                                   padded: pp.baseAddress ?? cp.baseAddress!)
+                        }
                     }
                     cols.withUnsafeBufferPointer { cp in
                         out.withUnsafeMutableBufferPointer { op in
