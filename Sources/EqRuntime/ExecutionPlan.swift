@@ -2,8 +2,8 @@ import EqGraph
 import EqTensor
 
 /// A graph compiled for execution: kernels in topological order, each value
-/// assigned to a reusable buffer slot, and activations fused into the conv,
-/// linear or batch-norm step before them.
+/// assigned to a reusable buffer slot, batch norms fused into the conv before
+/// them and activations into the conv, linear or batch-norm step before them.
 ///
 /// Slots are assigned by liveness: a slot is free again after the last step
 /// that reads its value, so memory scales with the widest cut of the graph,
@@ -18,6 +18,8 @@ struct ExecutionPlan {
         var outputSlot: Int
         var outputCount: Int
         var activation: Activation?
+        /// A fused BatchNorm's per-channel affine, applied before `activation`.
+        var affine: ChannelAffine?
         /// Quantize-dequantize applied to the output after the kernel (int8 simulation).
         var outputQuantizer: FakeQuantizer?
         /// Indices into `exports` copied out after this step.
@@ -50,24 +52,36 @@ struct ExecutionPlan {
         let consumers = graph.consumers()
         let observable = Set(graph.outputs).union(keep).union(quantizers.keys)
 
-        // Fuse: conv/linear/batchNorm → activation, when the intermediate value
-        // has that single reader and nobody observes it.
-        var fusedInto = [Int: Activation]()   // producer index → activation
-        var skipped = Set<Int>()              // activation nodes absorbed
-        var renamed = [Int: String]()         // producer index → value it now writes
+        // Fuse an inference-mode BatchNorm into the conv before it (its
+        // per-channel affine runs in the conv's epilogue, the same arithmetic
+        // as a separate step), then conv/linear/batchNorm → activation. Either
+        // needs the intermediate value to have that single reader and nobody
+        // observing it.
+        var affineInto = [Int: ChannelAffine]()  // conv index → batch-norm affine
+        var fusedInto = [Int: Activation]()      // producer index → activation
+        var skipped = Set<Int>()                 // nodes absorbed into another step
+        var renamed = [Int: String]()            // producer index → value it now writes
+        var writer = graph.producers()           // value → index of the step that writes it
+        func fusible(_ value: String) -> Int? {
+            guard let producer = writer[value], consumers[value]?.count == 1, !observable.contains(value) else { return nil }
+            return producer
+        }
         for (i, node) in graph.nodes.enumerated() {
-            guard case let .activation(activation) = node.op,
-                  let producer = graph.producers()[node.inputs[0]],
-                  consumers[node.inputs[0]]?.count == 1,
-                  !observable.contains(node.inputs[0]), fusedInto[producer] == nil else { continue }
-            switch graph.nodes[producer].op {
-            case .conv, .linear, .batchNorm:
+            guard let producer = fusible(node.inputs.first ?? "") else { continue }
+            switch (node.op, graph.nodes[producer].op) {
+            case let (.batchNorm(bn), .conv) where affineInto[producer] == nil && fusedInto[producer] == nil:
+                let (scale, shift) = bn.affine()
+                affineInto[producer] = ChannelAffine(scale: scale, shift: shift)
+            case let (.activation(activation), .conv), let (.activation(activation), .linear),
+                 let (.activation(activation), .batchNorm):
+                guard fusedInto[producer] == nil else { continue }
                 fusedInto[producer] = activation
-                skipped.insert(i)
-                renamed[producer] = node.output
             default:
                 continue
             }
+            skipped.insert(i)
+            renamed[producer] = node.output
+            writer[node.output] = producer
         }
 
         // Liveness: the last step index that reads each value.
@@ -124,7 +138,7 @@ struct ExecutionPlan {
             steps.append(Step(node: node.name, kernel: kernel, inputSlots: inputSlots,
                               inputCounts: inShapes.map { $0.reduce(1, *) },
                               outputSlot: outSlot, outputCount: outShape.reduce(1, *),
-                              activation: fusedInto[i],
+                              activation: fusedInto[i], affine: affineInto[i],
                               outputQuantizer: quantizers[output],
                               exports: [exportIndex[output]].compactMap { $0 }))
         }

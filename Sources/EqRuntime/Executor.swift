@@ -218,7 +218,7 @@ final class Arena: @unchecked Sendable {
                 for i in 0..<images {
                     for k in pointers.indices { pointers[k] = inputs[k] + i * step.inputCounts[k] }
                     step.kernel.run(inputs: pointers, output: output + i * step.outputCount, outputCount: step.outputCount,
-                                    workspace: workspace, activation: step.activation)
+                                    workspace: workspace, affine: step.affine, activation: step.activation)
                 }
             }
             step.outputQuantizer?.apply(output, count: images * step.outputCount)

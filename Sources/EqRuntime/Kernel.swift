@@ -82,7 +82,7 @@ struct ConvKernel {
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-             workspace: UnsafeMutablePointer<Float>, activation: Activation?) {
+             workspace: UnsafeMutablePointer<Float>, affine: ChannelAffine?, activation: Activation?) {
         let outPlane = outH * outW
         weight.withUnsafeBufferPointer { w in
             bias.withOptionalPointer { b in
@@ -115,7 +115,23 @@ struct ConvKernel {
                 }
             }
         }
+        affine?.apply(output, plane: outPlane)
         activation?.apply(output, count: outChannels * outPlane)
+    }
+}
+
+/// y = x · scale[c] + shift[c] in place over channel planes: an inference-mode
+/// BatchNorm fused into the conv before it (the same arithmetic as its own
+/// `.affine` step, so fusing changes no result).
+struct ChannelAffine {
+    var scale: [Float]
+    var shift: [Float]
+
+    func apply(_ x: UnsafeMutablePointer<Float>, plane: Int) {
+        for c in scale.indices {
+            let s = scale[c], t = shift[c], row = x + c * plane
+            for i in 0..<plane { row[i] = row[i] * s + t }
+        }
     }
 }
 
@@ -206,11 +222,11 @@ extension Kernel {
     /// Applies the kernel to one image. `inputs`/`output` point at that image's
     /// elements; `workspace` is per-arena scratch.
     func run(inputs: [UnsafeMutablePointer<Float>], output: UnsafeMutablePointer<Float>,
-             outputCount: Int, workspace: UnsafeMutablePointer<Float>, activation: Activation?) {
+             outputCount: Int, workspace: UnsafeMutablePointer<Float>, affine: ChannelAffine?, activation: Activation?) {
         let x = inputs[0]
         switch self {
         case let .conv(conv):
-            conv.run(input: x, output: output, workspace: workspace, activation: activation)
+            conv.run(input: x, output: output, workspace: workspace, affine: affine, activation: activation)
         case .linear:
             preconditionFailure("linear layers run per tile")
         case let .affine(scale, shift, channels, plane):

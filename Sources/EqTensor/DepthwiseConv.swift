@@ -58,7 +58,7 @@ func depthwisePlaneStride1(_ padded: UnsafePointer<Float>, paddedW: Int, weights
         for j in 0..<g.kernelW {
             let wv = w[i * g.kernelW + j]
             let source = padded + i * g.dilationH * paddedW + j * g.dilationW
-            for k in 0..<count { wide[k] = wide[k].addingProduct(wv, source[k]) }
+            for k in 0..<count { wide[k] += wv * source[k] }
         }
     }
     for oh in 0..<outHeight {
@@ -100,7 +100,7 @@ func depthwisePlaneStrided(paddedH: Int, paddedW: Int,
                 let column = j * g.dilationW
                 let wv = w[i * g.kernelW + j]
                 let src = phases + ((column % sw) * paddedH + rowIndex) * phaseW + column / sw
-                for ow in 0..<outWidth { dst[ow] = dst[ow].addingProduct(wv, src[ow]) }
+                for ow in 0..<outWidth { dst[ow] += wv * src[ow] }
             }
         }
     }

@@ -61,6 +61,31 @@ final class ExecutorTests: XCTestCase {
         XCTAssertEqual(c1.data[2 * 5 + 2], expected, accuracy: 1e-5)
     }
 
+    /// conv → BatchNorm → relu runs as one step (the affine in the conv's
+    /// epilogue); tapping the conv or the batch norm blocks that fusion, and
+    /// the outputs must be bit-identical either way, and match the definition.
+    func testBatchNormFusedIntoConvChangesNoValue() throws {
+        var rng = SeededRandom(seed: 5)
+        let conv = ConvLayer(weight: Tensor(shape: [3, 1, 3, 3], data: rng.signedArray(27)), bias: nil,
+                             geometry: WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), group: 1)
+        let bn = BatchNorm(gamma: [1.5, -0.5, 2], beta: [0.1, 0.2, -0.3], mean: [0.05, -0.1, 0.2],
+                           variance: [0.9, 1.1, 0.4], epsilon: 1e-5)
+        let graph = Graph(name: "convbn", input: GraphInput(name: "x", shape: [1, 5, 5]), nodes: [
+            Node(name: "conv", op: .conv(conv), inputs: ["x"], output: "c"),
+            Node(name: "bn", op: .batchNorm(bn), inputs: ["c"], output: "b"),
+            Node(name: "relu", op: .activation(.relu), inputs: ["b"], output: "y"),
+        ], outputs: ["y"])
+        let input = batch(5)
+        let executor = try Executor(graph: graph, threads: 1)
+        let fused = try executor.run(input)
+        let unfused = try executor.run(input, taps: ["conv", "bn"])
+        XCTAssertEqual(fused.outputs, unfused.outputs)
+        let (scale, shift) = bn.affine()
+        let c = unfused.taps["conv"]!
+        let expected = c.data.indices.map { i in max(c.data[i] * scale[(i / 25) % 3] + shift[(i / 25) % 3], 0) }
+        XCTAssertEqual(fused.outputs[0].data, expected)
+    }
+
     func testLinearLayerByHand() throws {
         let fc = LinearLayer(weight: Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), bias: Tensor(shape: [2], data: [1, -1]))
         let graph = Graph(name: "fc", input: GraphInput(name: "x", shape: [3]),

@@ -15,6 +15,7 @@ let percentOfPeak = BenchmarkMetric.custom("% of sgemm peak", polarity: .prefers
 let percentOfCopy = BenchmarkMetric.custom("% of copy bandwidth", polarity: .prefersLarger, useScalingFactor: false)
 let timesCopy = BenchmarkMetric.custom("× weight copy (×100)", polarity: .prefersSmaller, useScalingFactor: false)
 let gflops = BenchmarkMetric.custom("GFLOP/s", polarity: .prefersLarger, useScalingFactor: false)
+let percentOfShapeGemm = BenchmarkMetric.custom("% of same-shape sgemm", polarity: .prefersLarger, useScalingFactor: false)
 
 /// Best wall time of `repeats` calls of `body`, in seconds.
 func bestSeconds(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
@@ -37,6 +38,13 @@ enum Floors {
         let seconds = bestSeconds(5) { BLAS.sgemm(m: n, n: n, k: n, a: a, b: b, c: &c) }
         return 2 * Double(n * n * n) / seconds / 1e9
     }()
+
+    /// Seconds for `calls` sgemms of m×k by k×n (beta 0, one thread), best of 5.
+    static func gemmSeconds(m: Int, n: Int, k: Int, calls: Int) -> Double {
+        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+        var c = [Float](repeating: 0, count: m * n)
+        return bestSeconds(5) { for _ in 0..<calls { BLAS.sgemm(m: m, n: n, k: k, a: a, b: b, c: &c) } }
+    }
 
     /// Seconds to copy `bytes` once (memcpy), best of 5.
     static func copySeconds(bytes: Int) -> Double {
@@ -72,16 +80,27 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // Convolutions as the demo models and ResNet/MobileNet have them, batch 16, one thread.
+    // Besides % of sgemm peak, each reports % of the same GEMM alone (M = out
+    // channels, K = in·k·k, N = output pixels, 16 calls): the runtime's own
+    // overhead (im2col, epilogue) apart from OpenBLAS's small-shape efficiency.
     let convs: [(String, Int, Int, Int, Int, Int, Bool)] = [
         ("conv 1x1 256→64 @28²", 256, 64, 1, 1, 28, false),
         ("conv 3x3 64→64 @28²", 64, 64, 3, 1, 28, false),
-        ("conv 3x3 32→32 @14² (demo size)", 32, 32, 3, 1, 14, false),
+        ("conv 3x3 16→16 @28² (demo resnet)", 16, 16, 3, 1, 28, false),
+        ("conv 3x3 32→32 @14² (demo resnet)", 32, 32, 3, 1, 14, false),
+        ("conv 3x3 64→64 @7² (demo resnet)", 64, 64, 3, 1, 7, false),
+        ("conv 3x3 stride 2 32→64 @14² (demo resnet)", 32, 64, 3, 2, 14, false),
+        ("conv 1x1 16→64 @28² (demo mbv2)", 16, 64, 1, 1, 28, false),
+        ("conv 1x1 96→24 @14² (demo mbv2)", 96, 24, 1, 1, 14, false),
+        ("conv 1x1 64→256 @7² (demo mbv2)", 64, 256, 1, 1, 7, false),
+        ("conv 1x1 24→16 @28² (demo inception)", 24, 16, 1, 1, 28, false),
+        ("conv 3x3 12→24 @28² (demo inception)", 12, 24, 3, 1, 28, false),
         ("conv 3x3 stride 2 64→128 @28²", 64, 128, 3, 2, 28, false),
         ("depthwise 3x3 144 @28²", 144, 144, 3, 1, 28, true),
         ("depthwise 3x3 stride 2 144 @28²", 144, 144, 3, 2, 28, true),
     ]
     for (title, inC, outC, k, stride, size, depthwise) in convs {
-        Benchmark(title, configuration: .init(metrics: [.wallClock, gflops, percentOfPeak])) { benchmark in
+        Benchmark(title, configuration: .init(metrics: [.wallClock, gflops, percentOfPeak, percentOfShapeGemm])) { benchmark in
             let graph = convGraph(inC: inC, outC: outC, k: k, stride: stride, size: size, depthwise: depthwise)
             let executor = try Executor(graph: graph, threads: 1)
             var rng = SeededRandom(seed: 2)
@@ -93,6 +112,10 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
             benchmark.measurement(gflops, Int(flops / seconds / 1e9))
             benchmark.measurement(percentOfPeak, Int(100 * flops / seconds / 1e9 / Floors.sgemmPeak))
+            if !depthwise {
+                let gemmSeconds = Floors.gemmSeconds(m: outC, n: out * out, k: inC * k * k, calls: 16)
+                benchmark.measurement(percentOfShapeGemm, Int(100 * gemmSeconds / seconds))
+            }
         }
     }
 
