@@ -74,8 +74,7 @@ public final class Executor: @unchecked Sendable {
     }
 
     /// Images per tile: as many as keep the widest value of a tile within
-    /// 128 Ki floats (512 KB, so a tile's working set stays in L2), between 16
-    /// and 128. Convolutional models get 16 (their convs run image by image
+    /// 128 Ki floats (512 KB, about an L2's size), between 16 and 128. Convolutional models get 16 (their convs run image by image
     /// anyway); an MLP on 28×28 inputs gets 128, so its Gemms run with 128
     /// rows (OpenBLAS: 84 GFLOP/s at 128×784×256 against 57 at 16 rows).
     /// Depends on the model only, never on the thread count, so results stay

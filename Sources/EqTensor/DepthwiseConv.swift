@@ -21,17 +21,18 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
     // The border (and the slack after the plane) stays zero across channels:
     // zero it once, then copy interiors.
     scratch.update(repeating: 0, count: planeCount)
+    let unitStride = g.strideH == 1 && g.strideW == 1
     for c in 0..<channels {
         let src = input + c * height * width
         for h in 0..<height {
             (scratch + (h + g.padTop) * paddedW + g.padLeft).update(from: src + h * width, count: width)
         }
-        if !(g.strideH == 1 && g.strideW == 1) {
+        if !unitStride {
             splitColumnPhases(scratch, paddedH: paddedH, paddedW: paddedW, stride: g.strideW, phases: wide)
         }
         for m in 0..<multiplier {
             let oc = c * multiplier + m
-            if g.strideH == 1 && g.strideW == 1 {
+            if unitStride {
                 depthwisePlaneStride1(scratch, paddedW: paddedW, weights: weights + oc * taps, bias: bias?[oc] ?? 0,
                                       geometry: g, outHeight: outHeight, outWidth: outWidth,
                                       output: output + oc * outHeight * outWidth, wide: wide)

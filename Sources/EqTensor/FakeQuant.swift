@@ -55,8 +55,9 @@ public struct FakeQuantizer: Equatable, Sendable, CustomStringConvertible {
     /// ties to even, for |v| < 2^22 (codes are at most 16 bits). Select-only
     /// arithmetic, so the loop vectorizes; `rounded(.toNearestOrEven)` is a
     /// libm call per element and ran at 3% of copy bandwidth. NaN stays NaN.
-    /// (In place and out of place are separate loops: one loop with possibly
-    /// equal pointers fails the vectorizer's overlap check and runs scalar.)
+    /// (In place and out of place are separate loops: one loop called with
+    /// equal pointers fails the vectorizer's overlap check and runs scalar,
+    /// 1.24 ms against 0.20 ms on 4 MB in a micro-benchmark.)
     @inlinable
     public func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
         if rounding == .halfToEven {
@@ -96,6 +97,9 @@ public struct FakeQuantizer: Equatable, Sendable, CustomStringConvertible {
 extension Tensor {
     /// Quantize-dequantize of a weight: one quantizer for the whole tensor, or
     /// one per slice along axis 0 (the output channel of conv and linear weights).
+    /// The result is new storage, whose first touch dominates on large weights
+    /// (on this project's VM, copying 32 MB into a new array took 30 ms against
+    /// 4.5 ms into an existing one); `apply` in place avoids it.
     public func fakeQuantized(_ quantizers: [FakeQuantizer]) -> Tensor {
         precondition(quantizers.count == 1 || quantizers.count == shape[0],
                      "\(quantizers.count) quantizers for \(shape[0]) channels")
