@@ -7,6 +7,8 @@
 # code and FMA becomes a libm call per element. Override for other CPUs, e.g.
 #   make run CPU=znver4     (AVX-512)     make run CPU=x86-64   (any x86-64)
 CPU ?= haswell
+# Package.swift compiles the kernel module (EqTensor) for $EQBENCH_CPU in every build.
+export EQBENCH_CPU = $(CPU)
 RELEASE = swift build -c release -Xswiftc -target-cpu -Xswiftc $(CPU)
 EQBENCH = .build/release/eqbench
 ARGS ?=

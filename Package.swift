@@ -3,6 +3,21 @@
 // for int8 quantization. Module layout: docs/ARCHITECTURE.md.
 import PackageDescription
 
+// The runtime's own kernels (RowGemm.swift, depthwise conv, fake quant) are
+// written for 8-lane fused multiply-adds. Without a target CPU that has FMA,
+// Swift lowers each `addingProduct` to a libm `fmaf` call and a conv runs
+// ~100× slower, so the module that holds them is compiled for AVX2 + FMA
+// (haswell: x86-64-v3) in every build, and with optimization even in debug
+// builds, so tests run the arithmetic users get. Another x86-64 CPU:
+// EQBENCH_CPU=znver4 swift build (`make CPU=…` sets it).
+#if arch(x86_64)
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-O", "-target-cpu", Context.environment["EQBENCH_CPU"] ?? "haswell"]),
+]
+#else
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O"])]
+#endif
+
 let package = Package(
     name: "eqbench",
     platforms: [.macOS(.v14)],
@@ -25,7 +40,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
-        .target(name: "EqTensor", dependencies: ["COpenBLAS"]),
+        .target(name: "EqTensor", dependencies: ["COpenBLAS"], swiftSettings: kernelSettings),
         .target(name: "EqGraph", dependencies: ["EqTensor"]),
         .target(name: "EqONNX",
                 dependencies: ["EqGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

@@ -22,24 +22,33 @@ enum Kernel {
     case pad(inShape: [Int], outShape: [Int], before: [Int], value: Float)
 }
 
-/// How a convolution is computed: a 1×1 stride-1 unpadded conv is one GEMM on
-/// the input as is; a depthwise conv uses the direct kernel; a stride-1 conv
-/// whose padded rows are at most `wideLimit` times its output rows uses the
-/// wide im2col (whole-plane copies, a slightly wider GEMM, valid columns
-/// copied out); everything else goes through im2col and one GEMM per group.
-/// Every GEMM starts from the bias (`gemmAddingBias`).
+/// How a convolution is computed. Every method but depthwise ends in
+/// `rowGemm`, our own GEMM that reads B as rows already in memory and starts
+/// from the bias:
+/// - pointwise (1×1, stride 1, unpadded): B's rows are the input planes;
+/// - shifted (stride 1, group 1): the input is copied once into zero-bordered
+///   planes of paddedW columns, and B's row for channel c and tap (i, j) is
+///   that plane shifted by i·paddedW + j, so output pixel (oh, ow) lands at
+///   column oh·paddedW + ow of a wide result whose valid columns are then
+///   copied out. No im2col copy, but the GEMM grows by paddedW / outW, so
+///   only where that is at most `shiftedLimit`;
+/// - im2col (strides > 1, groups, small maps): the im2col matrix's rows, per group;
+/// - depthwise: the direct kernel of `DepthwiseConv.swift`.
 struct ConvKernel {
-    enum Method { case pointwise, im2col, wide, depthwise }
+    enum Method { case pointwise, shifted, im2col, depthwise }
 
-    /// The largest paddedW / outW for which the wide im2col is used: it saves
-    /// the per-row copies at the price of (paddedW − outW) / outW more GEMM
-    /// work. 3×3 windows on 28² and 14² maps cost 7% and 14% more and are in;
-    /// 7² maps would cost 29% on GEMMs with K = 288–576, where the row copies
-    /// it saves are a small share, and stay with the row copies. (The resnet
-    /// gain was measured as a whole, not map size by map size.)
-    static let wideLimit = 1.15
+    /// The largest paddedW / outW run as shifted rows. 3×3 windows on 28² and
+    /// 14² maps cost 7% and 14% more GEMM work and are in; on 7² maps they
+    /// would cost 29% and leave 7 of 63 columns to the narrow tail tiles.
+    static let shiftedLimit = 1.15
+
     var method: Method
+    /// The flat [out, in/group, kh, kw] weight (the depthwise kernel's input).
     var weight: [Float]
+    /// The weight of each group packed for `rowGemm` (empty for depthwise).
+    var packed: [RowGemmWeights]
+    /// Offsets of B's rows for `rowGemm`, relative to its base pointer.
+    var rowOffsets: [Int]
     var bias: [Float]?
     var geometry: WindowGeometry
     var group: Int
@@ -53,31 +62,43 @@ struct ConvKernel {
         group = layer.group
         inChannels = input[0]; inH = input[1]; inW = input[2]
         outChannels = output[0]; outH = output[1]; outW = output[2]
+        let g = geometry
         if layer.isDepthwise {
             method = .depthwise
-        } else if group == 1 && geometry.isPointwise {
+        } else if group == 1 && g.isPointwise {
             method = .pointwise
-        } else if group == 1 && geometry.strideH == 1 && geometry.strideW == 1
-                    && Double(inW + geometry.padLeft + geometry.padRight) <= Self.wideLimit * Double(outW) {
-            method = .wide
+        } else if group == 1 && g.strideH == 1 && g.strideW == 1
+                    && Double(inW + g.padLeft + g.padRight) <= Self.shiftedLimit * Double(outW) {
+            method = .shifted
         } else {
             method = .im2col
+        }
+        let rows = input[0] / group * g.kernelH * g.kernelW, cout = output[0] / group, plane = input[1] * input[2]
+        let weight = layer.weight.data
+        packed = method == .depthwise ? [] : (0..<group).map { index in
+            weight.withUnsafeBufferPointer { RowGemmWeights($0.baseAddress! + index * cout * rows, m: cout, k: rows) }
+        }
+        switch method {
+        case .depthwise: rowOffsets = []
+        case .pointwise: rowOffsets = (0..<input[0]).map { $0 * plane }
+        case .im2col: rowOffsets = (0..<rows).map { $0 * output[1] * output[2] }
+        case .shifted: rowOffsets = shiftedRowOffsets(channels: input[0], height: input[1], width: input[2], geometry: g)
         }
     }
 
     /// Rows of the im2col matrix per group: (C/group)·kh·kw.
     var columnRows: Int { inChannels / group * geometry.kernelH * geometry.kernelW }
 
-    /// Columns of the padded input (the wide layout's row length).
+    /// Columns of the padded input (the shifted layout's row length).
     var paddedW: Int { inW + geometry.padLeft + geometry.padRight }
 
     /// Scratch floats this conv needs per image.
     var workspaceCount: Int {
         switch method {
         case .pointwise: return 0
-        case .wide:
-            return (columnRows + outChannels) * outH * paddedW
-                + wideIm2colScratchCount(channels: inChannels, height: inH, width: inW, geometry: geometry)
+        case .shifted:
+            return outChannels * outH * paddedW
+                + paddedPlanesCount(channels: inChannels, height: inH, width: inW, geometry: geometry)
         case .im2col: return columnRows * outH * outW + im2colScratchCount(height: inH, width: inW, geometry: geometry)
         case .depthwise: return depthwiseScratchCount(height: inH, width: inW, geometry: geometry)
         }
@@ -86,34 +107,35 @@ struct ConvKernel {
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
              workspace: UnsafeMutablePointer<Float>, affine: ChannelAffine?, activation: Activation?) {
         let outPlane = outH * outW
-        weight.withUnsafeBufferPointer { w in
+        rowOffsets.withUnsafeBufferPointer { offsets in
             bias.withOptionalPointer { b in
-                let wp = w.baseAddress!
+                let rows = offsets.baseAddress ?? UnsafePointer(bitPattern: 8)!
                 switch method {
                 case .pointwise:
-                    gemmAddingBias(m: outChannels, n: outPlane, k: inChannels, a: wp, b: input, c: output, bias: b)
+                    rowGemm(packed[0], n: outPlane, b: input, rowOffsets: rows, bias: b, c: output, ldc: outPlane)
                 case .im2col:
                     let cin = inChannels / group, cout = outChannels / group
                     for g in 0..<group {
                         im2col(input: input + g * cin * inH * inW, channels: cin, height: inH, width: inW,
                                geometry: geometry, outHeight: outH, outWidth: outW, columns: workspace,
                                padded: workspace + columnRows * outPlane)
-                        gemmAddingBias(m: cout, n: outPlane, k: columnRows, a: wp + g * cout * columnRows,
-                                       b: workspace, c: output + g * cout * outPlane, bias: b.map { $0 + g * cout })
+                        rowGemm(packed[g], n: outPlane, b: workspace, rowOffsets: rows, bias: b.map { $0 + g * cout },
+                                c: output + g * cout * outPlane, ldc: outPlane)
                     }
-                case .wide:
+                case .shifted:
                     let n = outH * paddedW
-                    let columns = workspace, wide = workspace + columnRows * n
-                    wideIm2col(input: input, channels: inChannels, height: inH, width: inW, geometry: geometry,
-                               outHeight: outH, columns: columns, padded: wide + outChannels * n)
-                    gemmAddingBias(m: outChannels, n: n, k: columnRows, a: wp, b: columns, c: wide, bias: b)
+                    let wide = workspace, planes = workspace + outChannels * n
+                    padPlanes(input: input, channels: inChannels, height: inH, width: inW, geometry: geometry, padded: planes)
+                    rowGemm(packed[0], n: n, b: planes, rowOffsets: rows, bias: b, c: wide, ldc: n)
                     copyValidColumns(wide, paddedW: paddedW, channels: outChannels, outHeight: outH, outWidth: outW,
                                      output: output)
                 case .depthwise:
-                    depthwiseConv2D(input: input, channels: inChannels, height: inH, width: inW,
-                                    weights: wp, bias: b, multiplier: outChannels / inChannels,
-                                    geometry: geometry, outHeight: outH, outWidth: outW,
-                                    output: output, scratch: workspace)
+                    weight.withUnsafeBufferPointer { w in
+                        depthwiseConv2D(input: input, channels: inChannels, height: inH, width: inW,
+                                        weights: w.baseAddress!, bias: b, multiplier: outChannels / inChannels,
+                                        geometry: geometry, outHeight: outH, outWidth: outW,
+                                        output: output, scratch: workspace)
+                    }
                 }
             }
         }
@@ -138,20 +160,6 @@ struct ChannelAffine {
             for i in 0..<plane { row[i] = row[i] * s + t }
         }
     }
-}
-
-/// C[m×n] = A·B + bias (one value per row of C, zero without a bias): the
-/// rows start as the bias and the GEMM accumulates onto them (beta 1), which
-/// replaces a separate bias pass and OpenBLAS's beta-0 zeroing pass
-/// (`sgemm_beta`, 3.6% of a resnet and 6.7% of an mbv2 float run in `perf`).
-func gemmAddingBias(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                    c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
-    if let bias {
-        for row in 0..<m { (c + row * n).update(repeating: bias[row], count: n) }
-    } else {
-        c.update(repeating: 0, count: m * n)
-    }
-    BLAS.sgemm(m: m, n: n, k: k, a: a, b: b, c: c, beta: 1)
 }
 
 extension Optional where Wrapped == [Float] {

@@ -54,51 +54,48 @@ public func im2colScratchCount(height: Int, width: Int, geometry g: WindowGeomet
     g.isUnpadded ? 0 : (height + g.padTop + g.padBottom) * (width + g.padLeft + g.padRight)
 }
 
-/// The "wide" im2col for stride-1 windows, which copies whole planes instead of
-/// output rows. With the input zero-bordered to paddedW columns, row (c, i, j)
-/// of the column matrix is the contiguous run of outH·paddedW elements starting
-/// at padded[c][i·dh·paddedW + j·dw]: output pixel (oh, ow) sits at column
+/// Copies every channel of one image [C, H, W] into its own zero-bordered
+/// plane of (H + padTop + padBottom) × paddedW, one after another: the B
+/// operand of a stride-1 conv run as shifted rows (`rowGemm`). Row (c, i, j)
+/// of that GEMM is the run of outH·paddedW elements starting at
+/// padded[c][i·dh·paddedW + j·dw]; output pixel (oh, ow) sits at its column
 /// oh·paddedW + ow, and the paddedW − outW columns past each output row are
-/// junk that the GEMM computes and `copyValidColumns` drops. One memcpy per row
-/// replaces outH short copies; the GEMM grows by paddedW / outW, which is why
-/// the conv kernel only picks this layout when that ratio is small.
+/// junk that `copyValidColumns` drops.
 ///
-/// `padded` must hold `wideIm2colScratchCount` elements; `columns` holds
-/// C·kh·kw rows of outH·paddedW.
+/// `padded` must hold `paddedPlanesCount` elements.
 @inlinable
-public func wideIm2col(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-                       geometry g: WindowGeometry, outHeight: Int,
-                       columns: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
-    precondition(g.strideH == 1 && g.strideW == 1, "wideIm2col needs stride 1")
+public func padPlanes(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+                      geometry g: WindowGeometry, padded: UnsafeMutablePointer<Float>) {
     let paddedW = width + g.padLeft + g.padRight
     let paddedPlane = (height + g.padTop + g.padBottom) * paddedW
-    let rowLength = outHeight * paddedW
-    padded.update(repeating: 0, count: wideIm2colScratchCount(channels: channels, height: height, width: width, geometry: g))
+    padded.update(repeating: 0, count: paddedPlanesCount(channels: channels, height: height, width: width, geometry: g))
     for c in 0..<channels {
         let src = input + c * height * width
         let dst = padded + c * paddedPlane + g.padTop * paddedW + g.padLeft
         for h in 0..<height { (dst + h * paddedW).update(from: src + h * width, count: width) }
     }
-    var row = 0
-    for c in 0..<channels {
-        let plane = padded + c * paddedPlane
-        for i in 0..<g.kernelH {
-            for j in 0..<g.kernelW {
-                (columns + row * rowLength).update(from: plane + i * g.dilationH * paddedW + j * g.dilationW, count: rowLength)
-                row += 1
-            }
+}
+
+/// The B-row offsets of a stride-1 conv run on `padPlanes`'s output: row
+/// (c, i, j) starts at c·paddedPlane + i·dh·paddedW + j·dw.
+public func shiftedRowOffsets(channels: Int, height: Int, width: Int, geometry g: WindowGeometry) -> [Int] {
+    let paddedW = width + g.padLeft + g.padRight
+    let paddedPlane = (height + g.padTop + g.padBottom) * paddedW
+    return (0..<channels).flatMap { c in
+        (0..<g.kernelH).flatMap { i in
+            (0..<g.kernelW).map { j in c * paddedPlane + i * g.dilationH * paddedW + j * g.dilationW }
         }
     }
 }
 
-/// Elements of `wideIm2col`'s padded copy of all channels: each zero-bordered
-/// plane, plus the slack the last plane's junk columns read past its end.
+/// Elements of `padPlanes`'s output: each zero-bordered plane, plus the
+/// slack that the last plane's junk columns read past its end.
 @inlinable
-public func wideIm2colScratchCount(channels: Int, height: Int, width: Int, geometry g: WindowGeometry) -> Int {
+public func paddedPlanesCount(channels: Int, height: Int, width: Int, geometry g: WindowGeometry) -> Int {
     channels * (height + g.padTop + g.padBottom) * (width + g.padLeft + g.padRight) + g.dilationW * (g.kernelW - 1)
 }
 
-/// The epilogue of a wide GEMM: out[c, oh, ow] = wide[c, oh·paddedW + ow]
+/// The epilogue of a shifted-rows GEMM: out[c, oh, ow] = wide[c, oh·paddedW + ow]
 /// for the outW valid columns of each row.
 @inlinable
 public func copyValidColumns(_ wide: UnsafePointer<Float>, paddedW: Int, channels: Int, outHeight: Int, outWidth: Int,

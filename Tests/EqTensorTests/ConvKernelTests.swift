@@ -55,6 +55,34 @@ final class ConvKernelTests: XCTestCase {
         }
     }
 
+    /// Stride-1 convs as `rowGemm` over shifted rows of the zero-bordered
+    /// planes (the runtime's `shifted` method), junk columns dropped.
+    func testShiftedRowsConvolutionMatchesDirectDefinition() {
+        var rng = SeededRandom(seed: 3)
+        let cases: [(c: Int, h: Int, w: Int, o: Int, g: WindowGeometry)] = [
+            (3, 28, 28, 6, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (2, 9, 13, 5, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            (4, 7, 6, 4, WindowGeometry(kernelH: 2, kernelW: 3, padTop: 0, padLeft: 1, padBottom: 1, padRight: 0)),
+            (1, 14, 14, 16, WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+        ]
+        for (n, t) in cases.enumerated() {
+            let x = rng.signedArray(t.c * t.h * t.w)
+            let weight = rng.signedArray(t.o * t.c * t.g.kernelH * t.g.kernelW), bias = rng.signedArray(t.o)
+            let (expected, oh, ow) = Reference.conv(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: t.o,
+                                                    group: 1, g: t.g, bias: bias)
+            let paddedW = t.w + t.g.padLeft + t.g.padRight
+            var planes = [Float](repeating: .nan, count: paddedPlanesCount(channels: t.c, height: t.h, width: t.w, geometry: t.g))
+            var wide = [Float](repeating: .nan, count: t.o * oh * paddedW)
+            var out = [Float](repeating: .nan, count: expected.count)
+            padPlanes(input: x, channels: t.c, height: t.h, width: t.w, geometry: t.g, padded: &planes)
+            let offsets = shiftedRowOffsets(channels: t.c, height: t.h, width: t.w, geometry: t.g)
+            rowGemm(RowGemmWeights(weight, m: t.o, k: offsets.count), n: oh * paddedW, b: planes, rowOffsets: offsets,
+                    bias: bias, c: &wide, ldc: oh * paddedW)
+            copyValidColumns(wide, paddedW: paddedW, channels: t.o, outHeight: oh, outWidth: ow, output: &out)
+            for i in expected.indices { XCTAssertEqual(out[i], expected[i], accuracy: 1e-5, "case \(n) element \(i)") }
+        }
+    }
+
     func testDepthwiseKernelMatchesDirectDefinition() {
         var rng = SeededRandom(seed: 2)
         let cases: [(c: Int, m: Int, h: Int, w: Int, g: WindowGeometry)] = [
@@ -62,6 +90,9 @@ final class ConvKernelTests: XCTestCase {
             (3, 1, 9, 7, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1)),
             (2, 2, 6, 6, WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
             (2, 1, 7, 7, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            // Rows of 3 full vectors and a tail (28), a strided 14 (1 + tail).
+            (3, 1, 5, 28, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (2, 1, 28, 28, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
         ]
         for (n, t) in cases.enumerated() {
             let x = rng.signedArray(t.c * t.h * t.w)
