@@ -3,20 +3,21 @@
 // for int8 quantization. Module layout: docs/ARCHITECTURE.md.
 import PackageDescription
 
-// The runtime's own kernels (RowGemm.swift, depthwise conv, fake quant) are
-// written for 8-lane fused multiply-adds. Without a target CPU that has FMA,
-// Swift lowers each `addingProduct` to a libm `fmaf` call and a conv runs
-// ~100× slower, so the module that holds them is compiled for AVX2 + FMA
-// (haswell: x86-64-v3) in every build, and with optimization even in debug
-// builds, so tests run the arithmetic users get. Another x86-64 CPU:
+// The runtime's own kernels (RowGemm.swift, depthwise conv, fake quant) and
+// the passes' weight loops are written for 8-lane vectors and fused
+// multiply-adds. Without a target CPU that has FMA, Swift lowers each
+// `addingProduct` to a libm `fmaf` call and a conv runs ~100× slower, so every
+// module is compiled for AVX2 + FMA (haswell: x86-64-v3) in every build, and
+// the kernel module (EqTensor) with optimization even in debug builds, so
+// tests run the arithmetic users get. Another x86-64 CPU:
 // EQBENCH_CPU=znver4 swift build (`make CPU=…` sets it).
 #if arch(x86_64)
-let kernelSettings: [SwiftSetting] = [
-    .unsafeFlags(["-O", "-target-cpu", Context.environment["EQBENCH_CPU"] ?? "haswell"]),
-]
+let cpuFlags = ["-target-cpu", Context.environment["EQBENCH_CPU"] ?? "haswell"]
 #else
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O"])]
+let cpuFlags = [String]()
 #endif
+let cpuSettings: [SwiftSetting] = [.unsafeFlags(cpuFlags)]
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-O"] + cpuFlags)]
 
 let package = Package(
     name: "eqbench",
@@ -41,18 +42,18 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "EqTensor", dependencies: ["COpenBLAS"], swiftSettings: kernelSettings),
-        .target(name: "EqGraph", dependencies: ["EqTensor"]),
+        .target(name: "EqGraph", dependencies: ["EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqONNX",
                 dependencies: ["EqGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                exclude: ["Proto"]),
-        .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor", "COpenBLAS"]),
-        .target(name: "EqQuant", dependencies: ["EqGraph", "EqRuntime", "EqTensor"]),
-        .target(name: "EqPasses", dependencies: ["EqGraph", "EqQuant", "EqRuntime", "EqTensor"]),
-        .target(name: "EqData", dependencies: ["EqTensor", "CPNG", "CZlib"]),
-        .target(name: "EqHarness", dependencies: ["EqONNX", "EqRuntime", "EqQuant", "EqPasses", "EqData"]),
+                exclude: ["Proto"], swiftSettings: cpuSettings),
+        .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor", "COpenBLAS"], swiftSettings: cpuSettings),
+        .target(name: "EqQuant", dependencies: ["EqGraph", "EqRuntime", "EqTensor"], swiftSettings: cpuSettings),
+        .target(name: "EqPasses", dependencies: ["EqGraph", "EqQuant", "EqRuntime", "EqTensor"], swiftSettings: cpuSettings),
+        .target(name: "EqData", dependencies: ["EqTensor", "CPNG", "CZlib"], swiftSettings: cpuSettings),
+        .target(name: "EqHarness", dependencies: ["EqONNX", "EqRuntime", "EqQuant", "EqPasses", "EqData"], swiftSettings: cpuSettings),
         .executableTarget(name: "eqbench", dependencies: [
             "EqHarness", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], swiftSettings: cpuSettings),
 
         .testTarget(name: "EqTensorTests", dependencies: ["EqTensor"]),
         .testTarget(name: "EqONNXTests", dependencies: ["EqONNX"]),

@@ -43,19 +43,17 @@ extension Graph {
             }
             // Empty the node while its layer is edited, so the weight array is
             // uniquely referenced and scaled in place (no copy-on-write copy).
-            var op = nodes[p].op
-            nodes[p].op = .reshape(to: [])
-            switch op {
-            case var .conv(layer) where layer.outChannels == bn.channels:
-                op = .reshape(to: [])
+            // `if case`, not `switch`: a switch keeps a copy of its subject
+            // alive through the case body, and the weight was copied.
+            if case var .conv(layer) = nodes[p].op, layer.outChannels == bn.channels {
+                nodes[p].op = .reshape(to: [])
                 fold(&layer.weight, &layer.bias)
                 nodes[p].op = .conv(layer)
-            case var .linear(layer) where layer.outFeatures == bn.channels:
-                op = .reshape(to: [])
+            } else if case var .linear(layer) = nodes[p].op, layer.outFeatures == bn.channels {
+                nodes[p].op = .reshape(to: [])
                 fold(&layer.weight, &layer.bias)
                 nodes[p].op = .linear(layer)
-            default:
-                nodes[p].op = op
+            } else {
                 continue
             }
             nodes[p].output = node.output

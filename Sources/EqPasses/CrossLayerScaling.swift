@@ -85,7 +85,8 @@ public struct CrossLayerScaling: GraphPass {
         var converged = sets.isEmpty
         // Iterations work on pending per-channel factors; the weights are
         // rewritten once at the end, so each weight is written once.
-        var pending = PendingScales(graph: graph, layers: Set(sets.flatMap(\.layers)))
+        let producers = Set(sets.flatMap { $0.hops.map(\.producer) }), consumers = Set(sets.flatMap { $0.hops.map(\.consumer) })
+        var pending = PendingScales(graph: graph, layers: producers.union(consumers), bothSides: producers.intersection(consumers))
         while iterations < maxIterations && !converged {
             iterations += 1
             var largestStep: Float = 0

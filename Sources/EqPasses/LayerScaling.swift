@@ -5,19 +5,19 @@ import EqTensor
 enum LayerScaling {
     /// Gives `body` the weight and bias of a conv or linear op to edit in
     /// place. The op is emptied while `body` runs, so the arrays are uniquely
-    /// referenced and copy-on-write never copies a whole weight tensor.
+    /// referenced and copy-on-write never copies a whole weight tensor. (It
+    /// must be `if case`: a `switch` keeps its own copy of the subject alive
+    /// through the case body, and every edit then copied the weight — seen
+    /// as memmove under scaleRows in `perf`.)
     static func editLayer(_ op: inout Op, _ body: (inout Tensor, inout Tensor?, _ depthwise: Bool) -> Void) {
-        switch op {
-        case var .conv(c):
+        if case var .conv(c) = op {
             op = .reshape(to: [])
             body(&c.weight, &c.bias, c.isDepthwise)
             op = .conv(c)
-        case var .linear(l):
+        } else if case var .linear(l) = op {
             op = .reshape(to: [])
             body(&l.weight, &l.bias, false)
             op = .linear(l)
-        default:
-            break
         }
     }
 

@@ -2,79 +2,172 @@ import EqGraph
 import EqTensor
 
 /// Per-channel factors waiting to be multiplied into Conv/Gemm weights, so
-/// that iterative cross-layer scaling rewrites each weight once instead of
-/// once per iteration: the effective weight of a layer is
+/// that iterative cross-layer scaling reads each weight once and writes it
+/// once instead of once per iteration. The effective weight of a layer is
 ///
-///   w'[o, i, taps] = w[o, i, taps] · row[o] · column[i]
+///   w'[o, i, taps] = w[o, i, taps] · fixed[o] · row[o] · column[i]
 ///
-/// (a depthwise conv's row and column are the same channel). Ranges of the
-/// effective weights come from ranges of the original ones when only one side
-/// has factors (max|w'| over a row is row[o] · max|w| over it); a layer with
-/// factors on both sides needs a read-only pass over its weights.
+/// where `fixed` is a per-row factor known from the start (a batch norm folded
+/// in the same weight pass, sign included) and row/column are the positive
+/// factors the iterations move (a depthwise conv's row and column are the
+/// same channel).
+///
+/// The ranges the iterations need come from magnitudes gathered in one read
+/// pass at the start: max |w·fixed| per row and per column, and, for a layer
+/// that gets factors on both sides (the middle of a chain), the taps-reduced
+/// matrix T[o, i] = max over taps |w[o, i, taps]·fixed[o]|, since then
+///
+///   max|w'| over row o = row[o] · max_i T[o, i]·column[i],
+///   max|w'| over column i = column[i] · max_o T[o, i]·row[o].
+///
+/// T is 1/(kh·kw) of the weight (1/9 for 3×3), so an iteration costs a
+/// fraction of a weight read, and only middle layers keep one.
 struct PendingScales {
     struct Layer {
+        var outs: Int, ins: Int, depthwise: Bool
+        var fixed: [Float]?
         var row: [Float]
         var column: [Float]
         var hasRow = false
         var hasColumn = false
-        /// max |w| per output row and per input column of the original weights.
+        /// max |w·fixed| per output row and per input column.
         var rowMax: [Float]
         var columnMax: [Float]
-        var depthwise: Bool
+        /// T[o, i] (outs × ins), only for layers scaled on both sides.
+        var tapMax: [Float]?
     }
 
     private(set) var layers = [Int: Layer]()
-    /// The original weights, shared with the graph until `write` (copy-on-write never triggers).
-    private var weights: [Int: Tensor]
 
-    init(graph: Graph, layers indices: Set<Int>) {
-        var weights = [Int: Tensor]()
+    /// Gathers magnitudes of `indices`' weights (one read each); `bothSides`
+    /// are the layers that will get row and column factors; `fixedRows` are
+    /// per-row factors already owed to a layer (folded batch norms).
+    init(graph: Graph, layers indices: Set<Int>, bothSides: Set<Int>, fixedRows: [Int: [Float]] = [:]) {
         for i in indices {
-            let op = graph.nodes[i].op
             let weight: Tensor, depthwise: Bool
-            switch op {
+            switch graph.nodes[i].op {
             case let .conv(c): (weight, depthwise) = (c.weight, c.isDepthwise)
             case let .linear(l): (weight, depthwise) = (l.weight, false)
             default: continue
             }
-            weights[i] = weight
-            let rowMax = LayerScaling.outputRanges(op)
-            let columnMax = LayerScaling.inputRanges(op)
-            layers[i] = Layer(row: [Float](repeating: 1, count: rowMax.count), column: [Float](repeating: 1, count: columnMax.count),
-                              rowMax: rowMax, columnMax: columnMax, depthwise: depthwise)
+            layers[i] = Self.magnitudes(of: weight, depthwise: depthwise, fixed: fixedRows[i],
+                                        keepMatrix: bothSides.contains(i) && !depthwise)
         }
-        self.weights = weights
+        // Layers with only a fixed factor are written, never measured.
+        for (i, fixed) in fixedRows where layers[i] == nil {
+            layers[i] = Layer(outs: fixed.count, ins: 0, depthwise: false, fixed: fixed,
+                              row: [Float](repeating: 1, count: fixed.count), column: [], rowMax: [], columnMax: [])
+        }
+    }
+
+    /// One pass over a weight [outs, ins, taps…] (depthwise: [outs, 1, taps…]).
+    static func magnitudes(of weight: Tensor, depthwise: Bool, fixed: [Float]?, keepMatrix: Bool) -> Layer {
+        let outs = weight.shape[0], ins = depthwise ? outs : weight.shape[1]
+        let taps = weight.count / (outs * (depthwise ? 1 : ins))
+        var rowMax = [Float](repeating: 0, count: outs)
+        var columnMax = [Float](repeating: 0, count: depthwise ? 0 : ins)
+        let matrix = keepMatrix ? UnsafeMutablePointer<Float>.allocate(capacity: outs * ins) : nil
+        defer { matrix?.deallocate() }
+        weight.data.withUnsafeBufferPointer { w in
+            for o in 0..<outs {
+                let f = abs(fixed?[o] ?? 1)
+                if depthwise {
+                    rowMax[o] = absMax(w.baseAddress! + o * taps, count: taps) * f
+                    continue
+                }
+                let rowStart = w.baseAddress! + o * ins * taps
+                let matrixRow = matrix.map { $0 + o * ins }
+                var m: Float = 0
+                if taps == 1 {
+                    typealias V = SIMD8<Float>
+                    var lanes = V()
+                    var i = 0
+                    columnMax.withUnsafeMutableBufferPointer { cm in
+                        while i + 8 <= ins {
+                            let x = UnsafeRawPointer(rowStart + i).loadUnaligned(as: V.self)
+                            let v = x.replacing(with: -x, where: x .< 0) * f
+                            lanes = lanes.replacing(with: v, where: v .> lanes)
+                            let c = UnsafeMutableRawPointer(cm.baseAddress! + i)
+                            let old = c.load(as: V.self)
+                            c.storeBytes(of: old.replacing(with: v, where: v .> old), as: V.self)
+                            i += 8
+                        }
+                        for j in i..<ins {
+                            let a = abs(rowStart[j]) * f
+                            m = max(m, a)
+                            cm[j] = max(cm[j], a)
+                        }
+                    }
+                    m = max(m, lanes.max())
+                    if let matrixRow { for j in 0..<ins { matrixRow[j] = abs(rowStart[j]) * f } }
+                } else {
+                    columnMax.withUnsafeMutableBufferPointer { cm in
+                        for j in 0..<ins {
+                            let t = absMax(rowStart + j * taps, count: taps) * f
+                            m = max(m, t)
+                            cm[j] = max(cm[j], t)
+                            matrixRow?[j] = t
+                        }
+                    }
+                }
+                rowMax[o] = m
+            }
+        }
+        return Layer(outs: outs, ins: ins, depthwise: depthwise, fixed: fixed, row: [Float](repeating: 1, count: outs),
+                     column: [Float](repeating: 1, count: ins), rowMax: rowMax, columnMax: columnMax,
+                     tapMax: matrix.map { Array(UnsafeBufferPointer(start: $0, count: outs * ins)) })
+    }
+
+    /// max |p[0..<count]|, with four independent running maxima (one chain
+    /// of dependent max instructions ran at a third of the load rate).
+    @inline(__always)
+    static func absMax(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        if count == 9 {
+            // A 3×3 window: one 8-lane vector and the ninth tap.
+            let x = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+            let a = x.replacing(with: -x, where: x .< 0)
+            let four = a.lowHalf.replacing(with: a.highHalf, where: a.highHalf .> a.lowHalf)
+            let two = four.lowHalf.replacing(with: four.highHalf, where: four.highHalf .> four.lowHalf)
+            return max(max(two[0], two[1]), abs(p[8]))
+        }
+        var (m0, m1, m2, m3): (Float, Float, Float, Float) = (0, 0, 0, 0)
+        var k = 0
+        while k + 4 <= count {
+            m0 = max(m0, abs(p[k])); m1 = max(m1, abs(p[k + 1])); m2 = max(m2, abs(p[k + 2])); m3 = max(m3, abs(p[k + 3]))
+            k += 4
+        }
+        while k < count { m0 = max(m0, abs(p[k])); k += 1 }
+        return max(max(m0, m1), max(m2, m3))
     }
 
     mutating func divideOutputs(_ layer: Int, by s: [Float]) {
-        for o in s.indices { layers[layer]!.row[o] /= s[o] }
+        layers[layer]!.row = zip(layers[layer]!.row, s).map { $0 / $1 }
         layers[layer]!.hasRow = true
     }
 
     mutating func multiplyInputs(_ layer: Int, by s: [Float]) {
-        for i in s.indices { layers[layer]!.column[i] *= s[i] }
+        layers[layer]!.column = zip(layers[layer]!.column, s).map { $0 * $1 }
         layers[layer]!.hasColumn = true
     }
 
     /// max |w'| per output channel.
     func outputRanges(_ index: Int) -> [Float] {
         let l = layers[index]!
-        if l.depthwise || !l.hasColumn {
-            return l.rowMax.indices.map { o in l.rowMax[o] * l.row[o] * (l.depthwise ? l.column[o] : 1) }
-        }
-        let w = weights[index]!
-        let (outs, ins) = (w.shape[0], w.shape[1])
-        let taps = w.count / (outs * ins)
-        return w.data.withUnsafeBufferPointer { p in
-            (0..<outs).map { o in
-                var m: Float = 0
-                for i in 0..<ins {
-                    let base = (o * ins + i) * taps
-                    var c: Float = 0
-                    for t in 0..<taps { c = max(c, abs(p[base + t])) }
-                    m = max(m, c * l.column[i])
+        if l.depthwise { return (0..<l.outs).map { l.rowMax[$0] * l.row[$0] * l.column[$0] } }
+        guard l.hasColumn, let matrix = l.tapMax else { return (0..<l.outs).map { l.rowMax[$0] * l.row[$0] } }
+        return matrix.withUnsafeBufferPointer { t in
+            l.column.withUnsafeBufferPointer { column in
+                (0..<l.outs).map { o in
+                    let row = t.baseAddress! + o * l.ins
+                    var (m0, m1): (Float, Float) = (0, 0)
+                    var i = 0
+                    while i + 2 <= l.ins {
+                        m0 = max(m0, row[i] * column[i]); m1 = max(m1, row[i + 1] * column[i + 1])
+                        i += 2
+                    }
+                    if i < l.ins { m0 = max(m0, row[i] * column[i]) }
+                    return max(m0, m1) * l.row[o]
                 }
-                return m * l.row[o]
             }
         }
     }
@@ -83,43 +176,56 @@ struct PendingScales {
     func inputRanges(_ index: Int) -> [Float] {
         let l = layers[index]!
         if l.depthwise { return outputRanges(index) }
-        if !l.hasRow { return l.columnMax.indices.map { l.columnMax[$0] * l.column[$0] } }
-        let w = weights[index]!
-        let (outs, ins) = (w.shape[0], w.shape[1])
-        let taps = w.count / (outs * ins)
-        var ranges = [Float](repeating: 0, count: ins)
-        w.data.withUnsafeBufferPointer { p in
-            for o in 0..<outs {
-                let r = l.row[o]
-                for i in 0..<ins {
-                    let base = (o * ins + i) * taps
-                    var c: Float = 0
-                    for t in 0..<taps { c = max(c, abs(p[base + t])) }
-                    ranges[i] = max(ranges[i], c * r)
+        guard l.hasRow, let matrix = l.tapMax else { return (0..<l.ins).map { l.columnMax[$0] * l.column[$0] } }
+        var ranges = [Float](repeating: 0, count: l.ins)
+        matrix.withUnsafeBufferPointer { t in
+            ranges.withUnsafeMutableBufferPointer { r in
+                for o in 0..<l.outs {
+                    let f = l.row[o], row = t.baseAddress! + o * l.ins
+                    for i in 0..<l.ins { let v = row[i] * f; r[i] = r[i] > v ? r[i] : v }
                 }
             }
         }
         return zip(ranges, l.column).map { $0 * $1 }
     }
 
-    /// Multiplies the factors into the weights and biases, each weight once.
-    /// Releases the shared references first, so the edits happen in place.
-    mutating func write(to graph: inout Graph) {
-        weights = [:]
-        for (index, l) in layers where l.hasRow || l.hasColumn {
+    /// Multiplies the factors into the weights and biases, each weight once,
+    /// in place (the graph's arrays are uniquely referenced by then).
+    func write(to graph: inout Graph) {
+        for (index, l) in layers where l.hasRow || l.hasColumn || l.fixed != nil {
+            let rows = (0..<l.outs).map { (l.fixed?[$0] ?? 1) * l.row[$0] }
             LayerScaling.editLayer(&graph.nodes[index].op) { weight, bias, depthwise in
-                let (outs, ins) = (weight.shape[0], weight.shape[1])
+                let outs = weight.shape[0], ins = depthwise ? 1 : weight.shape[1]
                 let taps = weight.count / (outs * ins)
                 weight.data.withUnsafeMutableBufferPointer { p in
                     for o in 0..<outs {
+                        if depthwise || !l.hasColumn {
+                            let f = rows[o] * (depthwise ? l.column[o] : 1)
+                            let base = p.baseAddress! + o * ins * taps
+                            for t in 0..<(ins * taps) { base[t] *= f }
+                            continue
+                        }
+                        if taps == 1 {
+                            let base = p.baseAddress! + o * ins, r = rows[o]
+                            l.column.withUnsafeBufferPointer { column in
+                                for i in 0..<ins { base[i] *= r * column[i] }
+                            }
+                            continue
+                        }
                         for i in 0..<ins {
-                            let f = l.row[o] * (depthwise ? l.column[o] : l.column[i])
-                            let base = (o * ins + i) * taps
-                            for t in 0..<taps { p[base + t] *= f }
+                            let f = rows[o] * l.column[i]
+                            let base = p.baseAddress! + (o * ins + i) * taps
+                            if taps == 9 {
+                                let raw = UnsafeMutableRawPointer(base)
+                                raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self) * f, as: SIMD8<Float>.self)
+                                base[8] *= f
+                            } else {
+                                for t in 0..<taps { base[t] *= f }
+                            }
                         }
                     }
                 }
-                if let b = bias { bias = Tensor(shape: b.shape, data: b.data.enumerated().map { $1 * l.row[$0] }) }
+                if let b = bias, l.hasRow { bias = Tensor(shape: b.shape, data: b.data.enumerated().map { $1 * l.row[$0] }) }
             }
         }
     }

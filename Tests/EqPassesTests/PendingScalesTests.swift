@@ -1,0 +1,50 @@
+@testable import EqPasses
+import EqGraph
+import EqTensor
+import XCTest
+
+/// The deferred factors of iterative cross-layer scaling: ranges from the
+/// taps-reduced magnitudes equal ranges of the effective weights
+/// w·fixed[o]·row[o]·column[i], and `write` produces exactly those weights.
+final class PendingScalesTests: XCTestCase {
+    func testRangesAndWrittenWeightsMatchTheEffectiveWeights() {
+        var rng = SeededRandom(seed: 31)
+        let (outs, ins, taps) = (5, 11, 9)   // 11 inputs: the 8-lane path and its tail
+        let conv = ConvLayer(weight: Tensor(shape: [outs, ins, 3, 3], data: rng.signedArray(outs * ins * taps)),
+                             bias: Tensor(shape: [outs], data: rng.signedArray(outs)),
+                             geometry: WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), group: 1)
+        let linear = LinearLayer(weight: Tensor(shape: [4, outs], data: rng.signedArray(4 * outs)), bias: nil)
+        var graph = Graph(name: "g", input: GraphInput(name: "x", shape: [ins, 4, 4]), nodes: [
+            Node(name: "conv", op: .conv(conv), inputs: ["x"], output: "c"),
+            Node(name: "pool", op: .globalAveragePool, inputs: ["c"], output: "p"),
+            Node(name: "flat", op: .reshape(to: [outs]), inputs: ["p"], output: "f"),
+            Node(name: "fc", op: .linear(linear), inputs: ["f"], output: "y"),
+        ], outputs: ["y"])
+        let fixed: [Float] = [0.5, -2, 1.5, -0.25, 3]   // negative: a batch norm with γ < 0
+        var pending = PendingScales(graph: graph, layers: [0, 3], bothSides: [0], fixedRows: [0: fixed])
+        let rows: [Float] = [2, 0.5, 1, 4, 0.25], columns = (0..<ins).map { 0.5 + Float($0) * 0.2 }
+        pending.divideOutputs(0, by: rows.map { 1 / $0 })
+        pending.multiplyInputs(0, by: columns)
+        pending.multiplyInputs(3, by: rows)
+
+        let w = conv.weight.data
+        func effective(_ o: Int, _ i: Int, _ t: Int) -> Float { w[(o * ins + i) * taps + t] * fixed[o] * rows[o] * columns[i] }
+        let expectedRows = (0..<outs).map { o in (0..<ins).flatMap { i in (0..<taps).map { abs(effective(o, i, $0)) } }.max()! }
+        let expectedColumns = (0..<ins).map { i in (0..<outs).flatMap { o in (0..<taps).map { abs(effective(o, i, $0)) } }.max()! }
+        for (a, e) in zip(pending.outputRanges(0), expectedRows) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
+        for (a, e) in zip(pending.inputRanges(0), expectedColumns) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
+        let fcColumns = (0..<outs).map { i in (0..<4).map { abs(linear.weight.data[$0 * outs + i]) }.max()! * rows[i] }
+        for (a, e) in zip(pending.inputRanges(3), fcColumns) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
+
+        pending.write(to: &graph)
+        guard case let .conv(written) = graph.nodes[0].op, case let .linear(fc) = graph.nodes[3].op else { return XCTFail("ops changed kind") }
+        for o in 0..<outs { for i in 0..<ins { for t in 0..<taps {
+            XCTAssertEqual(written.weight.data[(o * ins + i) * taps + t], effective(o, i, t), accuracy: 1e-6)
+        } } }
+        // The bias takes the moving row factor only (a folded batch norm's bias is folded by the fold).
+        for o in 0..<outs { XCTAssertEqual(written.bias!.data[o], conv.bias!.data[o] * rows[o], accuracy: 1e-6) }
+        for o in 0..<4 { for i in 0..<outs {
+            XCTAssertEqual(fc.weight.data[o * outs + i], linear.weight.data[o * outs + i] * rows[i], accuracy: 1e-6)
+        } }
+    }
+}
