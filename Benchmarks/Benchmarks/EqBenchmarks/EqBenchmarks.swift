@@ -79,10 +79,12 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.measurement(gflops, Int(Floors.sgemmPeak))
     }
 
-    // Convolutions as the demo models and ResNet/MobileNet have them, batch 16, one thread.
-    // Besides % of sgemm peak, each reports % of the same GEMM alone (M = out
-    // channels, K = in·k·k, N = output pixels, 16 calls): the runtime's own
-    // overhead (im2col, epilogue) apart from OpenBLAS's small-shape efficiency.
+    // Convolutions as the demo models and ResNet/MobileNet have them, batch 16, one thread,
+    // through the executor (so the batch's copy in and out is included).
+    // Besides % of sgemm peak, each reports % of OpenBLAS's sgemm on the same
+    // GEMM alone (M = out channels, K = in·k·k, N = output pixels, 16 calls):
+    // above 100 the whole conv beats the bare library GEMM it replaced (rowGemm
+    // packs no B), below it the layout copies and epilogue cost more than that.
     let convs: [(String, Int, Int, Int, Int, Int, Bool)] = [
         ("conv 1x1 256→64 @28²", 256, 64, 1, 1, 28, false),
         ("conv 3x3 64→64 @28²", 64, 64, 3, 1, 28, false),
