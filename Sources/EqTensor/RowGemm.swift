@@ -16,8 +16,8 @@
 /// machine's AVX2 core: 69–87 GFLOP/s at the demo shapes, where OpenBLAS's
 /// `cblas_sgemm` reaches 38–65 (Benchmarks/ has both).
 ///
-/// Column tails narrower than 24 use an 8-wide tile, then single columns with
-/// the four rows in one vector; row tails (m not a multiple of 4) run one row
+/// Column tails narrower than 24 use 8-wide tiles over eight rows, then single
+/// columns over sixteen rows (four rows per vector); row tails (m not a multiple of 4) run one row
 /// at a time. Reductions longer than `rowGemmDepth` run in passes that add
 /// onto C. The arithmetic per element is the same in every path (the bias,
 /// then one fused multiply-add per row of B, in order), so results do not
@@ -86,15 +86,27 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
                 }
                 col += 24
             }
+            // Tails: a tile needs about eight independent accumulators to
+            // hide the multiply-add latency, so narrow tiles span more rows.
+            let pairedRows = fullRows / 8 * 8
             while col < narrow {
-                for row in stride(from: 0, to: fullRows, by: 4) {
+                for row in stride(from: 0, to: pairedRows, by: 8) {
+                    tile8x8(ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + col, rowOffsets: offsets,
+                            start: first ? bias.map { $0 + row } : nil, accumulate: !first, c: c + row * ldc + col, ldc: ldc)
+                }
+                for row in stride(from: pairedRows, to: fullRows, by: 4) {
                     tile4x8(ap + row * k + k0 * 4, depth: depth, b: b + col, rowOffsets: offsets,
                             start: first ? bias.map { $0 + row } : nil, accumulate: !first, c: c + row * ldc + col, ldc: ldc)
                 }
                 col += 8
             }
-            for row in stride(from: 0, to: fullRows, by: 4) {
-                for j in col..<n {
+            let quadRows = fullRows / 16 * 16
+            for j in col..<n {
+                for row in stride(from: 0, to: quadRows, by: 16) {
+                    tile16x1(ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + j, rowOffsets: offsets,
+                             start: first ? bias.map { $0 + row } : nil, accumulate: !first, c: c + row * ldc + j, ldc: ldc)
+                }
+                for row in stride(from: quadRows, to: fullRows, by: 4) {
                     tile4x1(ap + row * k + k0 * 4, depth: depth, b: b + j, rowOffsets: offsets,
                             start: first ? bias.map { $0 + row } : nil, accumulate: !first, c: c + row * ldc + j, ldc: ldc)
                 }
@@ -165,6 +177,56 @@ func tile4x8(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, row
         w += 4
     }
     store8(c0, c); store8(c1, c + ldc); store8(c2, c + 2 * ldc); store8(c3, c + 3 * ldc)
+}
+
+/// Two blocks of four rows × 8 columns: eight accumulators for column tails.
+@inline(__always)
+func tile8x8(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
+             start: UnsafePointer<Float>?, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let r = startingRows(start), s = startingRows(start.map { $0 + 4 })
+    var c0 = Lane8(repeating: r.0), c1 = Lane8(repeating: r.1), c2 = Lane8(repeating: r.2), c3 = Lane8(repeating: r.3)
+    var c4 = Lane8(repeating: s.0), c5 = Lane8(repeating: s.1), c6 = Lane8(repeating: s.2), c7 = Lane8(repeating: s.3)
+    if accumulate {
+        c0 = load8(c); c1 = load8(c + ldc); c2 = load8(c + 2 * ldc); c3 = load8(c + 3 * ldc)
+        c4 = load8(c + 4 * ldc); c5 = load8(c + 5 * ldc); c6 = load8(c + 6 * ldc); c7 = load8(c + 7 * ldc)
+    }
+    var w = a, v = a + blockStride
+    for kk in 0..<depth {
+        let x = load8(b + rowOffsets[kk])
+        c0 = c0.addingProduct(x, Lane8(repeating: w[0])); c1 = c1.addingProduct(x, Lane8(repeating: w[1]))
+        c2 = c2.addingProduct(x, Lane8(repeating: w[2])); c3 = c3.addingProduct(x, Lane8(repeating: w[3]))
+        c4 = c4.addingProduct(x, Lane8(repeating: v[0])); c5 = c5.addingProduct(x, Lane8(repeating: v[1]))
+        c6 = c6.addingProduct(x, Lane8(repeating: v[2])); c7 = c7.addingProduct(x, Lane8(repeating: v[3]))
+        w += 4; v += 4
+    }
+    store8(c0, c); store8(c1, c + ldc); store8(c2, c + 2 * ldc); store8(c3, c + 3 * ldc)
+    store8(c4, c + 4 * ldc); store8(c5, c + 5 * ldc); store8(c6, c + 6 * ldc); store8(c7, c + 7 * ldc)
+}
+
+/// One column of four blocks of four rows: four independent 4-lane chains.
+@inline(__always)
+func tile16x1(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
+              start: UnsafePointer<Float>?, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    typealias V4 = SIMD4<Float>
+    func initial(_ block: Int) -> V4 {
+        let rows = c + 4 * block * ldc
+        if accumulate { return V4(rows[0], rows[ldc], rows[2 * ldc], rows[3 * ldc]) }
+        let r = startingRows(start.map { $0 + 4 * block })
+        return V4(r.0, r.1, r.2, r.3)
+    }
+    var s0 = initial(0), s1 = initial(1), s2 = initial(2), s3 = initial(3)
+    let a1 = a + blockStride, a2 = a + 2 * blockStride, a3 = a + 3 * blockStride
+    for kk in 0..<depth {
+        let x = V4(repeating: b[rowOffsets[kk]])
+        @inline(__always) func w(_ p: UnsafePointer<Float>) -> V4 { UnsafeRawPointer(p + kk * 4).loadUnaligned(as: V4.self) }
+        s0 = s0.addingProduct(w(a), x); s1 = s1.addingProduct(w(a1), x)
+        s2 = s2.addingProduct(w(a2), x); s3 = s3.addingProduct(w(a3), x)
+    }
+    @inline(__always) func store(_ v: V4, _ block: Int) {
+        let rows = c + 4 * block * ldc
+        rows[0] = v[0]; rows[ldc] = v[1]; rows[2 * ldc] = v[2]; rows[3 * ldc] = v[3]
+    }
+    store(s0, 0); store(s1, 1); store(s2, 2); store(s3, 3)
 }
 
 /// One column of four rows (the last n mod 8 columns): the four rows of A

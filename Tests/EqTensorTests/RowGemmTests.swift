@@ -33,7 +33,7 @@ final class RowGemmTests: XCTestCase {
 
     func testMatchesTheDefinitionForEveryTileShape() {
         var rng = SeededRandom(seed: 21)
-        for (m, k, n) in [(4, 9, 24), (8, 16, 49), (7, 27, 35), (13, 130, 61), (1, 3, 9), (5, 300, 7), (16, 257, 100)] {
+        for (m, k, n) in [(4, 9, 24), (8, 16, 49), (7, 27, 35), (13, 130, 61), (1, 3, 9), (5, 300, 7), (16, 257, 100), (36, 20, 63)] {
             for withBias in [false, true] {
                 let stride = n + 5
                 let a = rng.signedArray(m * k), b = rng.signedArray(k * stride), bias = withBias ? rng.signedArray(m) : nil
@@ -55,15 +55,15 @@ final class RowGemmTests: XCTestCase {
     /// four or on its own: results never depend on the batch layout.
     func testEveryTilePathGivesTheSameBits() {
         var rng = SeededRandom(seed: 22)
-        let (m, k, stride) = (5, 140, 40)
+        let (m, k, stride) = (21, 140, 40)   // blocks of 16, 8 and 4 rows, and a single row
         let a = rng.signedArray(m * k), b = rng.signedArray(k * stride), bias = rng.signedArray(m)
         let wide = rowGemm(a, m: m, k: k, b: b, stride: stride, n: 24, bias: bias)
         for n in [7, 8, 15] {
             let narrow = rowGemm(a, m: m, k: k, b: b, stride: stride, n: n, bias: bias)
             for i in 0..<m { for j in 0..<n { XCTAssertEqual(narrow[i * n + j], wide[i * 24 + j], "n \(n) at \(i),\(j)") } }
         }
-        let lastRow = rowGemm(Array(a[(4 * k)...]), m: 1, k: k, b: b, stride: stride, n: 24, bias: [bias[4]])
-        XCTAssertEqual(lastRow, Array(wide[(4 * 24)...]))
+        let lastRow = rowGemm(Array(a[(20 * k)...]), m: 1, k: k, b: b, stride: stride, n: 24, bias: [bias[20]])
+        XCTAssertEqual(lastRow, Array(wide[(20 * 24)...]))
         let firstBlock = rowGemm(Array(a[..<(4 * k)]), m: 4, k: k, b: b, stride: stride, n: 24, bias: Array(bias[..<4]))
         XCTAssertEqual(firstBlock, Array(wide[..<(4 * 24)]))
     }
