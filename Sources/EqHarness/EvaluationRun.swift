@@ -385,6 +385,7 @@ public final class EvaluationRun {
         }
         var logits = [Float]()
         logits.reserveCapacity(data.images.count * outputShape[0])
+        try executor.prepare()
         var seconds = 0.0
         try forEachBatch(data.images, model.preprocessing, size: settings.batchSize, phase: "evaluate") { batch in
             let began = DispatchTime.now().uptimeNanoseconds
