@@ -99,7 +99,8 @@ struct ConvKernel {
         case .shifted:
             return outChannels * outH * paddedW
                 + paddedPlanesCount(channels: inChannels, height: inH, width: inW, geometry: geometry)
-        case .im2col: return columnRows * outH * outW + im2colScratchCount(height: inH, width: inW, geometry: geometry)
+        case .im2col:
+            return columnRows * outH * outW + im2colColumnSlack + im2colScratchCount(height: inH, width: inW, geometry: geometry)
         case .depthwise: return depthwiseScratchCount(height: inH, width: inW, geometry: geometry)
         }
     }
@@ -118,7 +119,7 @@ struct ConvKernel {
                     for g in 0..<group {
                         im2col(input: input + g * cin * inH * inW, channels: cin, height: inH, width: inW,
                                geometry: geometry, outHeight: outH, outWidth: outW, columns: workspace,
-                               padded: workspace + columnRows * outPlane)
+                               padded: workspace + columnRows * outPlane + im2colColumnSlack)
                         rowGemm(packed[g], n: outPlane, b: workspace, rowOffsets: rows, bias: b.map { $0 + g * cout },
                                 c: output + g * cout * outPlane, ldc: outPlane)
                     }

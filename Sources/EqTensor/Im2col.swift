@@ -29,6 +29,20 @@ public func im2col(input: UnsafePointer<Float>, channels: Int, height: Int, widt
             for j in 0..<g.kernelW {
                 let dst = columns + row * outPlane
                 row += 1
+                if !g.isUnpadded && outWidth <= 8 && g.strideW <= 2 {
+                    // Small maps (7 or 8 wide): one vector per row, read from
+                    // the padded plane's slack and stored eight wide; the
+                    // extra lanes land on the next row, written after them,
+                    // or in the columns' slack (`im2colColumnSlack`).
+                    for oh in 0..<outHeight {
+                        let src = plane + (oh * g.strideH + i * g.dilationH) * paddedW + j * g.dilationW
+                        let v = g.strideW == 1
+                            ? UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self)
+                            : UnsafeRawPointer(src).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                        UnsafeMutableRawPointer(dst + oh * outWidth).storeBytes(of: v, as: SIMD8<Float>.self)
+                    }
+                    continue
+                }
                 for oh in 0..<outHeight {
                     let src = plane + (oh * g.strideH + i * g.dilationH) * paddedW + j * g.dilationW
                     let dstRow = dst + oh * outWidth
@@ -48,11 +62,15 @@ public func im2col(input: UnsafePointer<Float>, channels: Int, height: Int, widt
     }
 }
 
-/// The scratch elements `im2col` needs for its zero-bordered plane.
+/// The scratch elements `im2col` needs for its zero-bordered plane, with the
+/// slack its sixteen-wide reads of the last rows may touch.
 @inlinable
 public func im2colScratchCount(height: Int, width: Int, geometry g: WindowGeometry) -> Int {
-    g.isUnpadded ? 0 : (height + g.padTop + g.padBottom) * (width + g.padLeft + g.padRight)
+    g.isUnpadded ? 0 : (height + g.padTop + g.padBottom) * (width + g.padLeft + g.padRight) + 16
 }
+
+/// Elements past the column matrix that `im2col`'s eight-wide row stores may write.
+public let im2colColumnSlack = 8
 
 /// Copies every channel of one image [C, H, W] into its own zero-bordered
 /// plane of (H + padTop + padBottom) × paddedW, one after another: the B

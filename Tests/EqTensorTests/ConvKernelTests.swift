@@ -9,7 +9,7 @@ final class ConvKernelTests: XCTestCase {
         let (oh, ow) = g.outputSize(height: h, width: w)!
         let cin = c / group, cout = outChannels / group
         let rows = cin * g.kernelH * g.kernelW
-        var cols = [Float](repeating: .nan, count: rows * oh * ow)
+        var cols = [Float](repeating: .nan, count: rows * oh * ow + im2colColumnSlack)
         var padded = [Float](repeating: .nan, count: im2colScratchCount(height: h, width: w, geometry: g))
         var out = [Float](repeating: 0, count: outChannels * oh * ow)
         x.withUnsafeBufferPointer { xp in
@@ -43,6 +43,10 @@ final class ConvKernelTests: XCTestCase {
             (2, 10, 10, 2, 1, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
             (5, 4, 4, 3, 1, WindowGeometry(kernelH: 1, kernelW: 1)),
             (1, 5, 5, 2, 1, WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            // Small maps: one eight-wide vector per row (stride 1, stride 2, dilated).
+            (3, 7, 7, 4, 1, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (2, 14, 14, 3, 1, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (2, 7, 7, 2, 1, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
         ]
         for (n, t) in cases.enumerated() {
             let x = rng.signedArray(t.c * t.h * t.w)
