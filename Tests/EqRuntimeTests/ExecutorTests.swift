@@ -64,26 +64,43 @@ final class ExecutorTests: XCTestCase {
     /// conv → BatchNorm → relu runs as one step (the affine in the conv's
     /// epilogue); tapping the conv or the batch norm blocks that fusion, and
     /// the outputs must be bit-identical either way, and match the definition.
+    /// A batch norm and a ReLU/ReLU6 fused into the conv before them give the
+    /// values of the separate steps, for each conv method: shifted rows (3
+    /// channels: single-row tiles), pointwise (8 channels on 28 pixels: 4×24
+    /// and 4×1 tiles), depthwise.
     func testBatchNormFusedIntoConvChangesNoValue() throws {
         var rng = SeededRandom(seed: 5)
-        let conv = ConvLayer(weight: Tensor(shape: [3, 1, 3, 3], data: rng.signedArray(27)), bias: nil,
-                             geometry: WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), group: 1)
-        let bn = BatchNorm(gamma: [1.5, -0.5, 2], beta: [0.1, 0.2, -0.3], mean: [0.05, -0.1, 0.2],
-                           variance: [0.9, 1.1, 0.4], epsilon: 1e-5)
-        let graph = Graph(name: "convbn", input: GraphInput(name: "x", shape: [1, 5, 5]), nodes: [
-            Node(name: "conv", op: .conv(conv), inputs: ["x"], output: "c"),
-            Node(name: "bn", op: .batchNorm(bn), inputs: ["c"], output: "b"),
-            Node(name: "relu", op: .activation(.relu), inputs: ["b"], output: "y"),
-        ], outputs: ["y"])
-        let input = batch(5)
-        let executor = try Executor(graph: graph, threads: 1)
-        let fused = try executor.run(input)
-        let unfused = try executor.run(input, taps: ["conv", "bn"])
-        XCTAssertEqual(fused.outputs, unfused.outputs)
-        let (scale, shift) = bn.affine()
-        let c = unfused.taps["conv"]!
-        let expected = c.data.indices.map { i in max(c.data[i] * scale[(i / 25) % 3] + shift[(i / 25) % 3], 0) }
-        XCTAssertEqual(fused.outputs[0].data, expected)
+        let pad1 = WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let cases: [(ConvLayer, Activation, input: [Int])] = [
+            (ConvLayer(weight: Tensor(shape: [3, 1, 3, 3], data: rng.signedArray(27)), bias: nil, geometry: pad1, group: 1), .relu, [1, 5, 5]),
+            (ConvLayer(weight: Tensor(shape: [8, 2, 1, 1], data: rng.signedArray(16)), bias: Tensor(shape: [8], data: rng.signedArray(8)),
+                       geometry: WindowGeometry(kernelH: 1, kernelW: 1), group: 1), .clip(lower: 0, upper: 6), [2, 4, 7]),
+            (ConvLayer(weight: Tensor(shape: [4, 1, 3, 3], data: rng.signedArray(36)), bias: nil, geometry: pad1, group: 4), .relu, [4, 6, 11]),
+        ]
+        for (conv, activation, shape) in cases {
+            let channels = conv.outChannels
+            let bn = BatchNorm(gamma: (0..<channels).map { $0 % 2 == 0 ? 1.5 : -0.5 }, beta: rng.signedArray(channels),
+                               mean: rng.signedArray(channels), variance: (0..<channels).map { 0.4 + Float($0) * 0.1 }, epsilon: 1e-5)
+            let graph = Graph(name: "convbn", input: GraphInput(name: "x", shape: shape), nodes: [
+                Node(name: "conv", op: .conv(conv), inputs: ["x"], output: "c"),
+                Node(name: "bn", op: .batchNorm(bn), inputs: ["c"], output: "b"),
+                Node(name: "act", op: .activation(activation), inputs: ["b"], output: "y"),
+            ], outputs: ["y"])
+            let count = shape.reduce(1, *)
+            let input = Tensor(shape: [3] + shape, data: rng.signedArray(3 * count).map { $0 * 4 })
+            let executor = try Executor(graph: graph, threads: 1)
+            let fused = try executor.run(input)
+            let unfused = try executor.run(input, taps: ["conv", "bn"])
+            XCTAssertEqual(fused.outputs, unfused.outputs, "\(activation)")
+            let (scale, shift) = bn.affine()
+            let c = unfused.taps["conv"]!
+            let plane = c.count / (3 * channels)
+            let expected = c.data.indices.map { i -> Float in
+                let v = c.data[i] * scale[(i / plane) % channels] + shift[(i / plane) % channels]
+                return activation == .relu ? (v < 0 ? 0 : v) : (v < 0 ? 0 : (v > 6 ? 6 : v))
+            }
+            XCTAssertEqual(fused.outputs[0].data, expected, "\(activation)")
+        }
     }
 
     func testLinearLayerByHand() throws {
