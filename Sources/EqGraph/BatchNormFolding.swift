@@ -7,6 +7,9 @@ public struct FoldedBatchNorm: Equatable, Sendable {
     public var layer: String
     public var gamma: [Float]
     public var beta: [Float]
+    /// The per-output-channel factor γ/√(σ²+ε) of the layer's weight rows
+    /// (already applied unless the fold was asked to leave the weights).
+    public var scale: [Float]
 }
 
 extension Graph {
@@ -19,9 +22,11 @@ extension Graph {
     /// A fold happens only when the layer's output feeds nothing but the BN and
     /// is not a graph output; the folded layer then writes the BN's output value.
     /// Returns the folds in graph order. The float function is unchanged up to
-    /// rounding.
+    /// rounding. With `scalingWeights` false the weights are left as they are
+    /// and the caller must multiply row o of each fold's layer by `scale[o]`
+    /// (biases are folded either way): the passes scale many layers at once.
     @discardableResult
-    public mutating func foldBatchNormsIntoPrecedingLayers() -> [FoldedBatchNorm] {
+    public mutating func foldBatchNormsIntoPrecedingLayers(scalingWeights: Bool = true) -> [FoldedBatchNorm] {
         var folds = [FoldedBatchNorm]()
         var removed = Set<Int>()
         let producers = self.producers()
@@ -36,7 +41,7 @@ extension Graph {
             let (scale, shift) = bn.affine()
             /// w' = w·scale per row, b' = b·scale + shift.
             func fold(_ weight: inout Tensor, _ bias: inout Tensor?) {
-                weight.scaleRows(by: scale)
+                if scalingWeights { weight.scaleRows(by: scale) }
                 bias = Tensor(shape: [bn.channels], data: (0..<bn.channels).map { o in
                     (bias?.data[o] ?? 0) * scale[o] + shift[o]
                 })
@@ -58,7 +63,7 @@ extension Graph {
             }
             nodes[p].output = node.output
             removed.insert(i)
-            folds.append(FoldedBatchNorm(batchNorm: node.name, layer: nodes[p].name, gamma: bn.gamma, beta: bn.beta))
+            folds.append(FoldedBatchNorm(batchNorm: node.name, layer: nodes[p].name, gamma: bn.gamma, beta: bn.beta, scale: scale))
         }
         nodes = nodes.indices.filter { !removed.contains($0) }.map { nodes[$0] }
         return folds

@@ -21,7 +21,14 @@ public struct BatchNormFolding: GraphPass {
     public func apply(to graph: inout Graph, context: inout PassContext) throws -> PassReport {
         var report = PassReport(pass: name)
         report.setsFound = graph.nodes.filter { if case .batchNorm = $0.op { return true } else { return false } }.count
-        let folds = graph.foldBatchNormsIntoPrecedingLayers()
+        // Biases and graph first, then every folded layer's rows scaled in one
+        // concurrent pass over the weights.
+        let folds = graph.foldBatchNormsIntoPrecedingLayers(scalingWeights: false)
+        let index = Dictionary(graph.nodes.indices.map { (graph.nodes[$0].name, $0) }, uniquingKeysWith: { first, _ in first })
+        let layers = folds.map { index[$0.layer]! }
+        editLayersConcurrently(&graph, layers, threads: context.threads) { k, op in
+            LayerScaling.editLayer(&op) { weight, _, _ in weight.scaleRows(by: folds[k].scale) }
+        }
         for fold in folds { context.batchNormStatistics[fold.layer] = (fold.gamma, fold.beta) }
         let forward = foldForward(&graph)
         report.setsScaled = folds.count + forward

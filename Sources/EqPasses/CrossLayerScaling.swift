@@ -86,7 +86,8 @@ public struct CrossLayerScaling: GraphPass {
         // Iterations work on pending per-channel factors; the weights are
         // rewritten once at the end, so each weight is written once.
         let producers = Set(sets.flatMap { $0.hops.map(\.producer) }), consumers = Set(sets.flatMap { $0.hops.map(\.consumer) })
-        var pending = PendingScales(graph: graph, layers: producers.union(consumers), bothSides: producers.intersection(consumers))
+        var pending = PendingScales(graph: graph, layers: producers.union(consumers), bothSides: producers.intersection(consumers),
+                                    threads: context.threads)
         while iterations < maxIterations && !converged {
             iterations += 1
             var largestStep: Float = 0
@@ -100,7 +101,7 @@ public struct CrossLayerScaling: GraphPass {
             }
             converged = largestStep < tolerance
         }
-        pending.write(to: &graph)
+        pending.write(to: &graph, threads: context.threads)
         report.setsScaled = sets.filter { $0.scales.joined().contains { $0 != 1 } }.count
         report.noteScales(sets.flatMap { $0.scales.joined() })
         report.details = "\(iterations) iteration\(iterations == 1 ? "" : "s"), \(converged ? "converged" : "not converged") (tolerance \(tolerance)), \(clamps) scale\(clamps == 1 ? "" : "s") clamped to \(scaleBounds.lowerBound)...\(scaleBounds.upperBound), ReLU6 policy \(relu6.rawValue)"

@@ -42,17 +42,24 @@ struct PendingScales {
     /// Gathers magnitudes of `indices`' weights (one read each); `bothSides`
     /// are the layers that will get row and column factors; `fixedRows` are
     /// per-row factors already owed to a layer (folded batch norms).
-    init(graph: Graph, layers indices: Set<Int>, bothSides: Set<Int>, fixedRows: [Int: [Float]] = [:]) {
-        for i in indices {
-            let weight: Tensor, depthwise: Bool
+    /// Layers are read on up to `threads` threads.
+    init(graph: Graph, layers indices: Set<Int>, bothSides: Set<Int>, fixedRows: [Int: [Float]] = [:], threads: Int = 1) {
+        var work = [(index: Int, weight: Tensor, depthwise: Bool)]()
+        for i in indices.sorted() {
             switch graph.nodes[i].op {
-            case let .conv(c): (weight, depthwise) = (c.weight, c.isDepthwise)
-            case let .linear(l): (weight, depthwise) = (l.weight, false)
+            case let .conv(c): work.append((i, c.weight, c.isDepthwise))
+            case let .linear(l): work.append((i, l.weight, false))
             default: continue
             }
-            layers[i] = Self.magnitudes(of: weight, depthwise: depthwise, fixed: fixedRows[i],
-                                        keepMatrix: bothSides.contains(i) && !depthwise)
         }
+        work.sort { $0.weight.count > $1.weight.count }   // largest first: the threads finish together
+        let results = ConcurrentSlots([Layer?](repeating: nil, count: work.count))
+        concurrentForEach(work.count, threads: threads) { [work] k in
+            let (i, weight, depthwise) = work[k]
+            results.pointers[k] = Self.magnitudes(of: weight, depthwise: depthwise, fixed: fixedRows[i],
+                                                keepMatrix: bothSides.contains(i) && !depthwise)
+        }
+        for (k, item) in work.enumerated() { layers[item.index] = results.pointers[k] }
         // Layers with only a fixed factor are written, never measured.
         for (i, fixed) in fixedRows where layers[i] == nil {
             layers[i] = Layer(outs: fixed.count, ins: 0, depthwise: false, fixed: fixed,
@@ -158,15 +165,20 @@ struct PendingScales {
         return matrix.withUnsafeBufferPointer { t in
             l.column.withUnsafeBufferPointer { column in
                 (0..<l.outs).map { o in
+                    // max over i of T[o, i]·column[i], eight lanes at a time.
+                    typealias V = SIMD8<Float>
                     let row = t.baseAddress! + o * l.ins
-                    var (m0, m1): (Float, Float) = (0, 0)
+                    var lanes = V()
                     var i = 0
-                    while i + 2 <= l.ins {
-                        m0 = max(m0, row[i] * column[i]); m1 = max(m1, row[i + 1] * column[i + 1])
-                        i += 2
+                    while i + 8 <= l.ins {
+                        let v = UnsafeRawPointer(row + i).loadUnaligned(as: V.self)
+                            * UnsafeRawPointer(column.baseAddress! + i).loadUnaligned(as: V.self)
+                        lanes = lanes.replacing(with: v, where: v .> lanes)
+                        i += 8
                     }
-                    if i < l.ins { m0 = max(m0, row[i] * column[i]) }
-                    return max(m0, m1) * l.row[o]
+                    var m = lanes.max()
+                    while i < l.ins { m = max(m, row[i] * column[i]); i += 1 }
+                    return m * l.row[o]
                 }
             }
         }
@@ -190,43 +202,51 @@ struct PendingScales {
     }
 
     /// Multiplies the factors into the weights and biases, each weight once,
-    /// in place (the graph's arrays are uniquely referenced by then).
-    func write(to graph: inout Graph) {
-        for (index, l) in layers where l.hasRow || l.hasColumn || l.fixed != nil {
-            let rows = (0..<l.outs).map { (l.fixed?[$0] ?? 1) * l.row[$0] }
-            LayerScaling.editLayer(&graph.nodes[index].op) { weight, bias, depthwise in
-                let outs = weight.shape[0], ins = depthwise ? 1 : weight.shape[1]
-                let taps = weight.count / (outs * ins)
-                weight.data.withUnsafeMutableBufferPointer { p in
-                    for o in 0..<outs {
-                        if depthwise || !l.hasColumn {
-                            let f = rows[o] * (depthwise ? l.column[o] : 1)
-                            let base = p.baseAddress! + o * ins * taps
-                            for t in 0..<(ins * taps) { base[t] *= f }
-                            continue
+    /// in place, on up to `threads` threads. Each weight is moved out of the
+    /// graph while it is scaled, so it is uniquely referenced.
+    func write(to graph: inout Graph, threads: Int = 1) {
+        let pending = layers.filter { $0.value.hasRow || $0.value.hasColumn || $0.value.fixed != nil }
+            .sorted { $0.value.outs * max($0.value.ins, 1) > $1.value.outs * max($1.value.ins, 1) }   // largest first
+        editLayersConcurrently(&graph, pending.map(\.key), threads: threads) { k, op in
+            Self.scale(&op, by: pending[k].value)
+        }
+    }
+
+    /// w[o, i, taps] *= fixed[o]·row[o]·column[i] and b[o] *= row[o], in place.
+    static func scale(_ op: inout Op, by l: Layer) {
+        let rows = (0..<l.outs).map { (l.fixed?[$0] ?? 1) * l.row[$0] }
+        LayerScaling.editLayer(&op) { weight, bias, depthwise in
+            let outs = weight.shape[0], ins = depthwise ? 1 : weight.shape[1]
+            let taps = weight.count / (outs * ins)
+            weight.data.withUnsafeMutableBufferPointer { p in
+                for o in 0..<outs {
+                    if depthwise || !l.hasColumn {
+                        let f = rows[o] * (depthwise ? l.column[o] : 1)
+                        let base = p.baseAddress! + o * ins * taps
+                        for t in 0..<(ins * taps) { base[t] *= f }
+                        continue
+                    }
+                    if taps == 1 {
+                        let base = p.baseAddress! + o * ins, r = rows[o]
+                        l.column.withUnsafeBufferPointer { column in
+                            for i in 0..<ins { base[i] *= r * column[i] }
                         }
-                        if taps == 1 {
-                            let base = p.baseAddress! + o * ins, r = rows[o]
-                            l.column.withUnsafeBufferPointer { column in
-                                for i in 0..<ins { base[i] *= r * column[i] }
-                            }
-                            continue
-                        }
-                        for i in 0..<ins {
-                            let f = rows[o] * l.column[i]
-                            let base = p.baseAddress! + (o * ins + i) * taps
-                            if taps == 9 {
-                                let raw = UnsafeMutableRawPointer(base)
-                                raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self) * f, as: SIMD8<Float>.self)
-                                base[8] *= f
-                            } else {
-                                for t in 0..<taps { base[t] *= f }
-                            }
+                        continue
+                    }
+                    for i in 0..<ins {
+                        let f = rows[o] * l.column[i]
+                        let base = p.baseAddress! + (o * ins + i) * taps
+                        if taps == 9 {
+                            let raw = UnsafeMutableRawPointer(base)
+                            raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self) * f, as: SIMD8<Float>.self)
+                            base[8] *= f
+                        } else {
+                            for t in 0..<taps { base[t] *= f }
                         }
                     }
                 }
-                if let b = bias, l.hasRow { bias = Tensor(shape: b.shape, data: b.data.enumerated().map { $1 * l.row[$0] }) }
             }
+            if let b = bias, l.hasRow { bias = Tensor(shape: b.shape, data: b.data.enumerated().map { $1 * l.row[$0] }) }
         }
     }
 }

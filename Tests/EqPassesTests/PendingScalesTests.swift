@@ -8,6 +8,10 @@ import XCTest
 /// w·fixed[o]·row[o]·column[i], and `write` produces exactly those weights.
 final class PendingScalesTests: XCTestCase {
     func testRangesAndWrittenWeightsMatchTheEffectiveWeights() {
+        for threads in [1, 2] { check(threads: threads) }
+    }
+
+    func check(threads: Int) {
         var rng = SeededRandom(seed: 31)
         let (outs, ins, taps) = (5, 11, 9)   // 11 inputs: the 8-lane path and its tail
         let conv = ConvLayer(weight: Tensor(shape: [outs, ins, 3, 3], data: rng.signedArray(outs * ins * taps)),
@@ -21,7 +25,7 @@ final class PendingScalesTests: XCTestCase {
             Node(name: "fc", op: .linear(linear), inputs: ["f"], output: "y"),
         ], outputs: ["y"])
         let fixed: [Float] = [0.5, -2, 1.5, -0.25, 3]   // negative: a batch norm with γ < 0
-        var pending = PendingScales(graph: graph, layers: [0, 3], bothSides: [0], fixedRows: [0: fixed])
+        var pending = PendingScales(graph: graph, layers: [0, 3], bothSides: [0], fixedRows: [0: fixed], threads: threads)
         let rows: [Float] = [2, 0.5, 1, 4, 0.25], columns = (0..<ins).map { 0.5 + Float($0) * 0.2 }
         pending.divideOutputs(0, by: rows.map { 1 / $0 })
         pending.multiplyInputs(0, by: columns)
@@ -36,7 +40,7 @@ final class PendingScalesTests: XCTestCase {
         let fcColumns = (0..<outs).map { i in (0..<4).map { abs(linear.weight.data[$0 * outs + i]) }.max()! * rows[i] }
         for (a, e) in zip(pending.inputRanges(3), fcColumns) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
 
-        pending.write(to: &graph)
+        pending.write(to: &graph, threads: threads)
         guard case let .conv(written) = graph.nodes[0].op, case let .linear(fc) = graph.nodes[3].op else { return XCTFail("ops changed kind") }
         for o in 0..<outs { for i in 0..<ins { for t in 0..<taps {
             XCTAssertEqual(written.weight.data[(o * ins + i) * taps + t], effective(o, i, t), accuracy: 1e-6)
