@@ -4,24 +4,25 @@
 ///
 /// B is never packed or copied. A 1×1 conv's rows are its input planes; a
 /// stride-1 conv's rows are its zero-bordered input planes shifted by each
-/// tap (`padPlanes`, no im2col copies); any other conv's
-/// rows are those of its im2col matrix. A is packed once, when the model is
-/// compiled (`RowGemmWeights`).
+/// tap (`padPlanes`, no im2col copies); any other conv's rows are those of
+/// its im2col matrix. A is packed once, when the model is compiled
+/// (`RowGemmWeights`).
 ///
 /// The micro-kernel keeps a 4×24 tile of C in twelve 8-lane accumulators and
 /// adds one rank-1 update per row of B: three loads of B, four broadcasts of A,
 /// twelve fused multiply-adds. This is the register blocking of Goto & van de
 /// Geijn's GEMM, minus the B packing that dominates OpenBLAS's time when k is
-/// 16–600 and n a few hundred (the demo models' convs). Measured on this
-/// machine's AVX2 core: 69–87 GFLOP/s at the demo shapes, where OpenBLAS's
-/// `cblas_sgemm` reaches 38–65 (Benchmarks/ has both).
+/// 16–600 and n a few hundred (the demo models' convs). The micro-kernel
+/// alone (a standalone swiftc -O timing, n cut to a multiple of 24) ran at
+/// 69–87 GFLOP/s at the demo shapes on this machine's AVX2 core, where
+/// `cblas_sgemm` ran at 38–65; Benchmarks/ times whole convs against both.
 ///
-/// Column tails narrower than 24 use 8-wide tiles over eight rows, then single
-/// columns over sixteen rows (four rows per vector); row tails (m not a multiple of 4) run one row
-/// at a time. Reductions longer than `rowGemmDepth` run in passes that add
-/// onto C. The arithmetic per element is the same in every path (the bias,
-/// then one fused multiply-add per row of B, in order), so results do not
-/// depend on where a column or row falls.
+/// Column tails narrower than 24 use 8-wide tiles over eight rows, then
+/// single columns over sixteen rows (four rows per vector); row tails (m not
+/// a multiple of 4) run one row at a time. Reductions longer than
+/// `rowGemmDepth` run in passes that add onto C. The arithmetic per element
+/// is the same in every path (the bias, then one fused multiply-add per row
+/// of B, in order), so results do not depend on where a column or row falls.
 public struct RowGemmWeights: Sendable {
     public let m: Int
     public let k: Int
@@ -51,12 +52,13 @@ public struct RowGemmWeights: Sendable {
     }
 }
 
-public typealias Lane8 = SIMD8<Float>
+/// The micro-kernels' register: eight floats (one AVX2 register).
+typealias Lane8 = SIMD8<Float>
 
-@inline(__always) @usableFromInline
+@inline(__always)
 func load8(_ p: UnsafePointer<Float>) -> Lane8 { UnsafeRawPointer(p).loadUnaligned(as: Lane8.self) }
 
-@inline(__always) @usableFromInline
+@inline(__always)
 func store8(_ v: Lane8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lane8.self) }
 
 /// Rows of B per pass over C: a 24-column panel of 128 rows (12 KB) and the
