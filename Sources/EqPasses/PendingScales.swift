@@ -5,17 +5,14 @@ import EqTensor
 /// that iterative cross-layer scaling reads each weight once and writes it
 /// once instead of once per iteration. The effective weight of a layer is
 ///
-///   w'[o, i, taps] = w[o, i, taps] · fixed[o] · row[o] · column[i]
+///   w'[o, i, taps] = w[o, i, taps] · row[o] · column[i]
 ///
-/// where `fixed` is a per-row factor known from the start (a batch norm folded
-/// in the same weight pass, sign included) and row/column are the positive
-/// factors the iterations move (a depthwise conv's row and column are the
-/// same channel).
+/// (a depthwise conv's row and column are the same channel).
 ///
 /// The ranges the iterations need come from magnitudes gathered in one read
-/// pass at the start: max |w·fixed| per row and per column, and, for a layer
-/// that gets factors on both sides (the middle of a chain), the taps-reduced
-/// matrix T[o, i] = max over taps |w[o, i, taps]·fixed[o]|, since then
+/// pass at the start: max |w| per row and per column, and, for a layer that
+/// gets factors on both sides (the middle of a chain), the taps-reduced
+/// matrix T[o, i] = max over taps |w[o, i, taps]|, since then
 ///
 ///   max|w'| over row o = row[o] · max_i T[o, i]·column[i],
 ///   max|w'| over column i = column[i] · max_o T[o, i]·row[o].
@@ -25,12 +22,11 @@ import EqTensor
 struct PendingScales {
     struct Layer {
         var outs: Int, ins: Int, depthwise: Bool
-        var fixed: [Float]?
         var row: [Float]
         var column: [Float]
         var hasRow = false
         var hasColumn = false
-        /// max |w·fixed| per output row and per input column.
+        /// max |w| per output row and per input column.
         var rowMax: [Float]
         var columnMax: [Float]
         /// T[o, i] (outs × ins), only for layers scaled on both sides.
@@ -39,11 +35,10 @@ struct PendingScales {
 
     private(set) var layers = [Int: Layer]()
 
-    /// Gathers magnitudes of `indices`' weights (one read each); `bothSides`
-    /// are the layers that will get row and column factors; `fixedRows` are
-    /// per-row factors already owed to a layer (folded batch norms).
-    /// Layers are read on up to `threads` threads.
-    init(graph: Graph, layers indices: Set<Int>, bothSides: Set<Int>, fixedRows: [Int: [Float]] = [:], threads: Int = 1) {
+    /// Gathers magnitudes of `indices`' weights (one read each, on up to
+    /// `threads` threads); `bothSides` are the layers that will get row and
+    /// column factors.
+    init(graph: Graph, layers indices: Set<Int>, bothSides: Set<Int>, threads: Int = 1) {
         var work = [(index: Int, weight: Tensor, depthwise: Bool)]()
         for i in indices.sorted() {
             switch graph.nodes[i].op {
@@ -56,19 +51,14 @@ struct PendingScales {
         let results = ConcurrentSlots([Layer?](repeating: nil, count: work.count))
         concurrentForEach(work.count, threads: threads) { [work] k in
             let (i, weight, depthwise) = work[k]
-            results.pointers[k] = Self.magnitudes(of: weight, depthwise: depthwise, fixed: fixedRows[i],
+            results.pointers[k] = Self.magnitudes(of: weight, depthwise: depthwise,
                                                 keepMatrix: bothSides.contains(i) && !depthwise)
         }
         for (k, item) in work.enumerated() { layers[item.index] = results.pointers[k] }
-        // Layers with only a fixed factor are written, never measured.
-        for (i, fixed) in fixedRows where layers[i] == nil {
-            layers[i] = Layer(outs: fixed.count, ins: 0, depthwise: false, fixed: fixed,
-                              row: [Float](repeating: 1, count: fixed.count), column: [], rowMax: [], columnMax: [])
-        }
     }
 
     /// One pass over a weight [outs, ins, taps…] (depthwise: [outs, 1, taps…]).
-    static func magnitudes(of weight: Tensor, depthwise: Bool, fixed: [Float]?, keepMatrix: Bool) -> Layer {
+    static func magnitudes(of weight: Tensor, depthwise: Bool, keepMatrix: Bool) -> Layer {
         let outs = weight.shape[0], ins = depthwise ? outs : weight.shape[1]
         let taps = weight.count / (outs * (depthwise ? 1 : ins))
         var rowMax = [Float](repeating: 0, count: outs)
@@ -77,9 +67,8 @@ struct PendingScales {
         defer { matrix?.deallocate() }
         weight.data.withUnsafeBufferPointer { w in
             for o in 0..<outs {
-                let f = abs(fixed?[o] ?? 1)
                 if depthwise {
-                    rowMax[o] = absMax(w.baseAddress! + o * taps, count: taps) * f
+                    rowMax[o] = absMax(w.baseAddress! + o * taps, count: taps)
                     continue
                 }
                 let rowStart = w.baseAddress! + o * ins * taps
@@ -92,7 +81,7 @@ struct PendingScales {
                     columnMax.withUnsafeMutableBufferPointer { cm in
                         while i + 8 <= ins {
                             let x = UnsafeRawPointer(rowStart + i).loadUnaligned(as: V.self)
-                            let v = x.replacing(with: -x, where: x .< 0) * f
+                            let v = x.replacing(with: -x, where: x .< 0)
                             lanes = lanes.replacing(with: v, where: v .> lanes)
                             let c = UnsafeMutableRawPointer(cm.baseAddress! + i)
                             let old = c.load(as: V.self)
@@ -100,17 +89,17 @@ struct PendingScales {
                             i += 8
                         }
                         for j in i..<ins {
-                            let a = abs(rowStart[j]) * f
+                            let a = abs(rowStart[j])
                             m = max(m, a)
                             cm[j] = max(cm[j], a)
                         }
                     }
                     m = max(m, lanes.max())
-                    if let matrixRow { for j in 0..<ins { matrixRow[j] = abs(rowStart[j]) * f } }
+                    if let matrixRow { for j in 0..<ins { matrixRow[j] = abs(rowStart[j]) } }
                 } else {
                     columnMax.withUnsafeMutableBufferPointer { cm in
                         for j in 0..<ins {
-                            let t = absMax(rowStart + j * taps, count: taps) * f
+                            let t = absMax(rowStart + j * taps, count: taps)
                             m = max(m, t)
                             cm[j] = max(cm[j], t)
                             matrixRow?[j] = t
@@ -120,7 +109,7 @@ struct PendingScales {
                 rowMax[o] = m
             }
         }
-        return Layer(outs: outs, ins: ins, depthwise: depthwise, fixed: fixed, row: [Float](repeating: 1, count: outs),
+        return Layer(outs: outs, ins: ins, depthwise: depthwise, row: [Float](repeating: 1, count: outs),
                      column: [Float](repeating: 1, count: ins), rowMax: rowMax, columnMax: columnMax,
                      tapMax: matrix.map { Array(UnsafeBufferPointer(start: $0, count: outs * ins)) })
     }
@@ -205,36 +194,35 @@ struct PendingScales {
     /// in place, on up to `threads` threads. Each weight is moved out of the
     /// graph while it is scaled, so it is uniquely referenced.
     func write(to graph: inout Graph, threads: Int = 1) {
-        let pending = layers.filter { $0.value.hasRow || $0.value.hasColumn || $0.value.fixed != nil }
+        let pending = layers.filter { $0.value.hasRow || $0.value.hasColumn }
             .sorted { $0.value.outs * max($0.value.ins, 1) > $1.value.outs * max($1.value.ins, 1) }   // largest first
         editLayersConcurrently(&graph, pending.map(\.key), threads: threads) { k, op in
             Self.scale(&op, by: pending[k].value)
         }
     }
 
-    /// w[o, i, taps] *= fixed[o]·row[o]·column[i] and b[o] *= row[o], in place.
+    /// w[o, i, taps] *= row[o]·column[i] and b[o] *= row[o], in place.
     static func scale(_ op: inout Op, by l: Layer) {
-        let rows = (0..<l.outs).map { (l.fixed?[$0] ?? 1) * l.row[$0] }
         LayerScaling.editLayer(&op) { weight, bias, depthwise in
             let outs = weight.shape[0], ins = depthwise ? 1 : weight.shape[1]
             let taps = weight.count / (outs * ins)
             weight.data.withUnsafeMutableBufferPointer { p in
                 for o in 0..<outs {
                     if depthwise || !l.hasColumn {
-                        let f = rows[o] * (depthwise ? l.column[o] : 1)
+                        let f = l.row[o] * (depthwise ? l.column[o] : 1)
                         let base = p.baseAddress! + o * ins * taps
                         for t in 0..<(ins * taps) { base[t] *= f }
                         continue
                     }
                     if taps == 1 {
-                        let base = p.baseAddress! + o * ins, r = rows[o]
+                        let base = p.baseAddress! + o * ins, r = l.row[o]
                         l.column.withUnsafeBufferPointer { column in
                             for i in 0..<ins { base[i] *= r * column[i] }
                         }
                         continue
                     }
                     for i in 0..<ins {
-                        let f = rows[o] * l.column[i]
+                        let f = l.row[o] * l.column[i]
                         let base = p.baseAddress! + (o * ins + i) * taps
                         if taps == 9 {
                             let raw = UnsafeMutableRawPointer(base)

@@ -92,10 +92,7 @@ public final class Executor: @unchecked Sendable {
     /// are one-off costs; `eqbench run` on the MLP at 2 threads measured
     /// 146k images/s without this and 174k with it, best of 4).
     public func prepare(taps: [String] = []) throws {
-        let values = try taps.map { name -> String in
-            guard let value = tapValue(name) else { throw ExecutorError.unknownTap(name) }
-            return value
-        }
+        let values = try tapValues(taps)
         let plan = self.plan(keeping: values)
         lock.lock()
         defer { lock.unlock() }
@@ -110,6 +107,14 @@ public final class Executor: @unchecked Sendable {
         return graph.nodes.first(where: { $0.name == name })?.output
     }
 
+    /// The values `taps` refer to, or `unknownTap` for the first that names none.
+    func tapValues(_ taps: [String]) throws -> [String] {
+        try taps.map { name in
+            guard let value = tapValue(name) else { throw ExecutorError.unknownTap(name) }
+            return value
+        }
+    }
+
     /// Runs a batch [N] + input shape and returns the outputs and the taps
     /// (names may repeat; each is returned once).
     public func run(_ input: Tensor, taps: [String] = []) throws -> ExecutionResult {
@@ -117,10 +122,7 @@ public final class Executor: @unchecked Sendable {
             throw ExecutorError.inputShape(expected: graph.input.shape, got: input.shape)
         }
         guard input.shape[0] > 0, input.count > 0 else { throw ExecutorError.emptyBatch }
-        let tapValues = try taps.map { name -> String in
-            guard let value = tapValue(name) else { throw ExecutorError.unknownTap(name) }
-            return value
-        }
+        let tapValues = try tapValues(taps)
         let plan = self.plan(keeping: tapValues)
         let batch = input.shape[0]
         // Results are written straight into the arrays the tensors will own

@@ -74,9 +74,8 @@ struct ConvKernel {
             method = .im2col
         }
         let rows = input[0] / group * g.kernelH * g.kernelW, cout = output[0] / group, plane = input[1] * input[2]
-        let weight = layer.weight.data
         packed = method == .depthwise ? [] : (0..<group).map { index in
-            weight.withUnsafeBufferPointer { RowGemmWeights($0.baseAddress! + index * cout * rows, m: cout, k: rows) }
+            layer.weight.data.withUnsafeBufferPointer { RowGemmWeights($0.baseAddress! + index * cout * rows, m: cout, k: rows) }
         }
         switch method {
         case .depthwise: rowOffsets = []
@@ -110,24 +109,25 @@ struct ConvKernel {
         let outPlane = outH * outW
         rowOffsets.withUnsafeBufferPointer { offsets in
             bias.withOptionalPointer { b in
-                let rows = offsets.baseAddress ?? UnsafePointer(bitPattern: 8)!
+                // Every GEMM method has at least one row of B; depthwise has none.
+                let rows = offsets.baseAddress
                 switch method {
                 case .pointwise:
-                    rowGemm(packed[0], n: outPlane, b: input, rowOffsets: rows, bias: b, c: output, ldc: outPlane)
+                    rowGemm(packed[0], n: outPlane, b: input, rowOffsets: rows!, bias: b, c: output, ldc: outPlane)
                 case .im2col:
                     let cin = inChannels / group, cout = outChannels / group
                     for g in 0..<group {
                         im2col(input: input + g * cin * inH * inW, channels: cin, height: inH, width: inW,
                                geometry: geometry, outHeight: outH, outWidth: outW, columns: workspace,
                                padded: workspace + columnRows * outPlane + im2colColumnSlack)
-                        rowGemm(packed[g], n: outPlane, b: workspace, rowOffsets: rows, bias: b.map { $0 + g * cout },
+                        rowGemm(packed[g], n: outPlane, b: workspace, rowOffsets: rows!, bias: b.map { $0 + g * cout },
                                 c: output + g * cout * outPlane, ldc: outPlane)
                     }
                 case .shifted:
                     let n = outH * paddedW
                     let wide = workspace, planes = workspace + outChannels * n
                     padPlanes(input: input, channels: inChannels, height: inH, width: inW, geometry: geometry, padded: planes)
-                    rowGemm(packed[0], n: n, b: planes, rowOffsets: rows, bias: b, c: wide, ldc: n)
+                    rowGemm(packed[0], n: n, b: planes, rowOffsets: rows!, bias: b, c: wide, ldc: n)
                     copyValidColumns(wide, paddedW: paddedW, channels: outChannels, outHeight: outH, outWidth: outW,
                                      output: output)
                 case .depthwise:

@@ -78,13 +78,15 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
         for k0 in stride(from: 0, to: k, by: rowGemmDepth) {
             let depth = min(rowGemmDepth, k - k0), first = k0 == 0
             let offsets = rowOffsets + k0
+            // The first pass starts from the bias, later ones add onto C.
+            func start(_ row: Int) -> UnsafePointer<Float>? { first ? bias.map { $0 + row } : nil }
             // Column tiles outside, row blocks inside: a tile's panel of B
             // stays in L1 while every block of A passes over it.
             var col = 0
             while col < wide {
                 for row in stride(from: 0, to: fullRows, by: 4) {
                     tile4x24(ap + row * k + k0 * 4, depth: depth, b: b + col, rowOffsets: offsets,
-                             start: first ? bias.map { $0 + row } : nil, accumulate: !first, c: c + row * ldc + col, ldc: ldc)
+                             start: start(row), accumulate: !first, c: c + row * ldc + col, ldc: ldc)
                 }
                 col += 24
             }
@@ -94,11 +96,11 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
             while col < narrow {
                 for row in stride(from: 0, to: pairedRows, by: 8) {
                     tile8x8(ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + col, rowOffsets: offsets,
-                            start: first ? bias.map { $0 + row } : nil, accumulate: !first, c: c + row * ldc + col, ldc: ldc)
+                            start: start(row), accumulate: !first, c: c + row * ldc + col, ldc: ldc)
                 }
                 for row in stride(from: pairedRows, to: fullRows, by: 4) {
                     tile4x8(ap + row * k + k0 * 4, depth: depth, b: b + col, rowOffsets: offsets,
-                            start: first ? bias.map { $0 + row } : nil, accumulate: !first, c: c + row * ldc + col, ldc: ldc)
+                            start: start(row), accumulate: !first, c: c + row * ldc + col, ldc: ldc)
                 }
                 col += 8
             }
@@ -106,11 +108,11 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
             for j in col..<n {
                 for row in stride(from: 0, to: quadRows, by: 16) {
                     tile16x1(ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + j, rowOffsets: offsets,
-                             start: first ? bias.map { $0 + row } : nil, accumulate: !first, c: c + row * ldc + j, ldc: ldc)
+                             start: start(row), accumulate: !first, c: c + row * ldc + j, ldc: ldc)
                 }
                 for row in stride(from: quadRows, to: fullRows, by: 4) {
                     tile4x1(ap + row * k + k0 * 4, depth: depth, b: b + j, rowOffsets: offsets,
-                            start: first ? bias.map { $0 + row } : nil, accumulate: !first, c: c + row * ldc + j, ldc: ldc)
+                            start: start(row), accumulate: !first, c: c + row * ldc + j, ldc: ldc)
                 }
             }
             for r in fullRows..<m {

@@ -5,7 +5,7 @@ import XCTest
 
 /// The deferred factors of iterative cross-layer scaling: ranges from the
 /// taps-reduced magnitudes equal ranges of the effective weights
-/// w·fixed[o]·row[o]·column[i], and `write` produces exactly those weights.
+/// w·row[o]·column[i], and `write` produces exactly those weights.
 final class PendingScalesTests: XCTestCase {
     func testRangesAndWrittenWeightsMatchTheEffectiveWeights() {
         for threads in [1, 2] { check(threads: threads) }
@@ -24,15 +24,14 @@ final class PendingScalesTests: XCTestCase {
             Node(name: "flat", op: .reshape(to: [outs]), inputs: ["p"], output: "f"),
             Node(name: "fc", op: .linear(linear), inputs: ["f"], output: "y"),
         ], outputs: ["y"])
-        let fixed: [Float] = [0.5, -2, 1.5, -0.25, 3]   // negative: a batch norm with γ < 0
-        var pending = PendingScales(graph: graph, layers: [0, 3], bothSides: [0], fixedRows: [0: fixed], threads: threads)
+        var pending = PendingScales(graph: graph, layers: [0, 3], bothSides: [0], threads: threads)
         let rows: [Float] = [2, 0.5, 1, 4, 0.25], columns = (0..<ins).map { 0.5 + Float($0) * 0.2 }
         pending.divideOutputs(0, by: rows.map { 1 / $0 })
         pending.multiplyInputs(0, by: columns)
         pending.multiplyInputs(3, by: rows)
 
         let w = conv.weight.data
-        func effective(_ o: Int, _ i: Int, _ t: Int) -> Float { w[(o * ins + i) * taps + t] * fixed[o] * rows[o] * columns[i] }
+        func effective(_ o: Int, _ i: Int, _ t: Int) -> Float { w[(o * ins + i) * taps + t] * rows[o] * columns[i] }
         let expectedRows = (0..<outs).map { o in (0..<ins).flatMap { i in (0..<taps).map { abs(effective(o, i, $0)) } }.max()! }
         let expectedColumns = (0..<ins).map { i in (0..<outs).flatMap { o in (0..<taps).map { abs(effective(o, i, $0)) } }.max()! }
         for (a, e) in zip(pending.outputRanges(0), expectedRows) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
@@ -45,7 +44,7 @@ final class PendingScalesTests: XCTestCase {
         for o in 0..<outs { for i in 0..<ins { for t in 0..<taps {
             XCTAssertEqual(written.weight.data[(o * ins + i) * taps + t], effective(o, i, t), accuracy: 1e-6)
         } } }
-        // The bias takes the moving row factor only (a folded batch norm's bias is folded by the fold).
+        // The bias takes the row factor.
         for o in 0..<outs { XCTAssertEqual(written.bias!.data[o], conv.bias!.data[o] * rows[o], accuracy: 1e-6) }
         for o in 0..<4 { for i in 0..<outs {
             XCTAssertEqual(fc.weight.data[o * outs + i], linear.weight.data[o * outs + i] * rows[i], accuracy: 1e-6)
