@@ -11,6 +11,16 @@ public func maxPool2D(input: UnsafePointer<Float>, channels: Int, height: Int, w
                       geometry g: WindowGeometry, outHeight: Int, outWidth: Int,
                       output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>? = nil) {
     if let rows = scratch, g.dilationH == 1, g.dilationW == 1 {
+        // Per column tap j: its offset in the row and the output columns
+        // whose tap j falls inside the row (the same for every row; computed
+        // per row, the divisions were a fifth of the kernel on 28-wide maps).
+        let taps = (0..<g.kernelW).compactMap { j -> (offset: Int, first: Int, last: Int)? in
+            let offset = j - g.padLeft
+            guard offset < width else { return nil }
+            let first = max(0, (-offset + g.strideW - 1) / g.strideW)
+            let last = min(outWidth, (width - 1 - offset) / g.strideW + 1)
+            return first < last ? (offset, first, last) : nil
+        }
         for c in 0..<channels {
             let src = input + c * height * width
             let dst = output + c * outHeight * outWidth
@@ -18,13 +28,7 @@ public func maxPool2D(input: UnsafePointer<Float>, channels: Int, height: Int, w
             for ih in 0..<height {
                 let line = src + ih * width, out = rows + ih * outWidth
                 for ow in 0..<outWidth { out[ow] = -.infinity }
-                for j in 0..<g.kernelW {
-                    let offset = j - g.padLeft
-                    guard offset < width else { continue }
-                    // Output columns whose tap j falls inside the row.
-                    let first = max(0, (-offset + g.strideW - 1) / g.strideW)
-                    let last = min(outWidth, (width - 1 - offset) / g.strideW + 1)
-                    guard first < last else { continue }
+                for (offset, first, last) in taps {
                     if g.strideW == 1 {
                         let from = line + offset
                         for ow in first..<last { let v = from[ow]; out[ow] = (v > out[ow] || v != v) ? v : out[ow] }
