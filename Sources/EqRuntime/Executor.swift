@@ -188,52 +188,60 @@ public final class Executor: @unchecked Sendable {
 /// The buffers one worker uses: a slot per plan slot sized for a whole tile,
 /// and per-image scratch. Reused from run to run.
 final class Arena: @unchecked Sendable {
-    let slots: [UnsafeMutablePointer<Float>]
+    /// The memory of each slot; a borrowed input's slot is pointed at the
+    /// caller's batch for the duration of a tile.
+    private var slots: [UnsafeMutablePointer<Float>]
+    private let owned: [UnsafeMutablePointer<Float>]
     let workspace: UnsafeMutablePointer<Float>
 
     init(plan: ExecutionPlan, tileSize: Int) {
-        slots = plan.slotCounts.map { count in
+        owned = plan.slotCounts.map { count in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count * tileSize))
             p.initialize(repeating: 0, count: max(1, count * tileSize))
             return p
         }
+        slots = owned
         workspace = .allocate(capacity: max(1, plan.workspaceCount))
         workspace.initialize(repeating: 0, count: max(1, plan.workspaceCount))
     }
 
     deinit {
-        slots.forEach { $0.deallocate() }
+        owned.forEach { $0.deallocate() }
         workspace.deallocate()
     }
 
-    /// Runs every step on `images` images whose input starts at `input`, and
-    /// copies the exported values to `exports` at image offset `firstImage`.
+    /// Runs every step on `images` images whose input starts at `input` (read
+    /// only, unless the plan quantizes a copy of it), and copies the exported
+    /// values to `exports` at image offset `firstImage`.
     func runTile(_ plan: ExecutionPlan, input: UnsafeMutablePointer<Float>, images: Int,
                  firstImage: Int, exports: [UnsafeMutablePointer<Float>]) {
-        slots[plan.inputSlot].update(from: input, count: images * plan.inputCount)
-        plan.inputQuantizer?.apply(slots[plan.inputSlot], count: images * plan.inputCount)
+        if plan.inputBorrowed {
+            slots[plan.inputSlot] = input
+        } else {
+            slots[plan.inputSlot] = owned[plan.inputSlot]
+            slots[plan.inputSlot].update(from: input, count: images * plan.inputCount)
+            plan.inputQuantizer?.apply(slots[plan.inputSlot], count: images * plan.inputCount)
+        }
         for e in plan.inputExports {
             (exports[e] + firstImage * plan.inputCount).update(from: slots[plan.inputSlot], count: images * plan.inputCount)
         }
         for step in plan.steps {
             let inputs = step.inputSlots.map { slots[$0] }
-            let output = slots[step.outputSlot]
+            let output = step.directExport.map { exports[$0] + firstImage * step.outputCount } ?? slots[step.outputSlot]
             if case let .linear(weight, bias, inFeatures, outFeatures) = step.kernel {
                 // One GEMM for the tile: Y[images, out] = X[images, in] · Wᵀ.
                 weight.withUnsafeBufferPointer { w in
                     BLAS.sgemm(m: images, n: outFeatures, k: inFeatures, a: inputs[0],
                                b: w.baseAddress!, transposeB: true, c: output)
                 }
-                if let bias {
-                    for i in 0..<images {
-                        let row = output + i * outFeatures
-                        for o in 0..<outFeatures { row[o] += bias[o] }
-                    }
+                // Bias and activation in one pass, row by row while it is in L1.
+                for i in 0..<images {
+                    let row = output + i * outFeatures
+                    if let bias { for o in 0..<outFeatures { row[o] += bias[o] } }
+                    step.activation?.apply(row, count: outFeatures)
                 }
-                step.activation?.apply(output, count: images * outFeatures)
             } else if case let .activation(activation) = step.kernel {
-                output.update(from: inputs[0], count: images * step.outputCount)
-                activation.apply(output, count: images * step.outputCount)
+                activation.apply(inputs[0], to: output, count: images * step.outputCount)
             } else {
                 var pointers = inputs
                 for i in 0..<images {

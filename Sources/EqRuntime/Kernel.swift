@@ -263,6 +263,7 @@ extension Kernel {
             preluPerChannel(output, channels: channels, plane: plane, slopes: slopes, slopeCount: slopes.count)
         case let .binary(op, aStrides, bStrides, outShape):
             broadcastBinary(op, inputs[0], aStrides: aStrides, inputs[1], bStrides: bStrides, output, outShape: outShape)
+            activation?.apply(output, count: outputCount)
         case let .binaryConstant(op, constant, inputStrides, outShape, constantFirst):
             let dense = broadcastStrides(outShape, to: outShape)
             constant.withUnsafeBufferPointer { c in

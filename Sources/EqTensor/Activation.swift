@@ -39,6 +39,21 @@ public enum Activation: Equatable, Sendable {
             }
         }
     }
+
+    /// y = f(x) for `count` elements (an activation step whose input and
+    /// output are different buffers): copied and activated in L1-sized chunks,
+    /// so memory sees one pass and each formula is written once, in place (a
+    /// two-pointer loop would need the vectorizer's overlap check, which fails
+    /// and runs scalar whenever the caller passes the same buffer twice).
+    @inlinable
+    public func apply(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {
+        let chunk = 2048
+        for start in stride(from: 0, to: count, by: chunk) {
+            let n = Swift.min(chunk, count - start)
+            (y + start).update(from: x + start, count: n)
+            apply(y + start, count: n)
+        }
+    }
 }
 
 /// PRelu with a slope per channel (or one shared slope when `slopes` has one

@@ -103,6 +103,43 @@ final class ExecutorTests: XCTestCase {
         }
     }
 
+    /// Reshapes run as views of their input's buffer (one of the graph
+    /// input itself, which the executor reads in place and must not write),
+    /// and a ReLU after a residual Add is fused into it: the outputs match
+    /// the definition, tapping the views and the Add (which blocks both)
+    /// changes no output, and the caller's batch is unchanged.
+    func testReshapeViewsBorrowedInputAndAddActivationFusion() throws {
+        var rng = SeededRandom(seed: 9)
+        let fc = LinearLayer(weight: Tensor(shape: [4, 18], data: rng.signedArray(72)), bias: Tensor(shape: [4], data: rng.signedArray(4)))
+        let graph = Graph(name: "views", input: GraphInput(name: "x", shape: [2, 3, 3]), nodes: [
+            Node(name: "flat", op: .reshape(to: [18]), inputs: ["x"], output: "f"),
+            Node(name: "relu", op: .activation(.relu), inputs: ["f"], output: "r"),
+            Node(name: "add", op: .binary(.add), inputs: ["f", "r"], output: "s"),
+            Node(name: "act", op: .activation(.relu), inputs: ["s"], output: "a"),
+            Node(name: "flat2", op: .reshape(to: [18]), inputs: ["a"], output: "a2"),
+            Node(name: "fc", op: .linear(fc), inputs: ["a2"], output: "y"),
+        ], outputs: ["y"])
+        let values = rng.signedArray(5 * 18)
+        let input = Tensor(shape: [5, 2, 3, 3], data: values)
+        let executor = try Executor(graph: graph, threads: 2)
+        let plain = try executor.run(input)
+        XCTAssertEqual(input.data, values, "the executor wrote into the caller's batch")
+        for image in 0..<5 {
+            let x = values[(image * 18)..<((image + 1) * 18)]
+            let a = x.map { v -> Float in let s = v + max(v, 0); return max(s, 0) }
+            for o in 0..<4 {
+                let row = fc.weight.data[(o * 18)..<((o + 1) * 18)]
+                let expected = zip(row, a).reduce(fc.bias!.data[o]) { $0 + $1.0 * $1.1 }
+                XCTAssertEqual(plain.outputs[0].data[image * 4 + o], expected, accuracy: 1e-5)
+            }
+        }
+        let tapped = try executor.run(input, taps: ["flat", "add", "flat2"])
+        XCTAssertEqual(plain.outputs, tapped.outputs)
+        XCTAssertEqual(tapped.taps["flat"]!.data, values)
+        XCTAssertEqual(tapped.taps["add"]!.data, values.map { $0 + max($0, 0) })
+        XCTAssertEqual(input.data, values)
+    }
+
     func testLinearLayerByHand() throws {
         let fc = LinearLayer(weight: Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), bias: Tensor(shape: [2], data: [1, -1]))
         let graph = Graph(name: "fc", input: GraphInput(name: "x", shape: [3]),
