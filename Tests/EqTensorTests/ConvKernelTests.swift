@@ -97,6 +97,10 @@ final class ConvKernelTests: XCTestCase {
             // Rows of 3 full vectors and a tail (28), a strided 14 (1 + tail).
             (3, 1, 5, 28, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
             (2, 1, 28, 28, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            // Stride 3: the scalar phase split, phase rows padded to eight floats.
+            (2, 1, 10, 11, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 3, strideW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            // 7² planes: every output row is a tail, stored eight wide into the next row.
+            (3, 2, 7, 7, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
         ]
         for (n, t) in cases.enumerated() {
             let x = rng.signedArray(t.c * t.h * t.w)
@@ -105,12 +109,14 @@ final class ConvKernelTests: XCTestCase {
             let bias = rng.signedArray(outChannels)
             let (expected, oh, ow) = Reference.conv(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: outChannels,
                                                     group: t.c, g: t.g, bias: bias)
-            var out = [Float](repeating: .nan, count: expected.count)
+            // Eight guard elements past the output: a plane's last row must not spill.
+            var out = [Float](repeating: .nan, count: expected.count + 8)
             var scratch = [Float](repeating: 0, count: depthwiseScratchCount(height: t.h, width: t.w, geometry: t.g))
             depthwiseConv2D(input: x, channels: t.c, height: t.h, width: t.w, weights: weight, bias: bias,
                             multiplier: t.m, geometry: t.g, outHeight: oh, outWidth: ow,
                             output: &out, scratch: &scratch)
             for i in expected.indices { XCTAssertEqual(out[i], expected[i], accuracy: 1e-5, "case \(n) element \(i)") }
+            XCTAssertTrue(out[expected.count...].allSatisfy(\.isNaN), "case \(n) wrote past its output")
         }
     }
 
