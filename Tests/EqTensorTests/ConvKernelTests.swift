@@ -47,6 +47,11 @@ final class ConvKernelTests: XCTestCase {
             (3, 7, 7, 4, 1, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
             (2, 14, 14, 3, 1, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
             (2, 7, 7, 2, 1, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            // Stride 2 on wider rows: sixteen-wide reads where they stay in the row
+            // (1×1 on 28 → 14, 3×3 padded on 20 → 10), the scalar loop where not (17 → 9).
+            (3, 28, 28, 4, 1, WindowGeometry(kernelH: 1, kernelW: 1, strideH: 2, strideW: 2)),
+            (2, 20, 20, 3, 1, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (2, 5, 17, 3, 1, WindowGeometry(kernelH: 1, kernelW: 1, strideH: 2, strideW: 2)),
         ]
         for (n, t) in cases.enumerated() {
             let x = rng.signedArray(t.c * t.h * t.w)
