@@ -6,10 +6,20 @@
 /// over each window's columns for every input row, and a column pass the
 /// maximum of those over the window's rows, both as element-wise loops the
 /// compiler vectorizes (`scratch` holds height·outWidth floats).
+///
+/// Stride-1 windows on rows of at least eight (the inception's 3×3 "same"
+/// pools) take `maxPoolStride1`, eight outputs per vector.
 @inlinable
 public func maxPool2D(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                       geometry g: WindowGeometry, outHeight: Int, outWidth: Int,
                       output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>? = nil) {
+    if let line = scratch, g.strideH == 1, g.strideW == 1, g.dilationH == 1, g.dilationW == 1,
+       g.padTop < g.kernelH, g.padBottom < g.kernelH,   // every window holds an input row
+       width >= 8, outWidth >= 8, height * outWidth >= width + g.padLeft + g.padRight + 8 {
+        maxPoolStride1(input: input, channels: channels, height: height, width: width, geometry: g,
+                       outHeight: outHeight, outWidth: outWidth, output: output, line: line)
+        return
+    }
     if let rows = scratch, g.dilationH == 1, g.dilationW == 1 {
         // Per column tap j: its offset in the row and the output columns
         // whose tap j falls inside the row (the same for every row; computed
@@ -68,6 +78,52 @@ public func maxPool2D(input: UnsafePointer<Float>, channels: Int, height: Int, w
                     }
                 }
                 dst[oh * outWidth + ow] = best
+            }
+        }
+    }
+}
+
+/// The maximum of a and b that keeps a NaN from either side (as ONNX Runtime
+/// does); `max`/`vmaxps` would drop a NaN in one argument order or the other.
+@inlinable @inline(__always)
+func maxKeepingNaN(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+    a.replacing(with: b, where: (b .> a) .| (b .!= b))
+}
+
+/// Stride-1 max pooling, eight outputs per vector. For each output row, the
+/// window's input rows are reduced into `line` (the row's maximum over them,
+/// between padLeft and padRight cells of −∞), then each output is the
+/// maximum of kernelW neighbours of `line`; no bounds test in either loop.
+/// Rows are covered by eight-wide vectors, the last one overlapping the one
+/// before it. `line` holds paddedW + 8 floats; width and outWidth are ≥ 8.
+@inlinable
+func maxPoolStride1(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, geometry g: WindowGeometry,
+                    outHeight: Int, outWidth: Int, output: UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD8<Float>
+    @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+    /// Calls body(x) for x = 0, 8, 16, … and finally count − 8.
+    @inline(__always) func vectors(_ count: Int, _ body: (Int) -> Void) {
+        var x = 0
+        while x + 8 < count { body(x); x += 8 }
+        body(count - 8)
+    }
+    for x in 0..<g.padLeft { line[x] = -.infinity }
+    for x in 0..<g.padRight { line[g.padLeft + width + x] = -.infinity }
+    let row = line + g.padLeft
+    for c in 0..<channels {
+        let src = UnsafePointer(input + c * height * width), dst = output + c * outHeight * outWidth
+        for oh in 0..<outHeight {
+            let first = max(0, oh - g.padTop), last = min(height, oh - g.padTop + g.kernelH)
+            vectors(width) { x in
+                var m = load(src + first * width + x)
+                for ih in (first + 1)..<last { m = maxKeepingNaN(m, load(src + ih * width + x)) }
+                store(m, row + x)
+            }
+            vectors(outWidth) { ow in
+                var m = load(line + ow)
+                for j in 1..<g.kernelW { m = maxKeepingNaN(m, load(line + ow + j)) }
+                store(m, dst + oh * outWidth + ow)
             }
         }
     }

@@ -32,11 +32,17 @@ final class ElementwiseKernelTests: XCTestCase {
             WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
             WindowGeometry(kernelH: 2, kernelW: 2, strideH: 2, strideW: 2),
             WindowGeometry(kernelH: 3, kernelW: 2, strideH: 2, strideW: 1, padBottom: 1, padRight: 1, ceilMode: true),
+            // Stride 1 on rows of at least eight: the vector path (same, valid, lopsided pads).
+            WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+            WindowGeometry(kernelH: 2, kernelW: 3),
+            WindowGeometry(kernelH: 3, kernelW: 2, padTop: 2, padLeft: 0, padBottom: 0, padRight: 1),
         ]
-        for g in geometries {
-            let (c, h, w) = (3, 9, 7)
+        for (n, g) in geometries.enumerated() {
+            // The last three on 11 × 13 planes (the vector path), the others on 9 × 7.
+            let (c, h, w) = n >= 4 ? (3, 11, 13) : (3, 9, 7)
             var x = rng.signedArray(c * h * w)
             x[17] = .nan
+            x[2 * h * w + 5 * w + 12] = .nan   // on a row's last vector
             let oh = try XCTUnwrap(g.outputSize(height: h, width: w))
             var direct = [Float](repeating: 0, count: c * oh.height * oh.width), separable = direct
             var scratch = [Float](repeating: 0, count: h * oh.width)
