@@ -140,8 +140,11 @@ struct ConvKernel {
                 }
             }
         }
-        affine?.apply(output, plane: outPlane)
-        activation?.apply(output, count: outChannels * outPlane)
+        if let affine {
+            affine.apply(output, plane: outPlane, then: activation)
+        } else {
+            activation?.apply(output, count: outChannels * outPlane)
+        }
     }
 }
 
@@ -159,6 +162,31 @@ struct ChannelAffine {
         for c in scale.indices {
             let s = scale[c], t = shift[c], row = x + c * plane
             for i in 0..<plane { row[i] = row[i] * s + t }
+        }
+    }
+
+    /// The affine, then `activation`, in one pass for ReLU and clip (ReLU6):
+    /// the same arithmetic as the two passes, one read and write of the
+    /// output instead of two (the second pass was 3% of MobileNetV2's
+    /// instructions). Other activations run as their own pass after it.
+    func apply(_ x: UnsafeMutablePointer<Float>, plane: Int, then activation: Activation?) {
+        switch activation {
+        case .relu?:
+            for c in scale.indices {
+                let s = scale[c], t = shift[c], row = x + c * plane
+                for i in 0..<plane { let v = row[i] * s + t; row[i] = v < 0 ? 0 : v }
+            }
+        case let .clip(lower, upper)?:
+            for c in scale.indices {
+                let s = scale[c], t = shift[c], row = x + c * plane
+                for i in 0..<plane {
+                    let v = row[i] * s + t
+                    row[i] = v < lower ? lower : (v > upper ? upper : v)
+                }
+            }
+        default:
+            apply(x, plane: plane)
+            activation?.apply(x, count: scale.count * plane)
         }
     }
 }
