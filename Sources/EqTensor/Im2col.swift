@@ -43,24 +43,30 @@ public func im2col(input: UnsafePointer<Float>, channels: Int, height: Int, widt
                     }
                     continue
                 }
+                if g.strideW == 2 && outWidth >= 8 && 2 * outWidth <= paddedW - j * g.dilationW {
+                    // Eight outputs from the even lanes of sixteen inputs, the
+                    // last vector overlapping the one before it; every read
+                    // stays in the source row (1×1 stride-2 convs read 14-wide
+                    // outputs from 28-wide rows). Pointers step row by row:
+                    // the per-row index arithmetic, overflow-checked, cost
+                    // more than the two vectors of a 14-wide row.
+                    var src = plane + i * g.dilationH * paddedW + j * g.dilationW, dstRow = dst
+                    let rowStep = g.strideH * paddedW
+                    for _ in 0..<outHeight {
+                        forEachOverlappingVector(outWidth) { at in
+                            let v = UnsafeRawPointer(src + (at &* 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+                            UnsafeMutableRawPointer(dstRow + at).storeBytes(of: v, as: SIMD8<Float>.self)
+                        }
+                        src += rowStep
+                        dstRow += outWidth
+                    }
+                    continue
+                }
                 for oh in 0..<outHeight {
                     let src = plane + (oh * g.strideH + i * g.dilationH) * paddedW + j * g.dilationW
                     let dstRow = dst + oh * outWidth
                     if g.strideW == 1 {
                         for ow in 0..<outWidth { dstRow[ow] = src[ow] }
-                    } else if g.strideW == 2 && outWidth >= 8 && 2 * outWidth <= paddedW - j * g.dilationW {
-                        // Eight outputs from the even lanes of sixteen inputs,
-                        // the last vector overlapping the one before it; every
-                        // read stays in the source row (1×1 stride-2 convs
-                        // read 14-wide outputs from 28-wide rows).
-                        var ow = 0
-                        while true {
-                            let at = min(ow, outWidth - 8)
-                            let v = UnsafeRawPointer(src + 2 * at).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-                            UnsafeMutableRawPointer(dstRow + at).storeBytes(of: v, as: SIMD8<Float>.self)
-                            if at == outWidth - 8 { break }
-                            ow += 8
-                        }
                     } else if g.strideW == 2 {
                         // A constant stride (wrapping multiply: no overflow
                         // branch in the loop) lets the compiler use shuffles.
@@ -73,6 +79,19 @@ public func im2col(input: UnsafePointer<Float>, channels: Int, height: Int, widt
             }
         }
     }
+}
+
+/// Calls `body(x)` for x = 0, 8, 16, … below count − 8, then for count − 8:
+/// eight-wide steps over a row of `count` ≥ 8 elements, the last step
+/// overlapping the one before it, so no scalar tail is needed.
+@inlinable @inline(__always)
+func forEachOverlappingVector(_ count: Int, _ body: (Int) -> Void) {
+    var x = 0
+    while x < count &- 8 {
+        body(x)
+        x &+= 8
+    }
+    body(count &- 8)
 }
 
 /// The scratch elements `im2col` needs for its zero-bordered plane, with the
@@ -140,13 +159,9 @@ public func copyValidColumns(_ wide: UnsafePointer<Float>, paddedW: Int, channel
             for ow in 0..<outWidth { dst[ow] = src[ow] }
             continue
         }
-        var ow = 0
-        while true {
-            let at = min(ow, outWidth - 8)
+        forEachOverlappingVector(outWidth) { at in
             UnsafeMutableRawPointer(dst + at).storeBytes(of: UnsafeRawPointer(src + at).loadUnaligned(as: SIMD8<Float>.self),
                                                          as: SIMD8<Float>.self)
-            if at == outWidth - 8 { break }
-            ow += 8
         }
     }
 }

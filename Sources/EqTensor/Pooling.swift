@@ -102,12 +102,6 @@ func maxPoolStride1(input: UnsafePointer<Float>, channels: Int, height: Int, wid
     typealias V = SIMD8<Float>
     @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
-    /// Calls body(x) for x = 0, 8, 16, … and finally count − 8.
-    @inline(__always) func vectors(_ count: Int, _ body: (Int) -> Void) {
-        var x = 0
-        while x + 8 < count { body(x); x += 8 }
-        body(count - 8)
-    }
     for x in 0..<g.padLeft { line[x] = -.infinity }
     for x in 0..<g.padRight { line[g.padLeft + width + x] = -.infinity }
     let row = line + g.padLeft
@@ -115,12 +109,12 @@ func maxPoolStride1(input: UnsafePointer<Float>, channels: Int, height: Int, wid
         let src = UnsafePointer(input + c * height * width), dst = output + c * outHeight * outWidth
         for oh in 0..<outHeight {
             let first = max(0, oh - g.padTop), last = min(height, oh - g.padTop + g.kernelH)
-            vectors(width) { x in
+            forEachOverlappingVector(width) { x in
                 var m = load(src + first * width + x)
                 for ih in (first + 1)..<last { m = maxKeepingNaN(m, load(src + ih * width + x)) }
                 store(m, row + x)
             }
-            vectors(outWidth) { ow in
+            forEachOverlappingVector(outWidth) { ow in
                 var m = load(line + ow)
                 for j in 1..<g.kernelW { m = maxKeepingNaN(m, load(line + ow + j)) }
                 store(m, dst + oh * outWidth + ow)
