@@ -100,15 +100,18 @@ public final class Executor: @unchecked Sendable {
         let plan = self.plan(keeping: values)
         // Taken out of the pool while warming, so a concurrent `run` never shares one.
         lock.lock()
-        var prepared = arenas.removeValue(forKey: values) ?? []
+        var workers = arenas.removeValue(forKey: values) ?? []
         lock.unlock()
-        while prepared.count < threads { prepared.append(Arena(plan: plan, tileSize: tileSize)) }
-        let workers = prepared
-        defer {
-            lock.lock()
-            arenas[values, default: []] += workers
-            lock.unlock()
-        }
+        while workers.count < threads { workers.append(Arena(plan: plan, tileSize: tileSize)) }
+        warmUp(workers, plan: plan)
+        lock.lock()
+        arenas[values, default: []] += workers
+        lock.unlock()
+    }
+
+    /// Runs one tile of zeros through each arena, concurrently, so that each
+    /// worker thread starts and touches what it will use.
+    private func warmUp(_ workers: [Arena], plan: ExecutionPlan) {
         let zeros = [Float](repeating: 0, count: tileSize * plan.inputCount)
         let sinks = plan.exports.map { ExportBuffer([Float](repeating: 0, count: tileSize * $0.count)) }
         ExportBuffer.withPointers(sinks[...], []) { pointers in
@@ -117,7 +120,7 @@ public final class Executor: @unchecked Sendable {
                 let input = SendablePointer(UnsafeMutablePointer(mutating: source.baseAddress!))
                 let warm: @Sendable (Int) -> Void = { worker in
                     workers[worker].runTile(plan, input: input.pointer, images: self.tileSize, firstImage: 0,
-                                             exports: outputs.pointers)
+                                            exports: outputs.pointers)
                 }
                 if workers.count == 1 { warm(0) } else { DispatchQueue.concurrentPerform(iterations: workers.count, execute: warm) }
             }
