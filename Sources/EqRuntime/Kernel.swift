@@ -275,8 +275,7 @@ extension Kernel {
             channelAffine(x, output, channels: channels, plane: plane, scale: scale, shift: shift)
             activation?.apply(output, count: outputCount)
         case let .activation(a):
-            output.update(from: x, count: outputCount)
-            a.apply(output, count: outputCount)
+            a.apply(x, to: output, count: outputCount)
         case let .clipPerChannel(lower, upper, plane):
             for c in 0..<lower.count {
                 let lo = lower[c], hi = upper[c]

@@ -66,11 +66,10 @@ func depthwisePlane(_ src: UnsafePointer<Float>, rowLength: Int, rowStride: Int,
                     tapCount: Int, weights w: UnsafePointer<Float>, bias b: Float, outHeight: Int, outWidth: Int,
                     output: UnsafeMutablePointer<Float>) {
     typealias V = SIMD8<Float>
-    @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     let planeEnd = output + outHeight * outWidth
     @inline(__always) func store(_ v: V, _ dst: UnsafeMutablePointer<Float>, _ ow: Int) {
         if dst + ow + 8 <= planeEnd {
-            UnsafeMutableRawPointer(dst + ow).storeBytes(of: v, as: V.self)
+            store8(v, dst + ow)
         } else {
             for lane in 0..<(outWidth - ow) { dst[ow + lane] = v[lane] }
         }
@@ -86,11 +85,11 @@ func depthwisePlane(_ src: UnsafePointer<Float>, rowLength: Int, rowStride: Int,
             let (r5, r6, r7, r8) = (row + t[5], row + t[6], row + t[7], row + t[8])
             var ow = 0
             while ow < outWidth {
-                var acc = start.addingProduct(load(r0 + ow), w0)
-                acc = acc.addingProduct(load(r1 + ow), w1); acc = acc.addingProduct(load(r2 + ow), w2)
-                acc = acc.addingProduct(load(r3 + ow), w3); acc = acc.addingProduct(load(r4 + ow), w4)
-                acc = acc.addingProduct(load(r5 + ow), w5); acc = acc.addingProduct(load(r6 + ow), w6)
-                acc = acc.addingProduct(load(r7 + ow), w7); acc = acc.addingProduct(load(r8 + ow), w8)
+                var acc = start.addingProduct(load8(r0 + ow), w0)
+                acc = acc.addingProduct(load8(r1 + ow), w1); acc = acc.addingProduct(load8(r2 + ow), w2)
+                acc = acc.addingProduct(load8(r3 + ow), w3); acc = acc.addingProduct(load8(r4 + ow), w4)
+                acc = acc.addingProduct(load8(r5 + ow), w5); acc = acc.addingProduct(load8(r6 + ow), w6)
+                acc = acc.addingProduct(load8(r7 + ow), w7); acc = acc.addingProduct(load8(r8 + ow), w8)
                 store(acc, dst, ow)
                 ow += 8
             }
@@ -102,7 +101,7 @@ func depthwisePlane(_ src: UnsafePointer<Float>, rowLength: Int, rowStride: Int,
         var ow = 0
         while ow < outWidth {
             var acc = start
-            for k in 0..<tapCount { acc = acc.addingProduct(load(row + t[k] + ow), V(repeating: w[k])) }
+            for k in 0..<tapCount { acc = acc.addingProduct(load8(row + t[k] + ow), V(repeating: w[k])) }
             store(acc, dst, ow)
             ow += 8
         }
@@ -126,8 +125,8 @@ func splitColumnPhases(_ padded: UnsafePointer<Float>, paddedH: Int, paddedW: In
             for x in stride(from: 0, to: paddedW, by: 16) {
                 // Reads up to 15 floats past the row (the next row, or the plane's slack).
                 let v = UnsafeRawPointer(src + x).loadUnaligned(as: SIMD16<Float>.self)
-                UnsafeMutableRawPointer(even + x / 2).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(odd + x / 2).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+                store8(v.evenHalf, even + x / 2)
+                store8(v.oddHalf, odd + x / 2)
             }
         }
         return

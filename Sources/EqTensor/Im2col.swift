@@ -36,10 +36,7 @@ public func im2col(input: UnsafePointer<Float>, channels: Int, height: Int, widt
                     // or in the columns' slack (`im2colColumnSlack`).
                     for oh in 0..<outHeight {
                         let src = plane + (oh * g.strideH + i * g.dilationH) * paddedW + j * g.dilationW
-                        let v = g.strideW == 1
-                            ? UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self)
-                            : UnsafeRawPointer(src).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-                        UnsafeMutableRawPointer(dst + oh * outWidth).storeBytes(of: v, as: SIMD8<Float>.self)
+                        store8(g.strideW == 1 ? load8(src) : loadEven8(src), dst + oh * outWidth)
                     }
                     continue
                 }
@@ -54,8 +51,7 @@ public func im2col(input: UnsafePointer<Float>, channels: Int, height: Int, widt
                     let rowStep = g.strideH * paddedW
                     for _ in 0..<outHeight {
                         forEachOverlappingVector(outWidth) { at in
-                            let v = UnsafeRawPointer(src + (at &* 2)).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-                            UnsafeMutableRawPointer(dstRow + at).storeBytes(of: v, as: SIMD8<Float>.self)
+                            store8(loadEven8(src + (at &* 2)), dstRow + at)
                         }
                         src += rowStep
                         dstRow += outWidth
@@ -79,19 +75,6 @@ public func im2col(input: UnsafePointer<Float>, channels: Int, height: Int, widt
             }
         }
     }
-}
-
-/// Calls `body(x)` for x = 0, 8, 16, … below count − 8, then for count − 8:
-/// eight-wide steps over a row of `count` ≥ 8 elements, the last step
-/// overlapping the one before it, so no scalar tail is needed.
-@inlinable @inline(__always)
-func forEachOverlappingVector(_ count: Int, _ body: (Int) -> Void) {
-    var x = 0
-    while x < count &- 8 {
-        body(x)
-        x &+= 8
-    }
-    body(count &- 8)
 }
 
 /// The scratch elements `im2col` needs for its zero-bordered plane, with the
@@ -160,8 +143,7 @@ public func copyValidColumns(_ wide: UnsafePointer<Float>, paddedW: Int, channel
             continue
         }
         forEachOverlappingVector(outWidth) { at in
-            UnsafeMutableRawPointer(dst + at).storeBytes(of: UnsafeRawPointer(src + at).loadUnaligned(as: SIMD8<Float>.self),
-                                                         as: SIMD8<Float>.self)
+            store8(load8(src + at), dst + at)
         }
     }
 }

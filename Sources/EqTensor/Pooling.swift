@@ -99,9 +99,6 @@ func maxKeepingNaN(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
 @inlinable
 func maxPoolStride1(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, geometry g: WindowGeometry,
                     outHeight: Int, outWidth: Int, output: UnsafeMutablePointer<Float>, line: UnsafeMutablePointer<Float>) {
-    typealias V = SIMD8<Float>
-    @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-    @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
     for x in 0..<g.padLeft { line[x] = -.infinity }
     for x in 0..<g.padRight { line[g.padLeft + width + x] = -.infinity }
     let row = line + g.padLeft
@@ -110,14 +107,14 @@ func maxPoolStride1(input: UnsafePointer<Float>, channels: Int, height: Int, wid
         for oh in 0..<outHeight {
             let first = max(0, oh - g.padTop), last = min(height, oh - g.padTop + g.kernelH)
             forEachOverlappingVector(width) { x in
-                var m = load(src + first * width + x)
-                for ih in (first + 1)..<last { m = maxKeepingNaN(m, load(src + ih * width + x)) }
-                store(m, row + x)
+                var m = load8(src + first * width + x)
+                for ih in (first + 1)..<last { m = maxKeepingNaN(m, load8(src + ih * width + x)) }
+                store8(m, row + x)
             }
             forEachOverlappingVector(outWidth) { ow in
-                var m = load(line + ow)
-                for j in 1..<g.kernelW { m = maxKeepingNaN(m, load(line + ow + j)) }
-                store(m, dst + oh * outWidth + ow)
+                var m = load8(line + ow)
+                for j in 1..<g.kernelW { m = maxKeepingNaN(m, load8(line + ow + j)) }
+                store8(m, dst + oh * outWidth + ow)
             }
         }
     }

@@ -52,15 +52,6 @@ public struct RowGemmWeights: Sendable {
     }
 }
 
-/// The micro-kernels' register: eight floats (one AVX2 register).
-typealias Lane8 = SIMD8<Float>
-
-@inline(__always)
-func load8(_ p: UnsafePointer<Float>) -> Lane8 { UnsafeRawPointer(p).loadUnaligned(as: Lane8.self) }
-
-@inline(__always)
-func store8(_ v: Lane8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lane8.self) }
-
 /// Rows of B per pass over C: a 24-column panel of 128 rows (12 KB) and the
 /// 4-row block of A (2 KB) stay in L1. Longer reductions (3×3 convs on 64+
 /// channels, 1×1 on 256) run in passes, each adding onto C.

@@ -1,0 +1,29 @@
+/// Eight-float vector helpers shared by the kernels (rowGemm, depthwise,
+/// im2col, pooling): one AVX2 register, unaligned loads and stores, and the
+/// overlapping walk over a row that needs no scalar tail.
+
+/// Eight floats: one AVX2 register.
+typealias Lane8 = SIMD8<Float>
+
+@inlinable @inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+/// The even-indexed floats of p[0 ..< 16]: eight outputs of a stride-2 row.
+@inlinable @inline(__always)
+func loadEven8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self).evenHalf }
+
+@inlinable @inline(__always)
+func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
+
+/// Calls `body(x)` for x = 0, 8, 16, … below count − 8, then for count − 8:
+/// eight-wide steps over a row of `count` ≥ 8 elements, the last step
+/// overlapping the one before it, so no scalar tail is needed.
+@inlinable @inline(__always)
+func forEachOverlappingVector(_ count: Int, _ body: (Int) -> Void) {
+    var x = 0
+    while x < count &- 8 {
+        body(x)
+        x &+= 8
+    }
+    body(count &- 8)
+}
