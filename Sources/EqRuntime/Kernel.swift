@@ -104,8 +104,20 @@ struct ConvKernel {
         }
     }
 
+    /// Runs the conv on one image. A fused batch norm (`affine`) and a ReLU or
+    /// clip after it are applied by the kernel as it stores each output
+    /// (`OutputEpilogue`); any other activation runs as a pass afterwards.
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
              workspace: UnsafeMutablePointer<Float>, affine: ChannelAffine?, activation: Activation?) {
+        let clamp = activation?.clampBounds
+        withEpilogue(affine: affine, clamp: clamp) { epilogue in
+            compute(input: input, output: output, workspace: workspace, epilogue: epilogue)
+        }
+        if clamp == nil { activation?.apply(output, count: outChannels * outH * outW) }
+    }
+
+    private func compute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                         workspace: UnsafeMutablePointer<Float>, epilogue: OutputEpilogue?) {
         let outPlane = outH * outW
         rowOffsets.withUnsafeBufferPointer { offsets in
             bias.withOptionalPointer { b in
@@ -113,7 +125,8 @@ struct ConvKernel {
                 let rows = offsets.baseAddress
                 switch method {
                 case .pointwise:
-                    rowGemm(packed[0], n: outPlane, b: input, rowOffsets: rows!, bias: b, c: output, ldc: outPlane)
+                    rowGemm(packed[0], n: outPlane, b: input, rowOffsets: rows!, bias: b, epilogue: epilogue,
+                            c: output, ldc: outPlane)
                 case .im2col:
                     let cin = inChannels / group, cout = outChannels / group
                     for g in 0..<group {
@@ -121,7 +134,7 @@ struct ConvKernel {
                                geometry: geometry, outHeight: outH, outWidth: outW, columns: workspace,
                                padded: workspace + columnRows * outPlane + im2colColumnSlack)
                         rowGemm(packed[g], n: outPlane, b: workspace, rowOffsets: rows!, bias: b.map { $0 + g * cout },
-                                c: output + g * cout * outPlane, ldc: outPlane)
+                                epilogue: epilogue?.advanced(by: g * cout), c: output + g * cout * outPlane, ldc: outPlane)
                     }
                 case .shifted:
                     let n = outH * paddedW
@@ -129,66 +142,43 @@ struct ConvKernel {
                     padPlanes(input: input, channels: inChannels, height: inH, width: inW, geometry: geometry, padded: planes)
                     rowGemm(packed[0], n: n, b: planes, rowOffsets: rows!, bias: b, c: wide, ldc: n)
                     copyValidColumns(wide, paddedW: paddedW, channels: outChannels, outHeight: outH, outWidth: outW,
-                                     output: output)
+                                     epilogue: epilogue, output: output)
                 case .depthwise:
                     weight.withUnsafeBufferPointer { w in
                         depthwiseConv2D(input: input, channels: inChannels, height: inH, width: inW,
                                         weights: w.baseAddress!, bias: b, multiplier: outChannels / inChannels,
-                                        geometry: geometry, outHeight: outH, outWidth: outW,
+                                        geometry: geometry, outHeight: outH, outWidth: outW, epilogue: epilogue,
                                         output: output, scratch: workspace)
                     }
                 }
             }
         }
-        if let affine {
-            affine.apply(output, plane: outPlane, then: activation)
-        } else {
-            activation?.apply(output, count: outChannels * outPlane)
+    }
+}
+
+/// Calls `body` with the epilogue of a fused batch norm and clamp, or nil when
+/// there is neither.
+private func withEpilogue(affine: ChannelAffine?, clamp: (lower: Float, upper: Float)?,
+                          _ body: (OutputEpilogue?) -> Void) {
+    let bounds = clamp ?? (-.infinity, .infinity)
+    guard let affine else {
+        body(clamp == nil ? nil : OutputEpilogue(scale: nil, shift: nil, lower: bounds.lower, upper: bounds.upper))
+        return
+    }
+    affine.scale.withUnsafeBufferPointer { scale in
+        affine.shift.withUnsafeBufferPointer { shift in
+            body(OutputEpilogue(scale: scale.baseAddress, shift: shift.baseAddress, lower: bounds.lower, upper: bounds.upper))
         }
     }
 }
 
-/// y = x · scale[c] + shift[c] in place over channel planes: an inference-mode
-/// BatchNorm fused into the conv before it (the same arithmetic as its own
-/// `.affine` step, so fusing changes no result). Its own loop rather than
-/// `channelAffine(x, x, …)`: with equal source and destination pointers the
-/// vectorizer's overlap check fails and the loop runs scalar (6× slower in a
-/// micro-benchmark of the fake-quant loop).
+/// y = x · scale[c] + shift[c] over channel planes: an inference-mode
+/// BatchNorm fused into the conv before it. The conv applies it, and a ReLU or
+/// clip after it, as it stores each output (`OutputEpilogue`, the same
+/// arithmetic as a separate `.affine` step, so fusing changes no result).
 struct ChannelAffine {
     var scale: [Float]
     var shift: [Float]
-
-    func apply(_ x: UnsafeMutablePointer<Float>, plane: Int) {
-        for c in scale.indices {
-            let s = scale[c], t = shift[c], row = x + c * plane
-            for i in 0..<plane { row[i] = row[i] * s + t }
-        }
-    }
-
-    /// The affine, then `activation`, in one pass for ReLU and clip (ReLU6):
-    /// the same arithmetic as the two passes, one read and write of the
-    /// output instead of two (the second pass was 3% of MobileNetV2's
-    /// instructions). Other activations run as their own pass after it.
-    func apply(_ x: UnsafeMutablePointer<Float>, plane: Int, then activation: Activation?) {
-        switch activation {
-        case .relu?:
-            for c in scale.indices {
-                let s = scale[c], t = shift[c], row = x + c * plane
-                for i in 0..<plane { let v = row[i] * s + t; row[i] = v < 0 ? 0 : v }
-            }
-        case let .clip(lower, upper)?:
-            for c in scale.indices {
-                let s = scale[c], t = shift[c], row = x + c * plane
-                for i in 0..<plane {
-                    let v = row[i] * s + t
-                    row[i] = v < lower ? lower : (v > upper ? upper : v)
-                }
-            }
-        default:
-            apply(x, plane: plane)
-            activation?.apply(x, count: scale.count * plane)
-        }
-    }
 }
 
 extension Optional where Wrapped == [Float] {

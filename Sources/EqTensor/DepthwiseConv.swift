@@ -1,16 +1,18 @@
 /// Direct depthwise convolution of one image: every output channel c reads only
 /// input channel c / multiplier (ONNX Conv with group = input channels):
 ///
-///   out[c, oh, ow] = bias[c] + Σ_{i,j} w[c, i, j] · in[c / m, oh·sh − pt + i·dh, ow·sw − pl + j·dw]
+///   out[c, oh, ow] = epilogue(bias[c] + Σ_{i,j} w[c, i, j] · in[c / m, oh·sh − pt + i·dh, ow·sw − pl + j·dw])
 ///
-/// with zero padding. Each input plane is copied into a zero-bordered scratch
-/// plane so the inner loops need no bounds checks; the border is zeroed once
-/// per image, since every channel overwrites only the interior.
+/// with zero padding; the epilogue (a fused batch norm and ReLU/clip) is
+/// applied in registers before each store. Each input plane is copied into a
+/// zero-bordered scratch plane so the inner loops need no bounds checks; the
+/// border is zeroed once per image, since every channel overwrites only the
+/// interior.
 @inlinable
 public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                             weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                             multiplier: Int, geometry g: WindowGeometry,
-                            outHeight: Int, outWidth: Int,
+                            outHeight: Int, outWidth: Int, epilogue: OutputEpilogue? = nil,
                             output: UnsafeMutablePointer<Float>,
                             scratch: UnsafeMutablePointer<Float>) {
     let paddedH = height + g.padTop + g.padBottom
@@ -21,39 +23,42 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
     // The border stays zero across channels: zero it once, then copy interiors.
     scratch.update(repeating: 0, count: planeCount)
     let unitStride = g.strideH == 1 && g.strideW == 1
-    for c in 0..<channels {
-        let src = input + c * height * width
-        for h in 0..<height {
-            (scratch + (h + g.padTop) * paddedW + g.padLeft).update(from: src + h * width, count: width)
-        }
-        // Stride 1 reads the padded plane; a stride sw reads its column
-        // phases, where tap j sits in phase (j·dw) mod sw at ⌊j·dw / sw⌋.
-        let rowLength = unitStride ? paddedW : phaseRowStride(paddedW: paddedW, stride: g.strideW)
-        if !unitStride {
-            splitColumnPhases(scratch, paddedH: paddedH, paddedW: paddedW, stride: g.strideW, phases: wide)
+    // Stride 1 reads the padded plane; a stride sw reads its column phases,
+    // where tap j sits in phase (j·dw) mod sw at ⌊j·dw / sw⌋. The taps' offsets
+    // are the same for every channel (on 7² maps, computing them per channel
+    // cost more than the channel's 63 multiply-adds).
+    let rowLength = unitStride ? paddedW : phaseRowStride(paddedW: paddedW, stride: g.strideW)
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { tapOffsets in
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW {
+                let column = j * g.dilationW
+                let phase = unitStride ? 0 : column % g.strideW
+                tapOffsets[i * g.kernelW + j] = (phase * paddedH + i * g.dilationH) * rowLength
+                    + (unitStride ? column : column / g.strideW)
+            }
         }
         let source = UnsafePointer(unitStride ? scratch : wide)
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { tapOffsets in
-            for i in 0..<g.kernelH {
-                for j in 0..<g.kernelW {
-                    let column = j * g.dilationW
-                    let phase = unitStride ? 0 : column % g.strideW
-                    tapOffsets[i * g.kernelW + j] = (phase * paddedH + i * g.dilationH) * rowLength
-                        + (unitStride ? column : column / g.strideW)
-                }
+        let e = epilogue ?? .identity
+        for c in 0..<channels {
+            let src = input + c * height * width
+            for h in 0..<height {
+                (scratch + (h + g.padTop) * paddedW + g.padLeft).update(from: src + h * width, count: width)
+            }
+            if !unitStride {
+                splitColumnPhases(scratch, paddedH: paddedH, paddedW: paddedW, stride: g.strideW, phases: wide)
             }
             for m in 0..<multiplier {
                 let oc = c * multiplier + m
                 depthwisePlane(source, rowLength: rowLength, rowStride: g.strideH, tapOffsets: tapOffsets.baseAddress!,
-                               tapCount: taps,
-                               weights: weights + oc * taps, bias: bias?[oc] ?? 0, outHeight: outHeight,
-                               outWidth: outWidth, output: output + oc * outHeight * outWidth)
+                               tapCount: taps, weights: weights + oc * taps, bias: bias?[oc] ?? 0,
+                               epilogue: e.advanced(by: oc), outHeight: outHeight, outWidth: outWidth,
+                               output: output + oc * outHeight * outWidth)
             }
         }
     }
 }
 
-/// One output plane: out[oh, ow] = b + Σ_t w[t] · src[oh·sh·rowLength + tapOffsets[t] + ow],
+/// One output plane: out[oh, ow] = epilogue(b + Σ_t w[t] · src[oh·sh·rowLength + tapOffsets[t] + ow]),
 /// eight outputs at a time in one register, every tap a fused multiply-add in
 /// tap order (a 3×3 window keeps its nine weights in registers). The last
 /// outWidth mod 8 outputs of a row are computed eight wide too, reading past
@@ -63,11 +68,12 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
 /// valid lanes are stored (on 7² maps every output is such a tail).
 @inlinable
 func depthwisePlane(_ src: UnsafePointer<Float>, rowLength: Int, rowStride: Int, tapOffsets t: UnsafePointer<Int>,
-                    tapCount: Int, weights w: UnsafePointer<Float>, bias b: Float, outHeight: Int, outWidth: Int,
-                    output: UnsafeMutablePointer<Float>) {
+                    tapCount: Int, weights w: UnsafePointer<Float>, bias b: Float, epilogue e: OutputEpilogue,
+                    outHeight: Int, outWidth: Int, output: UnsafeMutablePointer<Float>) {
     typealias V = SIMD8<Float>
     let planeEnd = output + outHeight * outWidth
-    @inline(__always) func store(_ v: V, _ dst: UnsafeMutablePointer<Float>, _ ow: Int) {
+    @inline(__always) func store(_ acc: V, _ dst: UnsafeMutablePointer<Float>, _ ow: Int) {
+        let v = e.apply(acc, channel: 0)
         if dst + ow + 8 <= planeEnd {
             store8(v, dst + ow)
         } else {

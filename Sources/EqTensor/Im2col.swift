@@ -128,22 +128,27 @@ public func paddedPlanesCount(channels: Int, height: Int, width: Int, geometry g
     channels * (height + g.padTop + g.padBottom) * (width + g.padLeft + g.padRight) + g.dilationW * (g.kernelW - 1)
 }
 
-/// The epilogue of a shifted-rows GEMM: out[c, oh, ow] = wide[c, oh·paddedW + ow]
-/// for the outW valid columns of each row. Rows of eight or more are copied
+/// The epilogue of a shifted-rows GEMM: out[c, oh, ow] = epilogue(wide[c, oh·paddedW + ow])
+/// for the outW valid columns of each row (the conv's fused batch norm and
+/// activation are applied here, not by the GEMM). Rows of eight or more are copied
 /// in eight-wide vectors, the last one overlapping the one before it (the
 /// compiler's loop for 28-wide rows ran four wide after a runtime overlap
 /// check, a sixth of the conv's own instructions on the demo ResNet).
 @inlinable
 public func copyValidColumns(_ wide: UnsafePointer<Float>, paddedW: Int, channels: Int, outHeight: Int, outWidth: Int,
-                             output: UnsafeMutablePointer<Float>) {
-    for row in 0..<(channels * outHeight) {
-        let src = wide + row * paddedW, dst = output + row * outWidth
-        guard outWidth >= 8 else {
-            for ow in 0..<outWidth { dst[ow] = src[ow] }
-            continue
-        }
-        forEachOverlappingVector(outWidth) { at in
-            store8(load8(src + at), dst + at)
+                             epilogue: OutputEpilogue? = nil, output: UnsafeMutablePointer<Float>) {
+    let e = epilogue ?? .identity
+    for channel in 0..<channels {
+        for oh in 0..<outHeight {
+            let row = channel * outHeight + oh
+            let src = wide + row * paddedW, dst = output + row * outWidth
+            guard outWidth >= 8 else {
+                for ow in 0..<outWidth { dst[ow] = e.apply(src[ow], channel: channel) }
+                continue
+            }
+            // The overlapping last vector reads the GEMM's result, not the
+            // stored output, so no value gets the epilogue twice.
+            forEachOverlappingVector(outWidth) { at in store8(e.apply(load8(src + at), channel: channel), dst + at) }
         }
     }
 }

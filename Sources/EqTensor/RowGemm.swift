@@ -57,10 +57,13 @@ public struct RowGemmWeights: Sendable {
 /// channels, 1×1 on 256) run in passes, each adding onto C.
 let rowGemmDepth = 128
 
-/// C = A·B + bias with B given as row offsets (see `RowGemmWeights`). `c` has
-/// row stride `ldc`; `bias` holds one value per row of C (zero when nil).
+/// C = epilogue(A·B + bias) with B given as row offsets (see `RowGemmWeights`).
+/// `c` has row stride `ldc`; `bias` holds one value per row of C (zero when
+/// nil); the epilogue (a fused batch norm and ReLU/clip, per row of C) is
+/// applied to each tile in registers as the last pass over k stores it.
 public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-                    bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                    bias: UnsafePointer<Float>?, epilogue: OutputEpilogue? = nil,
+                    c: UnsafeMutablePointer<Float>, ldc: Int) {
     a.packed.withUnsafeBufferPointer { packed in
         let ap = packed.baseAddress!
         let (m, k) = (a.m, a.k)
@@ -71,13 +74,16 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
             let offsets = rowOffsets + k0
             // The first pass starts from the bias, later ones add onto C.
             func start(_ row: Int) -> UnsafePointer<Float>? { first ? bias.map { $0 + row } : nil }
+            // The last pass applies the epilogue to the finished tile before storing it.
+            let last = k0 + depth == k
+            func finish(_ row: Int) -> OutputEpilogue? { last ? epilogue?.advanced(by: row) : nil }
             // Column tiles outside, row blocks inside: a tile's panel of B
             // stays in L1 while every block of A passes over it.
             var col = 0
             while col < wide {
                 for row in stride(from: 0, to: fullRows, by: 4) {
                     tile4x24(ap + row * k + k0 * 4, depth: depth, b: b + col, rowOffsets: offsets,
-                             start: start(row), accumulate: !first, c: c + row * ldc + col, ldc: ldc)
+                             start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + col, ldc: ldc)
                 }
                 col += 24
             }
@@ -87,11 +93,11 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
             while col < narrow {
                 for row in stride(from: 0, to: pairedRows, by: 8) {
                     tile8x8(ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + col, rowOffsets: offsets,
-                            start: start(row), accumulate: !first, c: c + row * ldc + col, ldc: ldc)
+                            start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + col, ldc: ldc)
                 }
                 for row in stride(from: pairedRows, to: fullRows, by: 4) {
                     tile4x8(ap + row * k + k0 * 4, depth: depth, b: b + col, rowOffsets: offsets,
-                            start: start(row), accumulate: !first, c: c + row * ldc + col, ldc: ldc)
+                            start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + col, ldc: ldc)
                 }
                 col += 8
             }
@@ -99,16 +105,16 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
             for j in col..<n {
                 for row in stride(from: 0, to: quadRows, by: 16) {
                     tile16x1(ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + j, rowOffsets: offsets,
-                             start: start(row), accumulate: !first, c: c + row * ldc + j, ldc: ldc)
+                             start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + j, ldc: ldc)
                 }
                 for row in stride(from: quadRows, to: fullRows, by: 4) {
                     tile4x1(ap + row * k + k0 * 4, depth: depth, b: b + j, rowOffsets: offsets,
-                            start: start(row), accumulate: !first, c: c + row * ldc + j, ldc: ldc)
+                            start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + j, ldc: ldc)
                 }
             }
             for r in fullRows..<m {
                 singleRow(ap + r * k + k0, depth: depth, n: n, b: b, rowOffsets: offsets,
-                          start: first ? (bias?[r] ?? 0) : nil, c: c + r * ldc)
+                          start: first ? (bias?[r] ?? 0) : nil, finish: finish(r), c: c + r * ldc)
             }
         }
     }
@@ -125,7 +131,8 @@ func startingRows(_ bias: UnsafePointer<Float>?) -> (Float, Float, Float, Float)
 /// The 4×24 micro-kernel: twelve accumulators, one rank-1 update per row of B.
 @inline(__always)
 func tile4x24(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-              start: UnsafePointer<Float>?, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+              start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
+              c: UnsafeMutablePointer<Float>, ldc: Int) {
     let r = startingRows(start)
     var c00 = Lane8(repeating: r.0), c01 = c00, c02 = c00
     var c10 = Lane8(repeating: r.1), c11 = c10, c12 = c10
@@ -151,6 +158,12 @@ func tile4x24(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, ro
         c30 = c30.addingProduct(x0, s); c31 = c31.addingProduct(x1, s); c32 = c32.addingProduct(x2, s)
         w += 4
     }
+    if let e = finish {
+        c00 = e.apply(c00, channel: 0); c01 = e.apply(c01, channel: 0); c02 = e.apply(c02, channel: 0)
+        c10 = e.apply(c10, channel: 1); c11 = e.apply(c11, channel: 1); c12 = e.apply(c12, channel: 1)
+        c20 = e.apply(c20, channel: 2); c21 = e.apply(c21, channel: 2); c22 = e.apply(c22, channel: 2)
+        c30 = e.apply(c30, channel: 3); c31 = e.apply(c31, channel: 3); c32 = e.apply(c32, channel: 3)
+    }
     store8(c00, c); store8(c01, c + 8); store8(c02, c + 16)
     store8(c10, c + ldc); store8(c11, c + ldc + 8); store8(c12, c + ldc + 16)
     store8(c20, c + 2 * ldc); store8(c21, c + 2 * ldc + 8); store8(c22, c + 2 * ldc + 16)
@@ -160,7 +173,8 @@ func tile4x24(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, ro
 /// The 4×8 tile for column tails.
 @inline(__always)
 func tile4x8(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-             start: UnsafePointer<Float>?, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+             start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
+              c: UnsafeMutablePointer<Float>, ldc: Int) {
     let r = startingRows(start)
     var c0 = Lane8(repeating: r.0), c1 = Lane8(repeating: r.1), c2 = Lane8(repeating: r.2), c3 = Lane8(repeating: r.3)
     if accumulate { c0 = load8(c); c1 = load8(c + ldc); c2 = load8(c + 2 * ldc); c3 = load8(c + 3 * ldc) }
@@ -171,13 +185,17 @@ func tile4x8(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, row
         c2 = c2.addingProduct(x, Lane8(repeating: w[2])); c3 = c3.addingProduct(x, Lane8(repeating: w[3]))
         w += 4
     }
+    if let e = finish {
+        c0 = e.apply(c0, channel: 0); c1 = e.apply(c1, channel: 1); c2 = e.apply(c2, channel: 2); c3 = e.apply(c3, channel: 3)
+    }
     store8(c0, c); store8(c1, c + ldc); store8(c2, c + 2 * ldc); store8(c3, c + 3 * ldc)
 }
 
 /// Two blocks of four rows × 8 columns: eight accumulators for column tails.
 @inline(__always)
 func tile8x8(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-             start: UnsafePointer<Float>?, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+             start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
+              c: UnsafeMutablePointer<Float>, ldc: Int) {
     let r = startingRows(start), s = startingRows(start.map { $0 + 4 })
     var c0 = Lane8(repeating: r.0), c1 = Lane8(repeating: r.1), c2 = Lane8(repeating: r.2), c3 = Lane8(repeating: r.3)
     var c4 = Lane8(repeating: s.0), c5 = Lane8(repeating: s.1), c6 = Lane8(repeating: s.2), c7 = Lane8(repeating: s.3)
@@ -194,6 +212,10 @@ func tile8x8(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafeP
         c6 = c6.addingProduct(x, Lane8(repeating: v[2])); c7 = c7.addingProduct(x, Lane8(repeating: v[3]))
         w += 4; v += 4
     }
+    if let e = finish {
+        c0 = e.apply(c0, channel: 0); c1 = e.apply(c1, channel: 1); c2 = e.apply(c2, channel: 2); c3 = e.apply(c3, channel: 3)
+        c4 = e.apply(c4, channel: 4); c5 = e.apply(c5, channel: 5); c6 = e.apply(c6, channel: 6); c7 = e.apply(c7, channel: 7)
+    }
     store8(c0, c); store8(c1, c + ldc); store8(c2, c + 2 * ldc); store8(c3, c + 3 * ldc)
     store8(c4, c + 4 * ldc); store8(c5, c + 5 * ldc); store8(c6, c + 6 * ldc); store8(c7, c + 7 * ldc)
 }
@@ -201,7 +223,8 @@ func tile8x8(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafeP
 /// One column of four blocks of four rows: four independent 4-lane chains.
 @inline(__always)
 func tile16x1(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-              start: UnsafePointer<Float>?, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+              start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
+              c: UnsafeMutablePointer<Float>, ldc: Int) {
     typealias V4 = SIMD4<Float>
     func initial(_ block: Int) -> V4 {
         let rows = c + 4 * block * ldc
@@ -219,7 +242,8 @@ func tile16x1(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: Unsafe
     }
     @inline(__always) func store(_ v: V4, _ block: Int) {
         let rows = c + 4 * block * ldc
-        rows[0] = v[0]; rows[ldc] = v[1]; rows[2 * ldc] = v[2]; rows[3 * ldc] = v[3]
+        @inline(__always) func out(_ lane: Int) -> Float { finish?.apply(v[lane], channel: 4 * block + lane) ?? v[lane] }
+        rows[0] = out(0); rows[ldc] = out(1); rows[2 * ldc] = out(2); rows[3 * ldc] = out(3)
     }
     store(s0, 0); store(s1, 1); store(s2, 2); store(s3, 3)
 }
@@ -228,30 +252,32 @@ func tile16x1(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: Unsafe
 /// are one 4-lane vector, so each row of B costs one multiply-add.
 @inline(__always)
 func tile4x1(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-             start: UnsafePointer<Float>?, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+             start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
+              c: UnsafeMutablePointer<Float>, ldc: Int) {
     let r = startingRows(start)
     var acc = accumulate ? SIMD4(c[0], c[ldc], c[2 * ldc], c[3 * ldc]) : SIMD4(r.0, r.1, r.2, r.3)
     for kk in 0..<depth {
         let w = UnsafeRawPointer(a + kk * 4).loadUnaligned(as: SIMD4<Float>.self)
         acc = acc.addingProduct(w, SIMD4(repeating: b[rowOffsets[kk]]))
     }
-    c[0] = acc[0]; c[ldc] = acc[1]; c[2 * ldc] = acc[2]; c[3 * ldc] = acc[3]
+    @inline(__always) func out(_ lane: Int) -> Float { finish?.apply(acc[lane], channel: lane) ?? acc[lane] }
+    c[0] = out(0); c[ldc] = out(1); c[2 * ldc] = out(2); c[3 * ldc] = out(3)
 }
 
 /// One row of C (the rows past the last block of four); `start` nil adds onto C.
 func singleRow(_ a: UnsafePointer<Float>, depth: Int, n: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-               start: Float?, c: UnsafeMutablePointer<Float>) {
+               start: Float?, finish: OutputEpilogue?, c: UnsafeMutablePointer<Float>) {
     let narrow = n / 8 * 8
     var col = 0
     while col < narrow {
         var acc = start.map { Lane8(repeating: $0) } ?? load8(c + col)
         for kk in 0..<depth { acc = acc.addingProduct(load8(b + rowOffsets[kk] + col), Lane8(repeating: a[kk])) }
-        store8(acc, c + col)
+        store8(finish?.apply(acc, channel: 0) ?? acc, c + col)
         col += 8
     }
     for j in col..<n {
         var s = start ?? c[j]
         for kk in 0..<depth { s = s.addingProduct(a[kk], b[rowOffsets[kk] + j]) }
-        c[j] = s
+        c[j] = finish?.apply(s, channel: 0) ?? s
     }
 }

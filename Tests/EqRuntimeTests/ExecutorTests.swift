@@ -67,7 +67,12 @@ final class ExecutorTests: XCTestCase {
     /// A batch norm and a ReLU/ReLU6 fused into the conv before them give the
     /// values of the separate steps, for each conv method: shifted rows (3
     /// channels: single-row tiles), pointwise (8 channels on 28 pixels: 4×24
-    /// and 4×1 tiles), depthwise.
+    /// and 4×1 tiles), depthwise, im2col (stride 2 over 144 rows of B: two
+    /// passes over k, the epilogue only in the last; 20 channels on 25
+    /// pixels: 4×24, 16×1 and 4×1 tiles), grouped im2col (each group's
+    /// channels get their own scale), and a pointwise conv of 9 channels on
+    /// 17 pixels (8×8, 4×1 and single-row tiles). A sigmoid is not a clamp: the
+    /// batch norm stays in the epilogue and the sigmoid runs after it.
     func testBatchNormFusedIntoConvChangesNoValue() throws {
         var rng = SeededRandom(seed: 5)
         let pad1 = WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
@@ -76,6 +81,13 @@ final class ExecutorTests: XCTestCase {
             (ConvLayer(weight: Tensor(shape: [8, 2, 1, 1], data: rng.signedArray(16)), bias: Tensor(shape: [8], data: rng.signedArray(8)),
                        geometry: WindowGeometry(kernelH: 1, kernelW: 1), group: 1), .clip(lower: 0, upper: 6), [2, 4, 7]),
             (ConvLayer(weight: Tensor(shape: [4, 1, 3, 3], data: rng.signedArray(36)), bias: nil, geometry: pad1, group: 4), .relu, [4, 6, 11]),
+            (ConvLayer(weight: Tensor(shape: [20, 16, 3, 3], data: rng.signedArray(2880)), bias: Tensor(shape: [20], data: rng.signedArray(20)),
+                       geometry: WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2), group: 1), .clip(lower: 0, upper: 6), [16, 11, 11]),
+            (ConvLayer(weight: Tensor(shape: [8, 2, 3, 3], data: rng.signedArray(144)), bias: nil, geometry: pad1, group: 2), .relu, [4, 7, 7]),
+            (ConvLayer(weight: Tensor(shape: [9, 3, 1, 1], data: rng.signedArray(27)), bias: nil,
+                       geometry: WindowGeometry(kernelH: 1, kernelW: 1), group: 1), .relu, [3, 1, 17]),
+            (ConvLayer(weight: Tensor(shape: [8, 2, 1, 1], data: rng.signedArray(16)), bias: nil,
+                       geometry: WindowGeometry(kernelH: 1, kernelW: 1), group: 1), .sigmoid, [2, 4, 7]),
         ]
         for (conv, activation, shape) in cases {
             let channels = conv.outChannels
@@ -95,10 +107,10 @@ final class ExecutorTests: XCTestCase {
             let (scale, shift) = bn.affine()
             let c = unfused.taps["conv"]!
             let plane = c.count / (3 * channels)
-            let expected = c.data.indices.map { i -> Float in
-                let v = c.data[i] * scale[(i / plane) % channels] + shift[(i / plane) % channels]
-                return activation == .relu ? (v < 0 ? 0 : v) : (v < 0 ? 0 : (v > 6 ? 6 : v))
+            var expected = c.data.indices.map { i -> Float in
+                c.data[i] * scale[(i / plane) % channels] + shift[(i / plane) % channels]
             }
+            expected.withUnsafeMutableBufferPointer { activation.apply($0.baseAddress!, count: $0.count) }
             XCTAssertEqual(fused.outputs[0].data, expected, "\(activation)")
         }
     }

@@ -1,0 +1,94 @@
+/// What a conv kernel does to each output value before it stores it:
+///
+///   y = clamp(x · scale[c] + shift[c], lower, upper)
+///
+/// where c is the output channel (a row of the GEMM's C). It carries an
+/// inference-mode BatchNorm fused into the conv (scale = γ/√(σ²+ε),
+/// shift = β − μ·scale; no scale means no affine) and the ReLU (lower 0,
+/// upper +∞) or clip (ReLU6: 0 and 6) after it (±∞ when there is none).
+///
+/// The arithmetic is that of the separate steps (`ChannelAffine`,
+/// `Activation.apply`): a multiply, then an add, not a fused multiply-add,
+/// then `x < lower ? lower : (x > upper ? upper : x)`, which passes NaN and
+/// −0 through as ReLU does. So fusing changes no value; it saves a read and a
+/// write of the whole output, which the kernels make while the tile is still
+/// in registers.
+public struct OutputEpilogue {
+    public var scale: UnsafePointer<Float>?
+    public var shift: UnsafePointer<Float>?
+    public var lower: Float
+    public var upper: Float
+
+    public init(scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+                lower: Float = -.infinity, upper: Float = .infinity) {
+        precondition((scale == nil) == (shift == nil), "an epilogue's scale and shift come together")
+        self.scale = scale
+        self.shift = shift
+        self.lower = lower
+        self.upper = upper
+    }
+
+    /// No affine, no clamp: every value as it is.
+    @inlinable
+    public static var identity: OutputEpilogue { OutputEpilogue(scale: nil, shift: nil) }
+
+    /// The epilogue of channels `offset...` (a later group, or a later block of rows).
+    @inlinable @inline(__always)
+    public func advanced(by offset: Int) -> OutputEpilogue {
+        var e = self
+        e.scale = scale.map { $0 + offset }
+        e.shift = shift.map { $0 + offset }
+        return e
+    }
+
+    @inlinable @inline(__always)
+    func apply(_ x: SIMD8<Float>, channel: Int) -> SIMD8<Float> {
+        var v = x
+        if let scale, let shift {
+            v = v * SIMD8(repeating: scale[channel]) + SIMD8(repeating: shift[channel])
+        }
+        // Upper first, then lower from the unclamped value: the scalar ternary's
+        // result whatever the order of the bounds.
+        var y = v
+        y.replace(with: upper, where: v .> upper)
+        y.replace(with: lower, where: v .< lower)
+        return y
+    }
+
+    @inlinable @inline(__always)
+    public func apply(_ x: Float, channel: Int) -> Float {
+        var v = x
+        if let scale, let shift { v = v * scale[channel] + shift[channel] }
+        return v < lower ? lower : (v > upper ? upper : v)
+    }
+
+    /// Applies the epilogue in place to `channels` planes of `plane` values.
+    @inlinable
+    public func apply(_ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int) {
+        for c in 0..<channels {
+            let row = x + c * plane
+            var i = 0
+            while i + 8 <= plane {
+                store8(apply(load8(row + i), channel: c), row + i)
+                i += 8
+            }
+            while i < plane {
+                row[i] = apply(row[i], channel: c)
+                i += 1
+            }
+        }
+    }
+}
+
+extension Activation {
+    /// The activation as an epilogue's clamp (lower, upper): ReLU is
+    /// (0, +∞), clip its own bounds; nil for the others, which need their own pass.
+    @inlinable
+    public var clampBounds: (lower: Float, upper: Float)? {
+        switch self {
+        case .relu: return (0, .infinity)
+        case let .clip(lower, upper): return (lower, upper)
+        default: return nil
+        }
+    }
+}
