@@ -21,20 +21,28 @@ public struct BenchSettings: Sendable {
     public init(models: [URL]) { self.models = models }
 }
 
+/// What `eqbench bench` measured: one row per file.
+public struct BenchResult: Sendable {
+    public var throughput = [ThroughputRecord]()
+    public var passes = [PassRecord]()
+    public var kernels = [KernelTimingRecord]()
+}
+
 /// `eqbench bench`: profiles any ONNX model without a dataset. For each model
 /// and variant it applies the pipeline (each pass timed, with its peak memory,
 /// into passes.csv), and for each precision, batch size and thread count it
 /// times the executor over `images` random inputs (uniform in [−1, 1], a fixed
 /// seed; int8 precisions calibrated on the same inputs), best of `repeats`
-/// after one warm-up batch, into throughput.csv. Passes that need
-/// calibration images observe the random inputs too, so their timing is
-/// representative while their scales are not meaningful.
+/// after one warm-up batch, into throughput.csv. Each precision's graph is
+/// also profiled step by step on one thread over all `images` inputs
+/// (`Executor.profile`, best of `repeats` per step), into kernels.csv. Passes
+/// that need calibration images observe the random inputs too, so their
+/// timing is representative while their scales are not meaningful.
 public enum Bench {
-    public static func run(_ settings: BenchSettings, log: (String) -> Void) throws -> (throughput: [ThroughputRecord], passes: [PassRecord]) {
+    public static func run(_ settings: BenchSettings, log: (String) -> Void) throws -> BenchResult {
         let precisions = try Catalog.precisions(settings.precisions)
         try Catalog.validateVariants(settings.variants)
-        var throughput = [ThroughputRecord]()
-        var passes = [PassRecord]()
+        var result = BenchResult()
         for url in settings.models {
             let name = url.deletingPathExtension().lastPathComponent
             let original = try ONNXImporter.load(contentsOf: url)
@@ -56,7 +64,7 @@ public enum Bench {
                     let began = DispatchTime.now().uptimeNanoseconds
                     let report = try pass.apply(to: &graph, context: &context)
                     let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
-                    passes.append(PassRecord(model: name, variant: variantName, pass: pass.name, setsFound: report.setsFound,
+                    result.passes.append(PassRecord(model: name, variant: variantName, pass: pass.name, setsFound: report.setsFound,
                                              setsScaled: report.setsScaled, scaleRange: report.scaleRange, seconds: seconds,
                                              floatMaxAbsDiff: 0, precision: "", details: report.details,
                                              peakRSSMB: ProcessMemory.peakMB()))
@@ -71,6 +79,13 @@ public enum Bench {
                         timedGraph = try plan.quantizedGraph(ranges)
                         quantizers = ranges.quantizers
                     }
+                    let steps = try Executor(graph: timedGraph, threads: 1, activationQuantizers: quantizers)
+                        .profile(inputs, repeats: settings.repeats)
+                    let total = steps.reduce(0) { $0 + $1.secondsPerImage }
+                    result.kernels += steps.enumerated().map { index, step in
+                        KernelTimingRecord(model: name, variant: variantName, precision: precision.name, step: index,
+                                           profile: step, share: total > 0 ? step.secondsPerImage / total : 0)
+                    }
                     for threads in settings.threadCounts {
                         let executor = try Executor(graph: timedGraph, threads: threads, activationQuantizers: quantizers)
                         for size in settings.batchSizes {
@@ -84,7 +99,7 @@ public enum Bench {
                             }
                             let record = ThroughputRecord(model: name, variant: variantName, precision: precision.name, batch: size,
                                                           threads: threads, images: settings.images, seconds: best)
-                            throughput.append(record)
+                            result.throughput.append(record)
                             log(String(format: "%@ %@ %@ batch %d, %d thread%@: %.0f images/s", name, variantName, precision.name,
                                        size, threads, threads == 1 ? "" : "s", record.imagesPerSecond))
                         }
@@ -92,22 +107,49 @@ public enum Bench {
                 }
             }
         }
-        return (throughput, passes)
+        return result
     }
 }
 
 /// The files and the terminal table of `eqbench bench`.
 public enum BenchReport {
-    public static func write(_ result: (throughput: [ThroughputRecord], passes: [PassRecord]), to folder: URL) throws {
+    public static let files = ["throughput.csv", "passes.csv", "kernels.csv"]
+
+    public static func write(_ result: BenchResult, to folder: URL) throws {
         try CSVTable(columns: ThroughputRecord.columns, rows: result.throughput.map(\.fields))
             .write(to: folder.appendingPathComponent("throughput.csv"))
         try CSVTable(columns: PassRecord.columns, rows: result.passes.map(\.fields))
             .write(to: folder.appendingPathComponent("passes.csv"))
+        try CSVTable(columns: KernelTimingRecord.columns, rows: result.kernels.map(\.fields))
+            .write(to: folder.appendingPathComponent("kernels.csv"))
     }
 
-    public static func text(_ result: (throughput: [ThroughputRecord], passes: [PassRecord])) -> String {
-        TextTable.render(["model", "variant", "precision", "batch", "threads", "images/s"], result.throughput.map {
+    /// Images/s per configuration, then the costliest steps of each profiled
+    /// graph (those that together take 80% of its time, at most eight).
+    public static func text(_ result: BenchResult) -> String {
+        let throughput = TextTable.render(["model", "variant", "precision", "batch", "threads", "images/s"], result.throughput.map {
             [$0.model, $0.variant, $0.precision, String($0.batch), String($0.threads), fixed($0.imagesPerSecond, 0)]
         })
+        var rows = [[String]]()
+        var graphs = [String: [KernelTimingRecord]]()
+        var order = [String]()
+        for record in result.kernels {
+            let key = [record.model, record.variant, record.precision].joined(separator: "|")
+            if graphs[key] == nil { order.append(key) }
+            graphs[key, default: []].append(record)
+        }
+        for key in order {
+            var covered = 0.0
+            for record in graphs[key]!.sorted(by: { $0.share > $1.share }).prefix(8) where covered < 0.8 {
+                covered += record.share
+                // The step's own node; the fused ones are in kernels.csv.
+                let node = record.nodes.components(separatedBy: "+").first ?? record.nodes
+                rows.append([record.model, record.variant, record.precision, node, record.kernel,
+                             fixed(record.microsecondsPerImage, 1), fixed(record.share * 100, 1),
+                             fixed(record.gflops, 1)])
+            }
+        }
+        let steps = TextTable.render(["model", "variant", "precision", "node", "kernel", "µs/image", "%", "GFLOP/s"], rows)
+        return throughput + "\n\nCostliest steps (one thread):\n" + steps
     }
 }

@@ -1,3 +1,4 @@
+import EqRuntime
 import Foundation
 
 /// One row of `accuracy.csv`: a model evaluated under one variant and one
@@ -62,6 +63,44 @@ public struct ThroughputRecord: Equatable, Sendable {
     public var fields: [String] {
         [model, variant, precision, String(batch), String(threads), String(images),
          fixed(seconds, 4), fixed(imagesPerSecond, 1)]
+    }
+}
+
+/// One step of a profiled graph (`Executor.profile`): a row of kernels.csv.
+/// `nodes` joins the step's node and the nodes fused into it with "+";
+/// `share` is its part of the graph's one-thread time; `gflops` is
+/// 2 · multiply-adds per second, for convs and linear layers only.
+public struct KernelTimingRecord: Equatable, Sendable {
+    public static let columns = ["model", "variant", "precision", "step", "nodes", "kernel", "output_shape",
+                                 "us_per_image", "share", "gflops"]
+
+    public var model: String
+    public var variant: String
+    public var precision: String
+    public var step: Int
+    public var nodes: String
+    public var kernel: String
+    public var outputShape: [Int]
+    public var microsecondsPerImage: Double
+    public var share: Double
+    public var gflops: Double?
+
+    public init(model: String, variant: String, precision: String, step: Int, profile: StepProfile, share: Double) {
+        self.model = model
+        self.variant = variant
+        self.precision = precision
+        self.step = step
+        nodes = profile.nodes.joined(separator: "+")
+        kernel = profile.kernel
+        outputShape = profile.outputShape
+        microsecondsPerImage = profile.secondsPerImage * 1e6
+        self.share = share
+        gflops = profile.gflops
+    }
+
+    public var fields: [String] {
+        [model, variant, precision, String(step), nodes, kernel, outputShape.map(String.init).joined(separator: "x"),
+         fixed(microsecondsPerImage, 3), fixed(share, 4), fixed(gflops, 2)]
     }
 }
 

@@ -21,6 +21,8 @@ import EqTensor
 struct ExecutionPlan {
     struct Step {
         var node: String
+        /// Nodes fused into this one (a batch norm, an activation), in graph order.
+        var fused: [String]
         var kernel: Kernel
         var inputSlots: [Int]
         var inputCounts: [Int]
@@ -77,6 +79,7 @@ struct ExecutionPlan {
         var fusedInto = [Int: Activation]()      // producer index → activation
         var skipped = Set<Int>()                 // nodes absorbed into another step
         var renamed = [Int: String]()            // producer index → value it now writes
+        var absorbed = [Int: [String]]()         // producer index → names of the nodes fused into it
         var writer = graph.producers()           // value → index of the step that writes it
         func fusible(_ value: String) -> Int? {
             guard let producer = writer[value], consumers[value]?.count == 1, !observable.contains(value) else { return nil }
@@ -96,6 +99,7 @@ struct ExecutionPlan {
                 continue
             }
             skipped.insert(i)
+            absorbed[producer, default: []].append(node.name)
             renamed[producer] = node.output
             writer[node.output] = producer
         }
@@ -167,7 +171,7 @@ struct ExecutionPlan {
             if lastUse[output] == nil { free.append(outSlot) }
             let exported = [exportIndex[output]].compactMap { $0 }
             let direct = lastUse[output] == nil && exported.count == 1
-            steps.append(Step(node: node.name, kernel: kernel, inputSlots: inputSlots,
+            steps.append(Step(node: node.name, fused: absorbed[i] ?? [], kernel: kernel, inputSlots: inputSlots,
                               inputCounts: inShapes.map { $0.reduce(1, *) },
                               outputSlot: outSlot, outputCount: outShape.reduce(1, *),
                               activation: fusedInto[i], affine: affineInto[i],

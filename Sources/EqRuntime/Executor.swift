@@ -141,13 +141,18 @@ public final class Executor: @unchecked Sendable {
         }
     }
 
-    /// Runs a batch [N] + input shape and returns the outputs and the taps
-    /// (names may repeat; each is returned once).
-    public func run(_ input: Tensor, taps: [String] = []) throws -> ExecutionResult {
+    /// Throws unless `input` is a non-empty batch [N] + the graph's input shape.
+    func validate(_ input: Tensor) throws {
         guard input.rank == graph.input.shape.count + 1, Array(input.shape.dropFirst()) == graph.input.shape else {
             throw ExecutorError.inputShape(expected: graph.input.shape, got: input.shape)
         }
         guard input.shape[0] > 0, input.count > 0 else { throw ExecutorError.emptyBatch }
+    }
+
+    /// Runs a batch [N] + input shape and returns the outputs and the taps
+    /// (names may repeat; each is returned once).
+    public func run(_ input: Tensor, taps: [String] = []) throws -> ExecutionResult {
+        try validate(input)
         let tapValues = try tapValues(taps)
         let plan = self.plan(keeping: tapValues)
         let batch = input.shape[0]
@@ -188,7 +193,7 @@ public final class Executor: @unchecked Sendable {
                                taps: Dictionary(zip(taps, tapValues).map { ($0, tensors[$1]!) }, uniquingKeysWith: { first, _ in first }))
     }
 
-    private func plan(keeping values: [String]) -> ExecutionPlan {
+    func plan(keeping values: [String]) -> ExecutionPlan {
         lock.lock()
         defer { lock.unlock() }
         if let plan = plans[values] { return plan }
@@ -197,14 +202,14 @@ public final class Executor: @unchecked Sendable {
         return plan
     }
 
-    private func checkoutArena(plan: ExecutionPlan, key: [String]) -> Arena {
+    func checkoutArena(plan: ExecutionPlan, key: [String]) -> Arena {
         lock.lock()
         defer { lock.unlock() }
         if let arena = arenas[key]?.popLast() { return arena }
         return Arena(plan: plan, tileSize: tileSize)
     }
 
-    private func returnArena(_ arena: Arena, key: [String]) {
+    func returnArena(_ arena: Arena, key: [String]) {
         lock.lock()
         arenas[key, default: []].append(arena)
         lock.unlock()
@@ -238,9 +243,11 @@ final class Arena: @unchecked Sendable {
 
     /// Runs every step on `images` images whose input starts at `input` (read
     /// only, unless the plan quantizes a copy of it), and copies the exported
-    /// values to `exports` at image offset `firstImage`.
+    /// values to `exports` at image offset `firstImage`. With `stepSeconds`,
+    /// the time of each step (its kernel, quantizer and export copies) is added
+    /// to stepSeconds[step index].
     func runTile(_ plan: ExecutionPlan, input: UnsafeMutablePointer<Float>, images: Int,
-                 firstImage: Int, exports: [UnsafeMutablePointer<Float>]) {
+                 firstImage: Int, exports: [UnsafeMutablePointer<Float>], stepSeconds: UnsafeMutablePointer<Double>? = nil) {
         if plan.inputBorrowed {
             slots[plan.inputSlot] = input
         } else {
@@ -251,7 +258,11 @@ final class Arena: @unchecked Sendable {
         for e in plan.inputExports {
             (exports[e] + firstImage * plan.inputCount).update(from: slots[plan.inputSlot], count: images * plan.inputCount)
         }
-        for step in plan.steps {
+        for (index, step) in plan.steps.enumerated() {
+            let began = stepSeconds == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            defer {
+                if let stepSeconds { stepSeconds[index] += Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9 }
+            }
             let inputs = step.inputSlots.map { slots[$0] }
             let output = step.directExport.map { exports[$0] + firstImage * step.outputCount } ?? slots[step.outputSlot]
             if case let .linear(weight, bias, inFeatures, outFeatures) = step.kernel {

@@ -6,7 +6,7 @@ import Foundation
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure float and int8-simulated images/s at several batch sizes and thread counts, and each pass's time; write throughput.csv and passes.csv.",
+        abstract: "Measure float and int8-simulated images/s at several batch sizes and thread counts, each pass's time and each layer's; write throughput.csv, passes.csv and kernels.csv.",
         discussion: "Inputs are random (uniform in [-1, 1], fixed seed) in the model's input shape; int8 precisions and data-driven passes calibrate on them. Each configuration is timed after one warm-up batch, best of --repeats.")
 
     @Argument(help: "ONNX models to profile (default: every .onnx in Datasets/models).")
@@ -68,6 +68,6 @@ struct BenchCommand: ParsableCommand {
         let result = try Bench.run(settings) { Log.line($0) }
         try BenchReport.write(result, to: output)
         print(BenchReport.text(result))
-        print("\nwrote \(output.path)/throughput.csv, passes.csv")
+        print("\nwrote \(output.path)/" + BenchReport.files.joined(separator: ", "))
     }
 }

@@ -152,6 +152,46 @@ final class ExecutorTests: XCTestCase {
         XCTAssertEqual(input.data, values)
     }
 
+    /// The profile lists one row per step of the plan: the step's node, then
+    /// the nodes fused into it, its kernel and output shape, a measured time,
+    /// and 2 · multiply-adds for the weighted layers (by hand: a 3×3 conv of
+    /// 1 → 4 channels on 6×6 is 4·36·9 multiply-adds; a 2×2/2 depthwise on
+    /// the 3×3 map left by a 2×2 max pool is 4·1·4, a linear 36 → 3 is 108).
+    func testProfileListsEveryStepWithItsFusedNodesAndFlops() throws {
+        var rng = SeededRandom(seed: 12)
+        let pad1 = WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let conv = ConvLayer(weight: Tensor(shape: [4, 1, 3, 3], data: rng.signedArray(36)), bias: nil, geometry: pad1, group: 1)
+        let bn = BatchNorm(gamma: [1, 2, 3, 4], beta: [0, 0, 0, 0], mean: [0, 0, 0, 0], variance: [1, 1, 1, 1], epsilon: 1e-5)
+        let depthwise = ConvLayer(weight: Tensor(shape: [4, 1, 2, 2], data: rng.signedArray(16)), bias: nil,
+                                  geometry: WindowGeometry(kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, padBottom: 1, padRight: 1),
+                                  group: 4)
+        let fc = LinearLayer(weight: Tensor(shape: [3, 16], data: rng.signedArray(48)), bias: nil)
+        let graph = Graph(name: "profiled", input: GraphInput(name: "x", shape: [1, 6, 6]), nodes: [
+            Node(name: "conv", op: .conv(conv), inputs: ["x"], output: "c"),
+            Node(name: "bn", op: .batchNorm(bn), inputs: ["c"], output: "b"),
+            Node(name: "relu", op: .activation(.relu), inputs: ["b"], output: "r"),
+            Node(name: "pool", op: .maxPool(WindowGeometry(kernelH: 2, kernelW: 2, strideH: 2, strideW: 2)), inputs: ["r"], output: "p"),
+            Node(name: "dw", op: .conv(depthwise), inputs: ["p"], output: "d"),
+            Node(name: "flat", op: .reshape(to: [16]), inputs: ["d"], output: "f"),
+            Node(name: "fc", op: .linear(fc), inputs: ["f"], output: "y"),
+        ], outputs: ["y"])
+        let executor = try Executor(graph: graph, threads: 2)
+        let input = Tensor(shape: [20, 1, 6, 6], data: rng.signedArray(720))
+        let steps = try executor.profile(input, repeats: 2)
+        XCTAssertEqual(steps.map(\.nodes), [["conv", "bn", "relu"], ["pool"], ["dw"], ["fc"]])
+        XCTAssertEqual(steps.map(\.kernel), ["conv 3x3 im2col", "max pool", "depthwise 2x2/2", "linear"])
+        XCTAssertEqual(steps.map(\.outputShape), [[4, 6, 6], [4, 3, 3], [4, 2, 2], [3]])
+        let flops: [Double] = [2 * 4 * 36 * 9, 0, 2 * 4 * 4 * 4, 2 * 16 * 3]
+        XCTAssertEqual(steps.map(\.flopsPerImage), flops)
+        XCTAssertTrue(steps.allSatisfy { $0.secondsPerImage > 0 }, "\(steps)")
+        XCTAssertNil(steps[1].gflops)
+        // Profiling runs the same plan: the outputs that follow are unchanged.
+        XCTAssertEqual(try executor.run(input).outputs, try Executor(graph: graph, threads: 1).run(input).outputs)
+        XCTAssertThrowsError(try executor.profile(Tensor(shape: [1, 2, 6, 6]))) { error in
+            XCTAssertEqual(error as? ExecutorError, .inputShape(expected: [1, 6, 6], got: [1, 2, 6, 6]))
+        }
+    }
+
     func testLinearLayerByHand() throws {
         let fc = LinearLayer(weight: Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), bias: Tensor(shape: [2], data: [1, -1]))
         let graph = Graph(name: "fc", input: GraphInput(name: "x", shape: [3]),

@@ -130,6 +130,20 @@ final class ShardMergeTests: CLITestCase {
                        ["mlp,cls,fp32,1,1", "mlp,cls,fp32,8,1", "mlp,cls,w8a8-pt,1,1", "mlp,cls,w8a8-pt,8,1"])
         let passes = try stable(out, "passes").split(separator: "\n").dropFirst()
         XCTAssertEqual(passes.map { $0.split(separator: ",")[2] }, ["bnfold", "cls"])
+        // One profile per precision: the three Gemms (each ReLU fused into
+        // the one before it; Flatten is a view), with their share of the time.
+        let kernels = try String(contentsOf: out.appendingPathComponent("kernels.csv"), encoding: .utf8)
+            .split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(kernels.first, ["model", "variant", "precision", "step", "nodes", "kernel", "output_shape",
+                                       "us_per_image", "share", "gflops"])
+        let rows = kernels.dropFirst()
+        XCTAssertEqual(rows.map { $0[2] + " " + $0[4] }, ["fp32 /fc1/Gemm+/Relu", "fp32 /fc2/Gemm+/Relu_1", "fp32 /fc3/Gemm",
+                                                          "w8a8-pt /fc1/Gemm+/Relu", "w8a8-pt /fc2/Gemm+/Relu_1", "w8a8-pt /fc3/Gemm"])
+        XCTAssertTrue(rows.allSatisfy { $0[5] == "linear" && Double($0[7])! > 0 && Double($0[9])! > 0 }, "\(rows)")
+        for precision in ["fp32", "w8a8-pt"] {
+            let shares = rows.filter { $0[2] == precision }.map { Double($0[8])! }
+            XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 0.001)
+        }
         let bad = try eqbench(arguments: ["bench", "--batches", "0"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("--batches must be comma-separated positive integers"), bad.err)
