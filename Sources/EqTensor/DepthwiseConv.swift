@@ -39,10 +39,11 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
         }
         let source = UnsafePointer(unitStride ? scratch : wide)
         let e = epilogue ?? .identity
+        let outputEnd = output + channels * multiplier * outHeight * outWidth
         for c in 0..<channels {
             let src = input + c * height * width
             for h in 0..<height {
-                (scratch + (h + g.padTop) * paddedW + g.padLeft).update(from: src + h * width, count: width)
+                copyRow(src + h * width, scratch + (h + g.padTop) * paddedW + g.padLeft, count: width)
             }
             if !unitStride {
                 splitColumnPhases(scratch, paddedH: paddedH, paddedW: paddedW, stride: g.strideW, phases: wide)
@@ -52,7 +53,7 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
                 depthwisePlane(source, rowLength: rowLength, rowStride: g.strideH, tapOffsets: tapOffsets.baseAddress!,
                                tapCount: taps, weights: weights + oc * taps, bias: bias?[oc] ?? 0,
                                epilogue: e.advanced(by: oc), outHeight: outHeight, outWidth: outWidth,
-                               output: output + oc * outHeight * outWidth)
+                               output: output + oc * outHeight * outWidth, outputEnd: outputEnd)
             }
         }
     }
@@ -60,57 +61,92 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
 
 /// One output plane: out[oh, ow] = epilogue(b + Σ_t w[t] · src[oh·sh·rowLength + tapOffsets[t] + ow]),
 /// eight outputs at a time in one register, every tap a fused multiply-add in
-/// tap order (a 3×3 window keeps its nine weights in registers). The last
-/// outWidth mod 8 outputs of a row are computed eight wide too, reading past
-/// the row into the next one or the scratch slack; they are stored eight wide
-/// as well, the extra lanes landing on the following rows' outputs, which are
-/// written after them, unless they would pass the plane's end: there only the
-/// valid lanes are stored (on 7² maps every output is such a tail).
+/// tap order. The last outWidth mod 8 outputs of a row are computed eight
+/// wide too, reading past the row into the next one or the scratch slack;
+/// they are stored eight wide as well, the extra lanes landing on outputs
+/// written after them (the next row's, or the next plane's: planes are
+/// computed in order), unless they would pass `outputEnd`: there only the
+/// valid lanes are stored.
+///
+/// A 3×3 window at stride 1 or 2 (the MobileNets' depthwise convs) has its
+/// own loop: its nine weights in registers and its taps at fixed offsets from
+/// one or two pointers per vector and the row length, so each is one
+/// addressing mode. On 7² maps, where each row is one vector, the generic
+/// loop's per-row address arithmetic cost more than the nine multiply-adds.
 @inlinable
-func depthwisePlane(_ src: UnsafePointer<Float>, rowLength: Int, rowStride: Int, tapOffsets t: UnsafePointer<Int>,
+func depthwisePlane(_ src: UnsafePointer<Float>, rowLength L: Int, rowStride: Int, tapOffsets t: UnsafePointer<Int>,
                     tapCount: Int, weights w: UnsafePointer<Float>, bias b: Float, epilogue e: OutputEpilogue,
-                    outHeight: Int, outWidth: Int, output: UnsafeMutablePointer<Float>) {
+                    outHeight: Int, outWidth: Int, output: UnsafeMutablePointer<Float>,
+                    outputEnd: UnsafeMutablePointer<Float>) {
     typealias V = SIMD8<Float>
-    let planeEnd = output + outHeight * outWidth
     @inline(__always) func store(_ acc: V, _ dst: UnsafeMutablePointer<Float>, _ ow: Int) {
         let v = e.apply(acc, channel: 0)
-        if dst + ow + 8 <= planeEnd {
+        if dst + ow + 8 <= outputEnd {
             store8(v, dst + ow)
         } else {
             for lane in 0..<(outWidth - ow) { dst[ow + lane] = v[lane] }
         }
     }
     let start = V(repeating: b)
+    let rowStep = rowStride * L
     if tapCount == 9 {
         let (w0, w1, w2) = (V(repeating: w[0]), V(repeating: w[1]), V(repeating: w[2]))
         let (w3, w4, w5) = (V(repeating: w[3]), V(repeating: w[4]), V(repeating: w[5]))
         let (w6, w7, w8) = (V(repeating: w[6]), V(repeating: w[7]), V(repeating: w[8]))
-        for oh in 0..<outHeight {
-            let row = src + oh * rowStride * rowLength, dst = output + oh * outWidth
-            let (r0, r1, r2, r3, r4) = (row + t[0], row + t[1], row + t[2], row + t[3], row + t[4])
-            let (r5, r6, r7, r8) = (row + t[5], row + t[6], row + t[7], row + t[8])
-            var ow = 0
-            while ow < outWidth {
-                var acc = start.addingProduct(load8(r0 + ow), w0)
-                acc = acc.addingProduct(load8(r1 + ow), w1); acc = acc.addingProduct(load8(r2 + ow), w2)
-                acc = acc.addingProduct(load8(r3 + ow), w3); acc = acc.addingProduct(load8(r4 + ow), w4)
-                acc = acc.addingProduct(load8(r5 + ow), w5); acc = acc.addingProduct(load8(r6 + ow), w6)
-                acc = acc.addingProduct(load8(r7 + ow), w7); acc = acc.addingProduct(load8(r8 + ow), w8)
-                store(acc, dst, ow)
-                ow += 8
-            }
+        // Taps (i, 0), (i, 1), (i, 2) at a, b, c plus i·L.
+        @inline(__always) func window(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>) -> V {
+            var acc = start.addingProduct(load8(a), w0)
+            acc = acc.addingProduct(load8(b), w1); acc = acc.addingProduct(load8(c), w2)
+            acc = acc.addingProduct(load8(a + L), w3); acc = acc.addingProduct(load8(b + L), w4)
+            acc = acc.addingProduct(load8(c + L), w5); acc = acc.addingProduct(load8(a + 2 * L), w6)
+            acc = acc.addingProduct(load8(b + 2 * L), w7); acc = acc.addingProduct(load8(c + 2 * L), w8)
+            return acc
         }
-        return
+        let evenRows = t[0] == 0 && t[3] == L && t[6] == 2 * L
+        let P = t[1]  // the odd phase's offset at stride 2
+        // The two loops differ only in where the middle column is; written
+        // out (not one loop taking a closure), they compile to fixed
+        // addressing modes, which the closure version did not (25% slower).
+        if evenRows && t[1] == 1 && t[2] == 2 && t[4] == L + 1 && t[5] == L + 2 && t[7] == 2 * L + 1 && t[8] == 2 * L + 2 {
+            var row = src, dst = output
+            for _ in 0..<outHeight {
+                var ow = 0
+                while ow < outWidth {
+                    let e = row + ow
+                    store(window(e, e + 1, e + 2), dst, ow)
+                    ow &+= 8
+                }
+                row += rowStep
+                dst += outWidth
+            }
+            return
+        }
+        if evenRows && t[2] == 1 && t[4] == P + L && t[5] == L + 1 && t[7] == P + 2 * L && t[8] == 2 * L + 1 {
+            var row = src, dst = output
+            for _ in 0..<outHeight {
+                var ow = 0
+                while ow < outWidth {
+                    let e = row + ow
+                    store(window(e, e + P, e + 1), dst, ow)
+                    ow &+= 8
+                }
+                row += rowStep
+                dst += outWidth
+            }
+            return
+        }
     }
-    for oh in 0..<outHeight {
-        let row = src + oh * rowStride * rowLength, dst = output + oh * outWidth
+    var row = src, dst = output
+    for _ in 0..<outHeight {
         var ow = 0
         while ow < outWidth {
             var acc = start
-            for k in 0..<tapCount { acc = acc.addingProduct(load8(row + t[k] + ow), V(repeating: w[k])) }
+            for k in 0..<tapCount { acc = acc.addingProduct(load8(row + ow + t[k]), V(repeating: w[k])) }
             store(acc, dst, ow)
-            ow += 8
+            ow &+= 8
         }
+        row += rowStep
+        dst += outWidth
     }
 }
 

@@ -27,3 +27,22 @@ func forEachOverlappingVector(_ count: Int, _ body: (Int) -> Void) {
     }
     body(count &- 8)
 }
+
+/// Copies a short row (a map row into a zero-bordered plane): eight-wide
+/// overlapping vectors from 8 floats up, two overlapping four-wide ones from
+/// 4, one by one below; reads and writes stay inside the row. A memmove call
+/// per 7-float row cost a third of a 7² depthwise conv (256 channels: 12.3 µs
+/// with it, 8.2 µs without, in a standalone timing).
+@inlinable @inline(__always)
+func copyRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    if count >= 8 {
+        forEachOverlappingVector(count) { at in store8(load8(src + at), dst + at) }
+    } else if count >= 4 {
+        let head = UnsafeRawPointer(src).loadUnaligned(as: SIMD4<Float>.self)
+        let tail = UnsafeRawPointer(src + count - 4).loadUnaligned(as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(dst).storeBytes(of: head, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(dst + count - 4).storeBytes(of: tail, as: SIMD4<Float>.self)
+    } else {
+        for i in 0..<count { dst[i] = src[i] }
+    }
+}
