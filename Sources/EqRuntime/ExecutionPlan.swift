@@ -24,6 +24,8 @@ struct ExecutionPlan {
         /// Nodes fused into this one (a batch norm, an activation), in graph order.
         var fused: [String]
         var kernel: Kernel
+        /// Per-image shape of the value the step writes (the last fused node's output).
+        var outputShape: [Int]
         var inputSlots: [Int]
         var inputCounts: [Int]
         var outputSlot: Int
@@ -171,7 +173,7 @@ struct ExecutionPlan {
             if lastUse[output] == nil { free.append(outSlot) }
             let exported = [exportIndex[output]].compactMap { $0 }
             let direct = lastUse[output] == nil && exported.count == 1
-            steps.append(Step(node: node.name, fused: absorbed[i] ?? [], kernel: kernel, inputSlots: inputSlots,
+            steps.append(Step(node: node.name, fused: absorbed[i] ?? [], kernel: kernel, outputShape: outShape, inputSlots: inputSlots,
                               inputCounts: inShapes.map { $0.reduce(1, *) },
                               outputSlot: outSlot, outputCount: outShape.reduce(1, *),
                               activation: fusedInto[i], affine: affineInto[i],

@@ -53,7 +53,7 @@ extension Executor {
         }
         return zip(plan.steps, best).map { step, time in
             StepProfile(nodes: [step.node] + step.fused, kernel: step.kernel.profileName,
-                        outputShape: graph.nodes.first { $0.name == (step.fused.last ?? step.node) }.flatMap { shapes[$0.output] } ?? [],
+                        outputShape: step.outputShape,
                         secondsPerImage: time / Double(batch), flopsPerImage: step.kernel.flopsPerImage)
         }
     }

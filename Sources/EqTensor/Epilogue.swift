@@ -61,23 +61,6 @@ public struct OutputEpilogue {
         if let scale, let shift { v = v * scale[channel] + shift[channel] }
         return v < lower ? lower : (v > upper ? upper : v)
     }
-
-    /// Applies the epilogue in place to `channels` planes of `plane` values.
-    @inlinable
-    public func apply(_ x: UnsafeMutablePointer<Float>, channels: Int, plane: Int) {
-        for c in 0..<channels {
-            let row = x + c * plane
-            var i = 0
-            while i + 8 <= plane {
-                store8(apply(load8(row + i), channel: c), row + i)
-                i += 8
-            }
-            while i < plane {
-                row[i] = apply(row[i], channel: c)
-                i += 1
-            }
-        }
-    }
 }
 
 extension Activation {
