@@ -27,19 +27,21 @@ enum Kernel {
 /// from the bias:
 /// - pointwise (1×1, stride 1, unpadded): B's rows are the input planes;
 /// - shifted (stride 1, group 1): the input is copied once into zero-bordered
-///   planes of paddedW columns, and B's row for channel c and tap (i, j) is
-///   that plane shifted by i·paddedW + j, so output pixel (oh, ow) lands at
-///   column oh·paddedW + ow of a wide result whose valid columns are then
-///   copied out. No im2col copy, but the GEMM grows by paddedW / outW, so
-///   only where that is at most `shiftedLimit`;
+///   planes of rowLength columns (`padPlanes`: one zero column between rows
+///   for a 3×3 window), and B's row for channel c and tap (i, j) is that plane
+///   shifted by i·rowLength + j, so output pixel (oh, ow) lands at column
+///   oh·rowLength + ow of a wide result whose valid columns are then copied
+///   out. No im2col copy, but the GEMM grows by rowLength / outW, so only
+///   where that is at most `shiftedLimit`;
 /// - im2col (strides > 1, groups, small maps): the im2col matrix's rows, per group;
 /// - depthwise: the direct kernel of `DepthwiseConv.swift`.
 struct ConvKernel {
     enum Method { case pointwise, shifted, im2col, depthwise }
 
-    /// The largest paddedW / outW run as shifted rows. 3×3 windows on 28² and
-    /// 14² maps cost 7% and 14% more GEMM work and are in; on 7² maps they
-    /// would cost 29% and leave 7 of 63 columns to the narrow tail tiles.
+    /// The largest rowLength / outW run as shifted rows. 3×3 windows on 28²,
+    /// 14² and 7² maps cost 4%, 7% and 14% more GEMM work and are in (on 7²
+    /// maps that beats im2col's nine copies of the input); a 5×5 window on a
+    /// 7² map would cost 29% and is not.
     static let shiftedLimit = 1.15
 
     var method: Method
@@ -68,7 +70,7 @@ struct ConvKernel {
         } else if group == 1 && g.isPointwise {
             method = .pointwise
         } else if group == 1 && g.strideH == 1 && g.strideW == 1
-                    && Double(inW + g.padLeft + g.padRight) <= Self.shiftedLimit * Double(outW) {
+                    && Double(shiftedRowLength(width: inW, geometry: g)) <= Self.shiftedLimit * Double(outW) {
             method = .shifted
         } else {
             method = .im2col
@@ -88,15 +90,15 @@ struct ConvKernel {
     /// Rows of the im2col matrix per group: (C/group)·kh·kw.
     var columnRows: Int { inChannels / group * geometry.kernelH * geometry.kernelW }
 
-    /// Columns of the padded input (the shifted layout's row length).
-    var paddedW: Int { inW + geometry.padLeft + geometry.padRight }
+    /// Floats per row of the shifted layout (`shiftedRowLength`).
+    var rowLength: Int { shiftedRowLength(width: inW, geometry: geometry) }
 
     /// Scratch floats this conv needs per image.
     var workspaceCount: Int {
         switch method {
         case .pointwise: return 0
         case .shifted:
-            return outChannels * outH * paddedW
+            return outChannels * outH * rowLength
                 + paddedPlanesCount(channels: inChannels, height: inH, width: inW, geometry: geometry)
         case .im2col:
             return columnRows * outH * outW + im2colColumnSlack + im2colScratchCount(height: inH, width: inW, geometry: geometry)
@@ -137,11 +139,11 @@ struct ConvKernel {
                                 epilogue: epilogue?.advanced(by: g * cout), c: output + g * cout * outPlane, ldc: outPlane)
                     }
                 case .shifted:
-                    let n = outH * paddedW
+                    let n = outH * rowLength
                     let wide = workspace, planes = workspace + outChannels * n
                     padPlanes(input: input, channels: inChannels, height: inH, width: inW, geometry: geometry, padded: planes)
                     rowGemm(packed[0], n: n, b: planes, rowOffsets: rows!, bias: b, c: wide, ldc: n)
-                    copyValidColumns(wide, paddedW: paddedW, channels: outChannels, outHeight: outH, outWidth: outW,
+                    copyValidColumns(wide, rowLength: rowLength, channels: outChannels, outHeight: outH, outWidth: outW,
                                      epilogue: epilogue, output: output)
                 case .depthwise:
                     weight.withUnsafeBufferPointer { w in

@@ -73,22 +73,43 @@ final class ConvKernelTests: XCTestCase {
             (2, 9, 13, 5, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
             (4, 7, 6, 4, WindowGeometry(kernelH: 2, kernelW: 3, padTop: 0, padLeft: 1, padBottom: 1, padRight: 0)),
             (1, 14, 14, 16, WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            // 7² maps (one zero column between rows), padding only on the
+            // left or wider than the window, and a window wider than the row.
+            (8, 7, 7, 12, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (3, 5, 6, 4, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 2, padLeft: 2, padBottom: 0, padRight: 0)),
+            (2, 6, 5, 3, WindowGeometry(kernelH: 3, kernelW: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 2)),
+            (2, 4, 3, 3, WindowGeometry(kernelH: 1, kernelW: 5, padTop: 0, padLeft: 2, padBottom: 0, padRight: 3)),
         ]
         for (n, t) in cases.enumerated() {
             let x = rng.signedArray(t.c * t.h * t.w)
             let weight = rng.signedArray(t.o * t.c * t.g.kernelH * t.g.kernelW), bias = rng.signedArray(t.o)
             let (expected, oh, ow) = Reference.conv(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: t.o,
                                                     group: 1, g: t.g, bias: bias)
-            let paddedW = t.w + t.g.padLeft + t.g.padRight
+            let rowLength = shiftedRowLength(width: t.w, geometry: t.g)
             var planes = [Float](repeating: .nan, count: paddedPlanesCount(channels: t.c, height: t.h, width: t.w, geometry: t.g))
-            var wide = [Float](repeating: .nan, count: t.o * oh * paddedW)
-            var out = [Float](repeating: .nan, count: expected.count)
+            var wide = [Float](repeating: .nan, count: t.o * oh * rowLength)
+            // Eight guard floats past the output catch a row store that spills past its end.
+            var out = [Float](repeating: .nan, count: expected.count + 8)
             padPlanes(input: x, channels: t.c, height: t.h, width: t.w, geometry: t.g, padded: &planes)
             let offsets = shiftedRowOffsets(channels: t.c, height: t.h, width: t.w, geometry: t.g)
-            rowGemm(RowGemmWeights(weight, m: t.o, k: offsets.count), n: oh * paddedW, b: planes, rowOffsets: offsets,
-                    bias: bias, c: &wide, ldc: oh * paddedW)
-            copyValidColumns(wide, paddedW: paddedW, channels: t.o, outHeight: oh, outWidth: ow, output: &out)
-            for i in expected.indices { XCTAssertEqual(out[i], expected[i], accuracy: 1e-5, "case \(n) element \(i)") }
+            rowGemm(RowGemmWeights(weight, m: t.o, k: offsets.count), n: oh * rowLength, b: planes, rowOffsets: offsets,
+                    bias: bias, c: &wide, ldc: oh * rowLength)
+            // A folded batch norm and a ReLU, applied as the valid columns are copied out.
+            let scale = rng.signedArray(t.o), shift = rng.signedArray(t.o)
+            scale.withUnsafeBufferPointer { sc in
+                shift.withUnsafeBufferPointer { sh in
+                    let epilogue = OutputEpilogue(scale: sc.baseAddress, shift: sh.baseAddress, lower: 0)
+                    copyValidColumns(wide, rowLength: rowLength, channels: t.o, outHeight: oh, outWidth: ow,
+                                     epilogue: epilogue, output: &out)
+                }
+            }
+            let plane = oh * ow
+            for i in expected.indices {
+                let channel = i / plane
+                XCTAssertEqual(out[i], max(0, expected[i] * scale[channel] + shift[channel]), accuracy: 1e-5,
+                               "case \(n) element \(i)")
+            }
+            XCTAssertTrue(out[expected.count...].allSatisfy(\.isNaN), "case \(n) wrote past the output")
         }
     }
 
