@@ -55,7 +55,7 @@ struct ExecutionPlan {
     var inputCount: Int
     /// Elements per image each slot must hold.
     var slotCounts: [Int]
-    /// Scratch elements per image (im2col columns, depthwise planes).
+    /// Scratch elements per image (tap columns, shifted planes, depthwise planes).
     var workspaceCount: Int
     var exports: [Export]
     /// Input-value exports (a tap on the graph input itself).

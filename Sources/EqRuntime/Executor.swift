@@ -37,7 +37,8 @@ public struct ExecutionResult: Sendable {
 /// whatever it is, so results are bit-identical for any `threads`.
 ///
 /// Convolutions run on `rowGemm` over the input planes (1×1), shifted
-/// zero-bordered planes (3×3 on 28² and 14² maps) or im2col rows, depthwise by
+/// zero-bordered planes (3×3 on 28² and 14² maps) or tap columns (im2col rows
+/// read from one copy of the input per column tap), depthwise by
 /// a direct kernel (`ConvKernel`); a following batch norm and activation are
 /// fused into the epilogue when nothing else reads the intermediate value.
 /// Linear layers run one OpenBLAS sgemm per tile.

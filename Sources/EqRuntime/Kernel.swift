@@ -31,18 +31,30 @@ enum Kernel {
 ///   for a 3×3 window), and B's row for channel c and tap (i, j) is that plane
 ///   shifted by i·rowLength + j, so output pixel (oh, ow) lands at column
 ///   oh·rowLength + ow of a wide result whose valid columns are then copied
-///   out. No im2col copy, but the GEMM grows by rowLength / outW, so only
-///   where that is at most `shiftedLimit`;
-/// - im2col (strides > 1, groups, small maps): the im2col matrix's rows, per group;
+///   out. One copy of the input, but the GEMM grows by rowLength / outW and
+///   the result is copied again, so only where that is at most
+///   `shiftedLimit` and the tap columns would not fit in L1;
+/// - tapColumns (strides, groups, small maps, few input channels): the im2col
+///   matrix's rows, per group, read from one copy of the input per column
+///   tap and row phase (`tapColumns`: 3 copies for a 3×3 window where im2col
+///   makes 9). The GEMM's columns are exactly the output pixels and its
+///   epilogue writes the output, but it reads C·kh·kw distinct rows, which
+///   on the larger maps miss L1 where the shifted rows' overlapping ones hit;
 /// - depthwise: the direct kernel of `DepthwiseConv.swift`.
 struct ConvKernel {
-    enum Method { case pointwise, shifted, im2col, depthwise }
+    enum Method { case pointwise, shifted, tapColumns, depthwise }
 
-    /// The largest rowLength / outW run as shifted rows. 3×3 windows on 28²,
-    /// 14² and 7² maps cost 4%, 7% and 14% more GEMM work and are in (on 7²
-    /// maps that beats im2col's nine copies of the input); a 5×5 window on a
-    /// 7² map would cost 29% and is not.
-    static let shiftedLimit = 1.15
+    /// The largest rowLength / outW run as shifted rows. 3×3 windows on 28²
+    /// and 14² maps cost 4% and 7% more GEMM work and are in; on 7² maps 14%,
+    /// where tap columns ran the demo ResNet's 64→64 conv 5% faster.
+    static let shiftedLimit = 1.10
+
+    /// Tap columns of at most this many floats (32 KB, the L1 data cache of
+    /// the Zen 4 and Skylake-class cores we measure on) run faster than shifted
+    /// rows whatever the map size: a 3×3 stem conv on one input channel at 28²
+    /// (2.5 K floats) took 7.8 µs per image as shifted rows, 6.6 as tap columns,
+    /// while 16 channels at 14² (10.8 K floats) took 7.9 and 10.2.
+    static let tapColumnsInCache = 8 * 1024
 
     var method: Method
     /// The flat [out, in/group, kh, kw] weight (the depthwise kernel's input).
@@ -65,16 +77,18 @@ struct ConvKernel {
         inChannels = input[0]; inH = input[1]; inW = input[2]
         outChannels = output[0]; outH = output[1]; outW = output[2]
         let g = geometry
+        let taps = TapColumnLayout(channels: inChannels / group, geometry: g, outHeight: outH, outWidth: outW)
         if layer.isDepthwise {
             method = .depthwise
         } else if group == 1 && g.isPointwise {
             method = .pointwise
-        } else if group == 1 && g.strideH == 1 && g.strideW == 1
+        } else if group == 1 && g.strideH == 1 && g.strideW == 1 && taps.count > Self.tapColumnsInCache
                     && Double(shiftedRowLength(width: inW, geometry: g)) <= Self.shiftedLimit * Double(outW) {
             method = .shifted
         } else {
-            method = .im2col
+            method = .tapColumns
         }
+        tapLayout = taps
         let rows = input[0] / group * g.kernelH * g.kernelW, cout = output[0] / group, plane = input[1] * input[2]
         packed = method == .depthwise ? [] : (0..<group).map { index in
             layer.weight.data.withUnsafeBufferPointer { RowGemmWeights($0.baseAddress! + index * cout * rows, m: cout, k: rows) }
@@ -82,13 +96,13 @@ struct ConvKernel {
         switch method {
         case .depthwise: rowOffsets = []
         case .pointwise: rowOffsets = (0..<input[0]).map { $0 * plane }
-        case .im2col: rowOffsets = (0..<rows).map { $0 * output[1] * output[2] }
+        case .tapColumns: rowOffsets = taps.rowOffsets(geometry: g)
         case .shifted: rowOffsets = shiftedRowOffsets(channels: input[0], height: input[1], width: input[2], geometry: g)
         }
     }
 
-    /// Rows of the im2col matrix per group: (C/group)·kh·kw.
-    var columnRows: Int { inChannels / group * geometry.kernelH * geometry.kernelW }
+    /// The copies of the tap-columns method, for one group's input channels.
+    var tapLayout: TapColumnLayout
 
     /// Floats per row of the shifted layout (`shiftedRowLength`).
     var rowLength: Int { shiftedRowLength(width: inW, geometry: geometry) }
@@ -100,8 +114,8 @@ struct ConvKernel {
         case .shifted:
             return outChannels * outH * rowLength
                 + paddedPlanesCount(channels: inChannels, height: inH, width: inW, geometry: geometry)
-        case .im2col:
-            return columnRows * outH * outW + im2colColumnSlack + im2colScratchCount(height: inH, width: inW, geometry: geometry)
+        case .tapColumns:
+            return tapLayout.count + paddedPlaneScratchCount(height: inH, width: inW, geometry: geometry)
         case .depthwise: return depthwiseScratchCount(height: inH, width: inW, geometry: geometry)
         }
     }
@@ -129,12 +143,11 @@ struct ConvKernel {
                 case .pointwise:
                     rowGemm(packed[0], n: outPlane, b: input, rowOffsets: rows!, bias: b, epilogue: epilogue,
                             c: output, ldc: outPlane)
-                case .im2col:
+                case .tapColumns:
                     let cin = inChannels / group, cout = outChannels / group
                     for g in 0..<group {
-                        im2col(input: input + g * cin * inH * inW, channels: cin, height: inH, width: inW,
-                               geometry: geometry, outHeight: outH, outWidth: outW, columns: workspace,
-                               padded: workspace + columnRows * outPlane + im2colColumnSlack)
+                        tapColumns(input: input + g * cin * inH * inW, height: inH, width: inW, geometry: geometry,
+                                   layout: tapLayout, columns: workspace, padded: workspace + tapLayout.count)
                         rowGemm(packed[g], n: outPlane, b: workspace, rowOffsets: rows!, bias: b.map { $0 + g * cout },
                                 epilogue: epilogue?.advanced(by: g * cout), c: output + g * cout * outPlane, ldc: outPlane)
                     }

@@ -8,7 +8,7 @@ import EqTensor
 public struct StepProfile: Equatable, Sendable {
     /// The node that runs, then the nodes fused into it (batch norm, activation).
     public var nodes: [String]
-    /// The kernel, e.g. "conv 3x3/2 im2col", "depthwise 3x3", "add".
+    /// The kernel, e.g. "conv 3x3/2 tapColumns", "depthwise 3x3", "add".
     public var kernel: String
     /// Per-image output shape.
     public var outputShape: [Int]

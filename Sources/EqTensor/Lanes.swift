@@ -1,5 +1,5 @@
 /// Eight-float vector helpers shared by the kernels (rowGemm, depthwise,
-/// im2col, pooling): one AVX2 register, unaligned loads and stores, and the
+/// tap columns, pooling): one AVX2 register, unaligned loads and stores, and the
 /// overlapping walk over a row that needs no scalar tail.
 
 /// Eight floats: one AVX2 register.

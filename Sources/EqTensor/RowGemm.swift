@@ -5,7 +5,8 @@
 /// B is never packed or copied. A 1×1 conv's rows are its input planes; a
 /// stride-1 conv's rows are its zero-bordered input planes shifted by each
 /// tap (`padPlanes`, no im2col copies); any other conv's rows are those of
-/// its im2col matrix. A is packed once, when the model is compiled
+/// its im2col matrix, read from one copy of the input per column tap
+/// (`tapColumns`). A is packed once, when the model is compiled
 /// (`RowGemmWeights`).
 ///
 /// The micro-kernel keeps a 4×24 tile of C in twelve 8-lane accumulators and

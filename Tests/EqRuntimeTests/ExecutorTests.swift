@@ -65,11 +65,12 @@ final class ExecutorTests: XCTestCase {
     /// epilogue); tapping the conv or the batch norm blocks that fusion, and
     /// the outputs must be bit-identical either way, and match the definition.
     /// A batch norm and a ReLU/ReLU6 fused into the conv before them give the
-    /// values of the separate steps, for each conv method: shifted rows (3
-    /// channels: single-row tiles), pointwise (8 channels on 28 pixels: 4×24
-    /// and 4×1 tiles), depthwise, im2col (stride 2 over 144 rows of B: two
+    /// values of the separate steps, for each conv method: tap columns on one
+    /// input channel (3 output channels: single-row tiles), shifted rows (16
+    /// channels at 14², 3 out), pointwise (8 channels on 28 pixels: 4×24
+    /// and 4×1 tiles), depthwise, tap columns at stride 2 (144 rows of B: two
     /// passes over k, the epilogue only in the last; 20 channels on 25
-    /// pixels: 4×24, 16×1 and 4×1 tiles), grouped im2col (each group's
+    /// pixels: 4×24, 16×1 and 4×1 tiles), grouped tap columns (each group's
     /// channels get their own scale), and a pointwise conv of 9 channels on
     /// 17 pixels (8×8, 4×1 and single-row tiles). A sigmoid is not a clamp: the
     /// batch norm stays in the epilogue and the sigmoid runs after it.
@@ -78,6 +79,7 @@ final class ExecutorTests: XCTestCase {
         let pad1 = WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
         let cases: [(ConvLayer, Activation, input: [Int])] = [
             (ConvLayer(weight: Tensor(shape: [3, 1, 3, 3], data: rng.signedArray(27)), bias: nil, geometry: pad1, group: 1), .relu, [1, 5, 5]),
+            (ConvLayer(weight: Tensor(shape: [3, 16, 3, 3], data: rng.signedArray(432)), bias: nil, geometry: pad1, group: 1), .relu, [16, 14, 14]),
             (ConvLayer(weight: Tensor(shape: [8, 2, 1, 1], data: rng.signedArray(16)), bias: Tensor(shape: [8], data: rng.signedArray(8)),
                        geometry: WindowGeometry(kernelH: 1, kernelW: 1), group: 1), .clip(lower: 0, upper: 6), [2, 4, 7]),
             (ConvLayer(weight: Tensor(shape: [4, 1, 3, 3], data: rng.signedArray(36)), bias: nil, geometry: pad1, group: 4), .relu, [4, 6, 11]),
@@ -179,7 +181,7 @@ final class ExecutorTests: XCTestCase {
         let input = Tensor(shape: [20, 1, 6, 6], data: rng.signedArray(720))
         let steps = try executor.profile(input, repeats: 2)
         XCTAssertEqual(steps.map(\.nodes), [["conv", "bn", "relu"], ["pool"], ["dw"], ["fc"]])
-        XCTAssertEqual(steps.map(\.kernel), ["conv 3x3 im2col", "max pool", "depthwise 2x2/2", "linear"])
+        XCTAssertEqual(steps.map(\.kernel), ["conv 3x3 tapColumns", "max pool", "depthwise 2x2/2", "linear"])
         XCTAssertEqual(steps.map(\.outputShape), [[4, 6, 6], [4, 3, 3], [4, 2, 2], [3]])
         let flops: [Double] = [2 * 4 * 36 * 9, 0, 2 * 4 * 4 * 4, 2 * 16 * 3]
         XCTAssertEqual(steps.map(\.flopsPerImage), flops)

@@ -1,40 +1,62 @@
 import EqTensor
 import XCTest
 
-/// im2col + sgemm and the depthwise kernel against the direct definition of
-/// convolution, over strides, paddings (symmetric and not), dilations and groups.
+/// Tap columns and shifted rows under `rowGemm`, and the depthwise kernel,
+/// against the direct definition of convolution, over strides, paddings
+/// (symmetric and not), dilations and groups.
 final class ConvKernelTests: XCTestCase {
-    func convolveWithIm2col(_ x: [Float], c: Int, h: Int, w: Int, weight: [Float], outChannels: Int,
-                            group: Int, g: WindowGeometry) -> [Float] {
+    /// The runtime's tap-columns method: per group, `tapColumns` then
+    /// `rowGemm` over its row offsets. Also checks, exactly, that every B row
+    /// the offsets name is the im2col row of the definition: padded-input
+    /// pixel (c, oh·sh + i·dh, ow·sw + j·dw) for each output pixel.
+    func convolveWithTapColumns(_ x: [Float], c: Int, h: Int, w: Int, weight: [Float], outChannels: Int,
+                                group: Int, g: WindowGeometry, case n: Int) -> [Float] {
         let (oh, ow) = g.outputSize(height: h, width: w)!
         let cin = c / group, cout = outChannels / group
-        let rows = cin * g.kernelH * g.kernelW
-        var cols = [Float](repeating: .nan, count: rows * oh * ow + im2colColumnSlack)
-        var padded = [Float](repeating: .nan, count: im2colScratchCount(height: h, width: w, geometry: g))
-        var out = [Float](repeating: 0, count: outChannels * oh * ow)
-        x.withUnsafeBufferPointer { xp in
-            weight.withUnsafeBufferPointer { wp in
-                for grp in 0..<group {
-                    cols.withUnsafeMutableBufferPointer { cp in
-                        padded.withUnsafeMutableBufferPointer { pp in
-                            im2col(input: xp.baseAddress! + grp * cin * h * w, channels: cin, height: h, width: w,
-                                   geometry: g, outHeight: oh, outWidth: ow, columns: cp.baseAddress!,
-                                   padded: pp.baseAddress ?? cp.baseAddress!)
-                        }
+        let layout = TapColumnLayout(channels: cin, geometry: g, outHeight: oh, outWidth: ow)
+        let offsets = layout.rowOffsets(geometry: g)
+        var columns = [Float](repeating: .nan, count: layout.count)
+        var padded = [Float](repeating: .nan, count: paddedPlaneScratchCount(height: h, width: w, geometry: g))
+        var out = [Float](repeating: .nan, count: outChannels * oh * ow)
+        for grp in 0..<group {
+            x.withUnsafeBufferPointer { xp in
+                padded.withUnsafeMutableBufferPointer { pp in
+                    columns.withUnsafeMutableBufferPointer { cp in
+                        tapColumns(input: xp.baseAddress! + grp * cin * h * w, height: h, width: w, geometry: g,
+                                   layout: layout, columns: cp.baseAddress!, padded: pp.baseAddress ?? cp.baseAddress!)
                     }
-                    cols.withUnsafeBufferPointer { cp in
-                        out.withUnsafeMutableBufferPointer { op in
-                            BLAS.sgemm(m: cout, n: oh * ow, k: rows, a: wp.baseAddress! + grp * cout * rows,
-                                       b: cp.baseAddress!, c: op.baseAddress! + grp * cout * oh * ow)
+                }
+            }
+            for channel in 0..<cin {
+                for i in 0..<g.kernelH {
+                    for j in 0..<g.kernelW {
+                        let row = offsets[(channel * g.kernelH + i) * g.kernelW + j]
+                        for y in 0..<oh {
+                            for xo in 0..<ow {
+                                let ih = y * g.strideH + i * g.dilationH - g.padTop
+                                let iw = xo * g.strideW + j * g.dilationW - g.padLeft
+                                let inside = (0..<h).contains(ih) && (0..<w).contains(iw)
+                                let pixel = inside ? x[((grp * cin + channel) * h + ih) * w + iw] : 0
+                                if columns[row + y * ow + xo] != pixel {
+                                    XCTFail("case \(n): row (\(channel), \(i), \(j)) pixel (\(y), \(xo))")
+                                    return out
+                                }
+                            }
                         }
                     }
                 }
+            }
+            let a = RowGemmWeights(Array(weight[(grp * cout * offsets.count)..<((grp + 1) * cout * offsets.count)]),
+                                   m: cout, k: offsets.count)
+            out.withUnsafeMutableBufferPointer { op in
+                rowGemm(a, n: oh * ow, b: columns, rowOffsets: offsets, bias: nil,
+                        c: op.baseAddress! + grp * cout * oh * ow, ldc: oh * ow)
             }
         }
         return out
     }
 
-    func testIm2colConvolutionMatchesDirectDefinition() {
+    func testTapColumnsConvolutionMatchesDirectDefinition() {
         var rng = SeededRandom(seed: 1)
         let cases: [(c: Int, h: Int, w: Int, o: Int, group: Int, g: WindowGeometry)] = [
             (3, 7, 6, 4, 1, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
@@ -52,13 +74,24 @@ final class ConvKernelTests: XCTestCase {
             (3, 28, 28, 4, 1, WindowGeometry(kernelH: 1, kernelW: 1, strideH: 2, strideW: 2)),
             (2, 20, 20, 3, 1, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
             (2, 5, 17, 3, 1, WindowGeometry(kernelH: 1, kernelW: 1, strideH: 2, strideW: 2)),
+            // Row phases: a 5-tall window at stride 2 (phase 0 at q = 0, 1, 2,
+            // phase 1 at q = 0, 1), stride 3, and dilation 3 at stride 2
+            // (phases 0, 1, 0 at q = 0, 1, 3).
+            (2, 11, 9, 3, 1, WindowGeometry(kernelH: 5, kernelW: 3, strideH: 2, strideW: 2, padTop: 2, padLeft: 1, padBottom: 2, padRight: 1)),
+            (3, 10, 8, 2, 1, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 3, strideW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (2, 12, 12, 2, 1, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, dilationH: 3, dilationW: 3,
+                                             padTop: 3, padLeft: 3, padBottom: 3, padRight: 3)),
+            // The demo models' shapes: 3×3 on 16 channels at 28² and 7² (three copies).
+            (16, 28, 28, 8, 1, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            (16, 7, 7, 8, 1, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
         ]
         for (n, t) in cases.enumerated() {
             let x = rng.signedArray(t.c * t.h * t.w)
             let weight = rng.signedArray(t.o * t.c / t.group * t.g.kernelH * t.g.kernelW)
             let expected = Reference.conv(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: t.o,
                                           group: t.group, g: t.g, bias: nil).out
-            let actual = convolveWithIm2col(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: t.o, group: t.group, g: t.g)
+            let actual = convolveWithTapColumns(x, c: t.c, h: t.h, w: t.w, weight: weight, outChannels: t.o, group: t.group,
+                                                g: t.g, case: n)
             XCTAssertEqual(actual.count, expected.count, "case \(n)")
             for i in expected.indices { XCTAssertEqual(actual[i], expected[i], accuracy: 1e-5, "case \(n) element \(i)") }
         }
