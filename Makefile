@@ -3,13 +3,15 @@
 #   make test   build and run the test suite
 # Both install the Debian packages they need first (apt-get, as root or via sudo).
 
-# Release builds target x86-64-v3 (AVX2 + FMA): without it Swift emits SSE-only
-# code and FMA becomes a libm call per element. Override for other CPUs, e.g.
-#   make run CPU=znver4     (AVX-512)     make run CPU=x86-64   (any x86-64)
-CPU ?= haswell
-# Package.swift compiles the kernel module (EqTensor) for $EQBENCH_CPU in every build.
+# Package.swift compiles every module for the building machine's vectors
+# (skylake-avx512 where it has AVX-512, else haswell: AVX2 + FMA; without FMA
+# Swift makes each multiply-add a libm call). Override for other CPUs, e.g.
+#   make run CPU=haswell    make run CPU=znver4    make run CPU=x86-64 (any x86-64, slow)
+CPU ?=
+ifneq ($(CPU),)
 export EQBENCH_CPU = $(CPU)
-RELEASE = swift build -c release -Xswiftc -target-cpu -Xswiftc $(CPU)
+endif
+RELEASE = swift build -c release
 EQBENCH = .build/release/eqbench
 ARGS ?=
 DEBIAN_PACKAGES = libopenblas-dev libpng-dev zlib1g-dev pkg-config

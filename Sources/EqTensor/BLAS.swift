@@ -1,7 +1,7 @@
 import COpenBLAS
 
 /// Thin, typed access to OpenBLAS: single-precision GEMM/GEMV on row-major
-/// matrices and the library's own thread count.
+/// matrices, the library's own thread count and the kernels it runs.
 ///
 /// eqbench parallelises over the batch itself, so the runtime asks OpenBLAS for
 /// one thread (`BLAS.setThreads(1)`) before it starts its own workers: two
@@ -14,6 +14,29 @@ public enum BLAS {
 
     /// The number of threads OpenBLAS uses for each call.
     public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// The kernels OpenBLAS chose for this CPU when it loaded, e.g. "Haswell",
+    /// "SkylakeX", "Prescott".
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// The OPENBLAS_CORETYPE to run with when the loaded OpenBLAS fell back to
+    /// its Prescott (SSE3) kernels on a CPU it does not know, nil otherwise.
+    /// Debian 12's OpenBLAS 0.3.21 does that on Xeons newer than it (model
+    /// 207, Emerald Rapids): the demo MLP's 784→256 layer ran at 13–30
+    /// GFLOP/s there, against 54–60 with the Haswell kernels, 80–92 with
+    /// SkylakeX and 83–121 with Cooperlake (three interleaved runs; 0.3.21 has
+    /// no SapphireRapids kernels). The choice follows the CPU's flags
+    /// (/proc/cpuinfo): AVX-512 BF16 → Cooperlake, AVX-512 F/VL/BW/DQ →
+    /// SkylakeX, AVX2 + FMA → Haswell. OpenBLAS reads the variable only as it
+    /// loads, so a process must be started again with it set (`eqbench` does
+    /// that itself).
+    public static func fittingCoreType(loadedCore: String, cpuFlags: Set<String>) -> String? {
+        guard loadedCore.lowercased() == "prescott" else { return nil }
+        if cpuFlags.contains("avx512_bf16") { return "Cooperlake" }
+        if ["avx512f", "avx512vl", "avx512bw", "avx512dq"].allSatisfy(cpuFlags.contains) { return "SkylakeX" }
+        if cpuFlags.contains("avx2") && cpuFlags.contains("fma") { return "Haswell" }
+        return nil
+    }
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, all row-major, where op(A) is
     /// m×k (A stored k×m when `transposeA`) and op(B) is k×n (B stored n×k when

@@ -41,6 +41,20 @@ public struct OutputEpilogue {
         return e
     }
 
+    /// The epilogue of a 16-lane vector (AVX-512's rowGemm tile), as two
+    /// 8-lane halves: in generic code the SIMD comparisons and `replace` are
+    /// the protocol's lane-by-lane defaults, which cost a rowGemm with a
+    /// fused batch norm 2–15× its time; the concrete SIMD8 ones are one
+    /// compare and one blend each.
+    @usableFromInline @_transparent
+    func apply<V: SIMD>(_ x: V, channel: Int) -> V where V.Scalar == Float {
+        if V.scalarCount == 8 { return unsafeBitCast(apply(unsafeBitCast(x, to: SIMD8<Float>.self), channel: channel), to: V.self) }
+        // Sixteen lanes (unsafeBitCast traps on any other size).
+        let w = unsafeBitCast(x, to: SIMD16<Float>.self)
+        return unsafeBitCast(SIMD16(lowHalf: apply(w.lowHalf, channel: channel), highHalf: apply(w.highHalf, channel: channel)),
+                             to: V.self)
+    }
+
     @inlinable @inline(__always)
     func apply(_ x: SIMD8<Float>, channel: Int) -> SIMD8<Float> {
         var v = x

@@ -5,6 +5,26 @@
 /// Eight floats: one AVX2 register.
 typealias Lane8 = SIMD8<Float>
 
+#if EQBENCH_AVX512
+/// The widest register of the CPU the build targets (Package.swift): sixteen
+/// floats, one AVX-512 register. rowGemm's main tile is three of them wide.
+typealias WideLane = SIMD16<Float>
+#else
+/// The widest register of the CPU the build targets (Package.swift): eight
+/// floats, one AVX2 register. rowGemm's main tile is three of them wide.
+typealias WideLane = SIMD8<Float>
+#endif
+
+@inlinable @inline(__always)
+func loadLanes<V: SIMD>(_ p: UnsafePointer<Float>, as _: V.Type = V.self) -> V where V.Scalar == Float {
+    UnsafeRawPointer(p).loadUnaligned(as: V.self)
+}
+
+@inlinable @inline(__always)
+func storeLanes<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+}
+
 @inlinable @inline(__always)
 func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
 

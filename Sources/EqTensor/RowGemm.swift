@@ -9,16 +9,22 @@
 /// (`tapColumns`). A is packed once, when the model is compiled
 /// (`RowGemmWeights`).
 ///
-/// The micro-kernel keeps a 4×24 tile of C in twelve 8-lane accumulators and
-/// adds one rank-1 update per row of B: three loads of B, four broadcasts of A,
-/// twelve fused multiply-adds. This is the register blocking of Goto & van de
-/// Geijn's GEMM, minus the B packing that dominates OpenBLAS's time when k is
-/// 16–600 and n a few hundred (the demo models' convs). The micro-kernel
-/// alone (a standalone swiftc -O timing, n cut to a multiple of 24) ran at
-/// 69–87 GFLOP/s at the demo shapes on this machine's AVX2 core, where
-/// `cblas_sgemm` ran at 38–65; Benchmarks/ times whole convs against both.
+/// The micro-kernel keeps a tile of C of 4 rows × 3 vectors in twelve
+/// accumulators and adds one rank-1 update per row of B: three loads of B,
+/// four broadcasts of A, twelve fused multiply-adds. The vectors are the
+/// build CPU's widest (`WideLane`): 4×24 on AVX2, 4×48 on AVX-512, whose
+/// leftover 24-column tiles then run 8-lane. This is the register blocking of
+/// Goto & van de Geijn's GEMM, minus the B packing that dominates OpenBLAS's
+/// time when k is 16–600 and n a few hundred (the demo models' convs). The
+/// micro-kernel alone (a standalone swiftc -Ounchecked timing, n cut to a
+/// multiple of the tile) ran at 69–87 GFLOP/s at the demo shapes on a Zen 4
+/// core (8 lanes), where `cblas_sgemm` ran at 38–65; on a Xeon with two
+/// 512-bit FMA units, 86–88 with 8 lanes and 137–165 with 16 (16→16 @28²,
+/// 32→32 @14², 64→64 @7² and @14²). Benchmarks/ times whole convs against
+/// both.
 ///
-/// Column tails narrower than 24 use 8-wide tiles over eight rows, then
+/// Column tails narrower than a tile use one-vector tiles over eight rows
+/// (16 wide, then 8), then
 /// single columns over sixteen rows (four rows per vector); row tails (m not
 /// a multiple of 4) run one row at a time. Reductions longer than
 /// `rowGemmDepth` run in passes that add onto C. The arithmetic per element
@@ -69,7 +75,6 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
         let ap = packed.baseAddress!
         let (m, k) = (a.m, a.k)
         let fullRows = m / 4 * 4
-        let wide = n / 24 * 24, narrow = n / 8 * 8
         for k0 in stride(from: 0, to: k, by: rowGemmDepth) {
             let depth = min(rowGemmDepth, k - k0), first = k0 == 0
             let offsets = rowOffsets + k0
@@ -80,28 +85,40 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
             func finish(_ row: Int) -> OutputEpilogue? { last ? epilogue?.advanced(by: row) : nil }
             // Column tiles outside, row blocks inside: a tile's panel of B
             // stays in L1 while every block of A passes over it.
+            // 48-column tiles of 16-lane vectors on AVX-512, then 24-column
+            // ones of 8 lanes (all of them on AVX2).
             var col = 0
-            while col < wide {
-                for row in stride(from: 0, to: fullRows, by: 4) {
-                    tile4x24(ap + row * k + k0 * 4, depth: depth, b: b + col, rowOffsets: offsets,
-                             start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + col, ldc: ldc)
+            func tiles<V: SIMD>(_ lanes: V.Type) where V.Scalar == Float {
+                while col + 3 * V.scalarCount <= n {
+                    for row in stride(from: 0, to: fullRows, by: 4) {
+                        tile4x3(ap + row * k + k0 * 4, depth: depth, b: b + col, rowOffsets: offsets, start: start(row),
+                                accumulate: !first, finish: finish(row), c: c + row * ldc + col, ldc: ldc, lanes: V.self)
+                    }
+                    col += 3 * V.scalarCount
                 }
-                col += 24
             }
+            tiles(WideLane.self)
+            if WideLane.scalarCount > Lane8.scalarCount { tiles(Lane8.self) }
             // Tails: a tile needs about eight independent accumulators to
             // hide the multiply-add latency, so narrow tiles span more rows.
             let pairedRows = fullRows / 8 * 8
-            while col < narrow {
-                for row in stride(from: 0, to: pairedRows, by: 8) {
-                    tile8x8(ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + col, rowOffsets: offsets,
-                            start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + col, ldc: ldc)
+            func narrowTiles<V: SIMD>(_ lanes: V.Type) where V.Scalar == Float {
+                while col + V.scalarCount <= n {
+                    for row in stride(from: 0, to: pairedRows, by: 8) {
+                        tile8xV(ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + col, rowOffsets: offsets,
+                                start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + col, ldc: ldc,
+                                lanes: V.self)
+                    }
+                    for row in stride(from: pairedRows, to: fullRows, by: 4) {
+                        tile4xV(ap + row * k + k0 * 4, depth: depth, b: b + col, rowOffsets: offsets,
+                                start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + col, ldc: ldc,
+                                lanes: V.self)
+                    }
+                    col += V.scalarCount
                 }
-                for row in stride(from: pairedRows, to: fullRows, by: 4) {
-                    tile4x8(ap + row * k + k0 * 4, depth: depth, b: b + col, rowOffsets: offsets,
-                            start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + col, ldc: ldc)
-                }
-                col += 8
             }
+            narrowTiles(WideLane.self)
+            if WideLane.scalarCount > Lane8.scalarCount { narrowTiles(Lane8.self) }
             let quadRows = fullRows / 16 * 16
             for j in col..<n {
                 for row in stride(from: 0, to: quadRows, by: 16) {
@@ -129,33 +146,36 @@ func startingRows(_ bias: UnsafePointer<Float>?) -> (Float, Float, Float, Float)
     return (bias[0], bias[1], bias[2], bias[3])
 }
 
-/// The 4×24 micro-kernel: twelve accumulators, one rank-1 update per row of B.
+/// The micro-kernel: a tile of 4 rows × 3 vectors of V (4×24 with AVX2's
+/// 8 lanes, 4×48 with AVX-512's 16), twelve accumulators, one rank-1 update
+/// per row of B.
 @inline(__always)
-func tile4x24(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-              start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
-              c: UnsafeMutablePointer<Float>, ldc: Int) {
+func tile4x3<V: SIMD>(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
+                      start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
+                      c: UnsafeMutablePointer<Float>, ldc: Int, lanes _: V.Type) where V.Scalar == Float {
+    let w1 = V.scalarCount, w2 = 2 * V.scalarCount
     let r = startingRows(start)
-    var c00 = Lane8(repeating: r.0), c01 = c00, c02 = c00
-    var c10 = Lane8(repeating: r.1), c11 = c10, c12 = c10
-    var c20 = Lane8(repeating: r.2), c21 = c20, c22 = c20
-    var c30 = Lane8(repeating: r.3), c31 = c30, c32 = c30
+    var c00 = V(repeating: r.0), c01 = c00, c02 = c00
+    var c10 = V(repeating: r.1), c11 = c10, c12 = c10
+    var c20 = V(repeating: r.2), c21 = c20, c22 = c20
+    var c30 = V(repeating: r.3), c31 = c30, c32 = c30
     if accumulate {
-        c00 = load8(c); c01 = load8(c + 8); c02 = load8(c + 16)
-        c10 = load8(c + ldc); c11 = load8(c + ldc + 8); c12 = load8(c + ldc + 16)
-        c20 = load8(c + 2 * ldc); c21 = load8(c + 2 * ldc + 8); c22 = load8(c + 2 * ldc + 16)
-        c30 = load8(c + 3 * ldc); c31 = load8(c + 3 * ldc + 8); c32 = load8(c + 3 * ldc + 16)
+        c00 = loadLanes(c); c01 = loadLanes(c + w1); c02 = loadLanes(c + w2)
+        c10 = loadLanes(c + ldc); c11 = loadLanes(c + ldc + w1); c12 = loadLanes(c + ldc + w2)
+        c20 = loadLanes(c + 2 * ldc); c21 = loadLanes(c + 2 * ldc + w1); c22 = loadLanes(c + 2 * ldc + w2)
+        c30 = loadLanes(c + 3 * ldc); c31 = loadLanes(c + 3 * ldc + w1); c32 = loadLanes(c + 3 * ldc + w2)
     }
     var w = a
     for kk in 0..<depth {
         let p = b + rowOffsets[kk]
-        let x0 = load8(p), x1 = load8(p + 8), x2 = load8(p + 16)
-        var s = Lane8(repeating: w[0])
+        let x0: V = loadLanes(p), x1: V = loadLanes(p + w1), x2: V = loadLanes(p + w2)
+        var s = V(repeating: w[0])
         c00 = c00.addingProduct(x0, s); c01 = c01.addingProduct(x1, s); c02 = c02.addingProduct(x2, s)
-        s = Lane8(repeating: w[1])
+        s = V(repeating: w[1])
         c10 = c10.addingProduct(x0, s); c11 = c11.addingProduct(x1, s); c12 = c12.addingProduct(x2, s)
-        s = Lane8(repeating: w[2])
+        s = V(repeating: w[2])
         c20 = c20.addingProduct(x0, s); c21 = c21.addingProduct(x1, s); c22 = c22.addingProduct(x2, s)
-        s = Lane8(repeating: w[3])
+        s = V(repeating: w[3])
         c30 = c30.addingProduct(x0, s); c31 = c31.addingProduct(x1, s); c32 = c32.addingProduct(x2, s)
         w += 4
     }
@@ -165,60 +185,61 @@ func tile4x24(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, ro
         c20 = e.apply(c20, channel: 2); c21 = e.apply(c21, channel: 2); c22 = e.apply(c22, channel: 2)
         c30 = e.apply(c30, channel: 3); c31 = e.apply(c31, channel: 3); c32 = e.apply(c32, channel: 3)
     }
-    store8(c00, c); store8(c01, c + 8); store8(c02, c + 16)
-    store8(c10, c + ldc); store8(c11, c + ldc + 8); store8(c12, c + ldc + 16)
-    store8(c20, c + 2 * ldc); store8(c21, c + 2 * ldc + 8); store8(c22, c + 2 * ldc + 16)
-    store8(c30, c + 3 * ldc); store8(c31, c + 3 * ldc + 8); store8(c32, c + 3 * ldc + 16)
+    storeLanes(c00, c); storeLanes(c01, c + w1); storeLanes(c02, c + w2)
+    storeLanes(c10, c + ldc); storeLanes(c11, c + ldc + w1); storeLanes(c12, c + ldc + w2)
+    storeLanes(c20, c + 2 * ldc); storeLanes(c21, c + 2 * ldc + w1); storeLanes(c22, c + 2 * ldc + w2)
+    storeLanes(c30, c + 3 * ldc); storeLanes(c31, c + 3 * ldc + w1); storeLanes(c32, c + 3 * ldc + w2)
 }
 
-/// The 4×8 tile for column tails.
+/// Four rows × one vector of V (4×8 or 4×16), for column tails.
 @inline(__always)
-func tile4x8(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
+func tile4xV<V: SIMD>(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
              start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
-              c: UnsafeMutablePointer<Float>, ldc: Int) {
+              c: UnsafeMutablePointer<Float>, ldc: Int, lanes _: V.Type) where V.Scalar == Float {
     let r = startingRows(start)
-    var c0 = Lane8(repeating: r.0), c1 = Lane8(repeating: r.1), c2 = Lane8(repeating: r.2), c3 = Lane8(repeating: r.3)
-    if accumulate { c0 = load8(c); c1 = load8(c + ldc); c2 = load8(c + 2 * ldc); c3 = load8(c + 3 * ldc) }
+    var c0 = V(repeating: r.0), c1 = V(repeating: r.1), c2 = V(repeating: r.2), c3 = V(repeating: r.3)
+    if accumulate { c0 = loadLanes(c); c1 = loadLanes(c + ldc); c2 = loadLanes(c + 2 * ldc); c3 = loadLanes(c + 3 * ldc) }
     var w = a
     for kk in 0..<depth {
-        let x = load8(b + rowOffsets[kk])
-        c0 = c0.addingProduct(x, Lane8(repeating: w[0])); c1 = c1.addingProduct(x, Lane8(repeating: w[1]))
-        c2 = c2.addingProduct(x, Lane8(repeating: w[2])); c3 = c3.addingProduct(x, Lane8(repeating: w[3]))
+        let x: V = loadLanes(b + rowOffsets[kk])
+        c0 = c0.addingProduct(x, V(repeating: w[0])); c1 = c1.addingProduct(x, V(repeating: w[1]))
+        c2 = c2.addingProduct(x, V(repeating: w[2])); c3 = c3.addingProduct(x, V(repeating: w[3]))
         w += 4
     }
     if let e = finish {
         c0 = e.apply(c0, channel: 0); c1 = e.apply(c1, channel: 1); c2 = e.apply(c2, channel: 2); c3 = e.apply(c3, channel: 3)
     }
-    store8(c0, c); store8(c1, c + ldc); store8(c2, c + 2 * ldc); store8(c3, c + 3 * ldc)
+    storeLanes(c0, c); storeLanes(c1, c + ldc); storeLanes(c2, c + 2 * ldc); storeLanes(c3, c + 3 * ldc)
 }
 
-/// Two blocks of four rows × 8 columns: eight accumulators for column tails.
+/// Two blocks of four rows × one vector of V (8×8 or 8×16): eight
+/// accumulators for column tails.
 @inline(__always)
-func tile8x8(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
+func tile8xV<V: SIMD>(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
              start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
-              c: UnsafeMutablePointer<Float>, ldc: Int) {
+              c: UnsafeMutablePointer<Float>, ldc: Int, lanes _: V.Type) where V.Scalar == Float {
     let r = startingRows(start), s = startingRows(start.map { $0 + 4 })
-    var c0 = Lane8(repeating: r.0), c1 = Lane8(repeating: r.1), c2 = Lane8(repeating: r.2), c3 = Lane8(repeating: r.3)
-    var c4 = Lane8(repeating: s.0), c5 = Lane8(repeating: s.1), c6 = Lane8(repeating: s.2), c7 = Lane8(repeating: s.3)
+    var c0 = V(repeating: r.0), c1 = V(repeating: r.1), c2 = V(repeating: r.2), c3 = V(repeating: r.3)
+    var c4 = V(repeating: s.0), c5 = V(repeating: s.1), c6 = V(repeating: s.2), c7 = V(repeating: s.3)
     if accumulate {
-        c0 = load8(c); c1 = load8(c + ldc); c2 = load8(c + 2 * ldc); c3 = load8(c + 3 * ldc)
-        c4 = load8(c + 4 * ldc); c5 = load8(c + 5 * ldc); c6 = load8(c + 6 * ldc); c7 = load8(c + 7 * ldc)
+        c0 = loadLanes(c); c1 = loadLanes(c + ldc); c2 = loadLanes(c + 2 * ldc); c3 = loadLanes(c + 3 * ldc)
+        c4 = loadLanes(c + 4 * ldc); c5 = loadLanes(c + 5 * ldc); c6 = loadLanes(c + 6 * ldc); c7 = loadLanes(c + 7 * ldc)
     }
     var w = a, v = a + blockStride
     for kk in 0..<depth {
-        let x = load8(b + rowOffsets[kk])
-        c0 = c0.addingProduct(x, Lane8(repeating: w[0])); c1 = c1.addingProduct(x, Lane8(repeating: w[1]))
-        c2 = c2.addingProduct(x, Lane8(repeating: w[2])); c3 = c3.addingProduct(x, Lane8(repeating: w[3]))
-        c4 = c4.addingProduct(x, Lane8(repeating: v[0])); c5 = c5.addingProduct(x, Lane8(repeating: v[1]))
-        c6 = c6.addingProduct(x, Lane8(repeating: v[2])); c7 = c7.addingProduct(x, Lane8(repeating: v[3]))
+        let x: V = loadLanes(b + rowOffsets[kk])
+        c0 = c0.addingProduct(x, V(repeating: w[0])); c1 = c1.addingProduct(x, V(repeating: w[1]))
+        c2 = c2.addingProduct(x, V(repeating: w[2])); c3 = c3.addingProduct(x, V(repeating: w[3]))
+        c4 = c4.addingProduct(x, V(repeating: v[0])); c5 = c5.addingProduct(x, V(repeating: v[1]))
+        c6 = c6.addingProduct(x, V(repeating: v[2])); c7 = c7.addingProduct(x, V(repeating: v[3]))
         w += 4; v += 4
     }
     if let e = finish {
         c0 = e.apply(c0, channel: 0); c1 = e.apply(c1, channel: 1); c2 = e.apply(c2, channel: 2); c3 = e.apply(c3, channel: 3)
         c4 = e.apply(c4, channel: 4); c5 = e.apply(c5, channel: 5); c6 = e.apply(c6, channel: 6); c7 = e.apply(c7, channel: 7)
     }
-    store8(c0, c); store8(c1, c + ldc); store8(c2, c + 2 * ldc); store8(c3, c + 3 * ldc)
-    store8(c4, c + 4 * ldc); store8(c5, c + 5 * ldc); store8(c6, c + 6 * ldc); store8(c7, c + 7 * ldc)
+    storeLanes(c0, c); storeLanes(c1, c + ldc); storeLanes(c2, c + 2 * ldc); storeLanes(c3, c + 3 * ldc)
+    storeLanes(c4, c + 4 * ldc); storeLanes(c5, c + 5 * ldc); storeLanes(c6, c + 6 * ldc); storeLanes(c7, c + 7 * ldc)
 }
 
 /// One column of four blocks of four rows: four independent 4-lane chains.

@@ -2,8 +2,9 @@ import EqTensor
 import XCTest
 
 /// `rowGemm` against a double-precision triple loop, by hand, and against
-/// itself: every tile shape (4×24, 4×8, 4×1, single rows) and reductions
-/// longer than one pass over C.
+/// itself: every tile shape (4×48 on AVX-512, 4×24, 8×16 on AVX-512, 8×8,
+/// 4×16, 4×8, 16×1, 4×1, single rows) and reductions longer than one pass
+/// over C.
 final class RowGemmTests: XCTestCase {
     /// C = A·B + bias with B's rows `stride` apart (so not contiguous as a matrix).
     func rowGemm(_ a: [Float], m: Int, k: Int, b: [Float], stride: Int, n: Int, bias: [Float]?) -> [Float] {
@@ -33,7 +34,8 @@ final class RowGemmTests: XCTestCase {
 
     func testMatchesTheDefinitionForEveryTileShape() {
         var rng = SeededRandom(seed: 21)
-        for (m, k, n) in [(4, 9, 24), (8, 16, 49), (7, 27, 35), (13, 130, 61), (1, 3, 9), (5, 300, 7), (16, 257, 100), (36, 20, 63)] {
+        for (m, k, n) in [(4, 9, 24), (8, 16, 49), (7, 27, 35), (13, 130, 61), (1, 3, 9), (5, 300, 7), (16, 257, 100), (36, 20, 63),
+                          (12, 144, 136), (20, 33, 113)] {
             for withBias in [false, true] {
                 let stride = n + 5
                 let a = rng.signedArray(m * k), b = rng.signedArray(k * stride), bias = withBias ? rng.signedArray(m) : nil
@@ -50,21 +52,22 @@ final class RowGemmTests: XCTestCase {
         }
     }
 
-    /// A column gives the same bits whether a 24-wide, an 8-wide or a
-    /// single-column tile computes it, and a row whether it is in a block of
-    /// four or on its own: results never depend on the batch layout.
+    /// A column gives the same bits whether a 48-wide (AVX-512), 24-wide,
+    /// 16-wide, 8-wide or single-column tile computes it, and a row whether
+    /// it is in a block of four or on its own: results never depend on the
+    /// batch layout.
     func testEveryTilePathGivesTheSameBits() {
         var rng = SeededRandom(seed: 22)
-        let (m, k, stride) = (21, 140, 40)   // blocks of 16, 8 and 4 rows, and a single row
+        let (m, k, stride) = (21, 140, 56)   // blocks of 16, 8 and 4 rows, and a single row
         let a = rng.signedArray(m * k), b = rng.signedArray(k * stride), bias = rng.signedArray(m)
-        let wide = rowGemm(a, m: m, k: k, b: b, stride: stride, n: 24, bias: bias)
-        for n in [7, 8, 15] {
+        let wide = rowGemm(a, m: m, k: k, b: b, stride: stride, n: 48, bias: bias)
+        for n in [7, 8, 15, 16, 24, 31, 40] {
             let narrow = rowGemm(a, m: m, k: k, b: b, stride: stride, n: n, bias: bias)
-            for i in 0..<m { for j in 0..<n { XCTAssertEqual(narrow[i * n + j], wide[i * 24 + j], "n \(n) at \(i),\(j)") } }
+            for i in 0..<m { for j in 0..<n { XCTAssertEqual(narrow[i * n + j], wide[i * 48 + j], "n \(n) at \(i),\(j)") } }
         }
-        let lastRow = rowGemm(Array(a[(20 * k)...]), m: 1, k: k, b: b, stride: stride, n: 24, bias: [bias[20]])
-        XCTAssertEqual(lastRow, Array(wide[(20 * 24)...]))
-        let firstBlock = rowGemm(Array(a[..<(4 * k)]), m: 4, k: k, b: b, stride: stride, n: 24, bias: Array(bias[..<4]))
-        XCTAssertEqual(firstBlock, Array(wide[..<(4 * 24)]))
+        let lastRow = rowGemm(Array(a[(20 * k)...]), m: 1, k: k, b: b, stride: stride, n: 48, bias: [bias[20]])
+        XCTAssertEqual(lastRow, Array(wide[(20 * 48)...]))
+        let firstBlock = rowGemm(Array(a[..<(4 * k)]), m: 4, k: k, b: b, stride: stride, n: 48, bias: Array(bias[..<4]))
+        XCTAssertEqual(firstBlock, Array(wide[..<(4 * 48)]))
     }
 }
