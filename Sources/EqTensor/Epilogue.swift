@@ -41,18 +41,16 @@ public struct OutputEpilogue {
         return e
     }
 
-    /// The epilogue of a 16-lane vector (AVX-512's rowGemm tile), as two
-    /// 8-lane halves: in generic code the SIMD comparisons and `replace` are
-    /// the protocol's lane-by-lane defaults, which cost a rowGemm with a
-    /// fused batch norm 2–15× its time; the concrete SIMD8 ones are one
+    /// The epilogue of a vector in generic code (rowGemm's tiles), run by the
+    /// concrete SIMD8 or SIMD16 method below. Generic SIMD comparisons and
+    /// `replace` are the protocol's lane-by-lane defaults, which cost a rowGemm
+    /// with a fused batch norm 2–15× its time; the concrete ones are one
     /// compare and one blend each.
     @usableFromInline @_transparent
     func apply<V: SIMD>(_ x: V, channel: Int) -> V where V.Scalar == Float {
         if V.scalarCount == 8 { return unsafeBitCast(apply(unsafeBitCast(x, to: SIMD8<Float>.self), channel: channel), to: V.self) }
         // Sixteen lanes (unsafeBitCast traps on any other size).
-        let w = unsafeBitCast(x, to: SIMD16<Float>.self)
-        return unsafeBitCast(SIMD16(lowHalf: apply(w.lowHalf, channel: channel), highHalf: apply(w.highHalf, channel: channel)),
-                             to: V.self)
+        return unsafeBitCast(apply(unsafeBitCast(x, to: SIMD16<Float>.self), channel: channel), to: V.self)
     }
 
     @inlinable @inline(__always)
@@ -63,6 +61,21 @@ public struct OutputEpilogue {
         }
         // Upper first, then lower from the unclamped value: the scalar ternary's
         // result whatever the order of the bounds.
+        var y = v
+        y.replace(with: upper, where: v .> upper)
+        y.replace(with: lower, where: v .< lower)
+        return y
+    }
+
+    /// The SIMD8 method's arithmetic on 16 lanes. Not two 8-lane halves:
+    /// splitting a vector made LLVM split the multiply-adds that feed it too
+    /// (the depthwise kernel's became 4- and 8-lane).
+    @inlinable @inline(__always)
+    func apply(_ x: SIMD16<Float>, channel: Int) -> SIMD16<Float> {
+        var v = x
+        if let scale, let shift {
+            v = v * SIMD16(repeating: scale[channel]) + SIMD16(repeating: shift[channel])
+        }
         var y = v
         y.replace(with: upper, where: v .> upper)
         y.replace(with: lower, where: v .< lower)
