@@ -59,6 +59,9 @@ public struct RowGemmWeights: Sendable {
     }
 }
 
+/// Floats per vector of rowGemm's main tile in this build: 16 on AVX-512, 8 on AVX2.
+public let rowGemmLanes = WideLane.scalarCount
+
 /// Rows of B per pass over C: a 24-column panel of 128 rows (12 KB) and the
 /// 4-row block of A (2 KB) stay in L1. Longer reductions (3×3 convs on 64+
 /// channels, 1×1 on 256) run in passes, each adding onto C.
@@ -119,6 +122,16 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
             }
             narrowTiles(WideLane.self)
             if WideLane.scalarCount > Lane8.scalarCount { narrowTiles(Lane8.self) }
+            // Three or more columns left (14² maps: 196 = 4·48 + 4) cost more
+            // as single columns, each a quarter of a tile's throughput, than
+            // one 8-wide tile over the last eight, which recomputes some
+            // finished columns with the same arithmetic and so the same bits.
+            // Only in a single pass over k: a later pass would add its part
+            // to those columns twice.
+            if first && last && n - col >= 3 && n >= 8 {
+                col = n - 8
+                narrowTiles(Lane8.self)
+            }
             let quadRows = fullRows / 16 * 16
             for j in col..<n {
                 for row in stride(from: 0, to: quadRows, by: 16) {

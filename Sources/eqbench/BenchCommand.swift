@@ -1,5 +1,6 @@
 import ArgumentParser
 import EqHarness
+import EqTensor
 import Foundation
 
 /// `eqbench bench MODEL...`: throughput and pass timings of any model, no dataset needed.
@@ -68,6 +69,8 @@ struct BenchCommand: ParsableCommand {
         let result = try Bench.run(settings) { Log.line($0) }
         try BenchReport.write(result, to: output)
         print(BenchReport.text(result))
-        print("\nwrote \(output.path)/" + BenchReport.files.joined(separator: ", "))
+        // What ran: the numbers depend on both (README: build CPU, OPENBLAS_CORETYPE).
+        print("\nconv GEMM vectors: \(rowGemmLanes) floats; OpenBLAS kernels (linear layers): \(BLAS.coreName)")
+        print("wrote \(output.path)/" + BenchReport.files.joined(separator: ", "))
     }
 }

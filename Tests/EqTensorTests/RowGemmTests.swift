@@ -35,7 +35,7 @@ final class RowGemmTests: XCTestCase {
     func testMatchesTheDefinitionForEveryTileShape() {
         var rng = SeededRandom(seed: 21)
         for (m, k, n) in [(4, 9, 24), (8, 16, 49), (7, 27, 35), (13, 130, 61), (1, 3, 9), (5, 300, 7), (16, 257, 100), (36, 20, 63),
-                          (12, 144, 136), (20, 33, 113)] {
+                          (12, 144, 136), (20, 33, 113), (16, 24, 196), (9, 100, 21)] {
             for withBias in [false, true] {
                 let stride = n + 5
                 let a = rng.signedArray(m * k), b = rng.signedArray(k * stride), bias = withBias ? rng.signedArray(m) : nil
@@ -53,21 +53,26 @@ final class RowGemmTests: XCTestCase {
     }
 
     /// A column gives the same bits whether a 48-wide (AVX-512), 24-wide,
-    /// 16-wide, 8-wide or single-column tile computes it, and a row whether
-    /// it is in a block of four or on its own: results never depend on the
-    /// batch layout.
+    /// 16-wide, 8-wide, overlapping last 8-wide or single-column tile
+    /// computes it, and a row whether it is in a block of four or on its
+    /// own, in one pass over k (100) or two (140): results never depend on
+    /// the batch layout.
     func testEveryTilePathGivesTheSameBits() {
         var rng = SeededRandom(seed: 22)
-        let (m, k, stride) = (21, 140, 56)   // blocks of 16, 8 and 4 rows, and a single row
-        let a = rng.signedArray(m * k), b = rng.signedArray(k * stride), bias = rng.signedArray(m)
-        let wide = rowGemm(a, m: m, k: k, b: b, stride: stride, n: 48, bias: bias)
-        for n in [7, 8, 15, 16, 24, 31, 40] {
-            let narrow = rowGemm(a, m: m, k: k, b: b, stride: stride, n: n, bias: bias)
-            for i in 0..<m { for j in 0..<n { XCTAssertEqual(narrow[i * n + j], wide[i * 48 + j], "n \(n) at \(i),\(j)") } }
+        for k in [140, 100] {
+            let (m, stride) = (21, 56)   // blocks of 16, 8 and 4 rows, and a single row
+            let a = rng.signedArray(m * k), b = rng.signedArray(k * stride), bias = rng.signedArray(m)
+            let wide = rowGemm(a, m: m, k: k, b: b, stride: stride, n: 48, bias: bias)
+            for n in [7, 8, 11, 15, 16, 24, 31, 40] {
+                let narrow = rowGemm(a, m: m, k: k, b: b, stride: stride, n: n, bias: bias)
+                for i in 0..<m {
+                    for j in 0..<n { XCTAssertEqual(narrow[i * n + j], wide[i * 48 + j], "k \(k) n \(n) at \(i),\(j)") }
+                }
+            }
+            let lastRow = rowGemm(Array(a[(20 * k)...]), m: 1, k: k, b: b, stride: stride, n: 48, bias: [bias[20]])
+            XCTAssertEqual(lastRow, Array(wide[(20 * 48)...]))
+            let firstBlock = rowGemm(Array(a[..<(4 * k)]), m: 4, k: k, b: b, stride: stride, n: 48, bias: Array(bias[..<4]))
+            XCTAssertEqual(firstBlock, Array(wide[..<(4 * 48)]))
         }
-        let lastRow = rowGemm(Array(a[(20 * k)...]), m: 1, k: k, b: b, stride: stride, n: 48, bias: [bias[20]])
-        XCTAssertEqual(lastRow, Array(wide[(20 * 48)...]))
-        let firstBlock = rowGemm(Array(a[..<(4 * k)]), m: 4, k: k, b: b, stride: stride, n: 48, bias: Array(bias[..<4]))
-        XCTAssertEqual(firstBlock, Array(wide[..<(4 * 48)]))
     }
 }
