@@ -14,8 +14,8 @@ import PackageDescription
 // skylake-avx512 when the building machine has AVX-512 (F, VL, BW, DQ: Intel
 // since Skylake-SP, AMD since Zen 4), else haswell (x86-64-v3). An AVX-512
 // CPU also defines EQBENCH_AVX512, which gives rowGemm its 16-lane tile
-// (RowGemm.swift: 1.9× the 8-lane one's GFLOP/s on a Xeon with two 512-bit
-// FMA units). A binary built so needs AVX-512 where it runs.
+// (RowGemm.swift: 1.6–1.9× the 8-lane one's GFLOP/s on a Xeon with two
+// 512-bit FMA units). A binary built so needs AVX-512 where it runs.
 #if arch(x86_64)
 let hostHasAVX512: Bool = {
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),

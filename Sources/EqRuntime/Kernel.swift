@@ -33,7 +33,7 @@ enum Kernel {
 ///   oh·rowLength + ow of a wide result whose valid columns are then copied
 ///   out. One copy of the input, but the GEMM grows by rowLength / outW and
 ///   the result is copied again, so only where that is at most
-///   `shiftedLimit` and the tap columns would not fit in L1;
+///   `shiftedLimit` and the tap columns would not fit in 16 KB (`tapColumnsInCache`);
 /// - tapColumns (strides, groups, small maps, few input channels): the im2col
 ///   matrix's rows, per group, read from one copy of the input per column
 ///   tap and row phase (`tapColumns`: 3 copies for a 3×3 window where im2col
@@ -49,12 +49,14 @@ struct ConvKernel {
     /// where tap columns ran the demo ResNet's 64→64 conv 5% faster.
     static let shiftedLimit = 1.10
 
-    /// Tap columns of at most this many floats (32 KB, the L1 data cache of
-    /// the Zen 4 and Skylake-class cores we measure on) run faster than shifted
-    /// rows whatever the map size: a 3×3 stem conv on one input channel at 28²
-    /// (2.5 K floats) took 7.8 µs per image as shifted rows, 6.6 as tap columns,
-    /// while 16 channels at 14² (10.8 K floats) took 7.9 and 10.2.
-    static let tapColumnsInCache = 8 * 1024
+    /// Tap columns of at most this many floats (16 KB, well inside L1) run
+    /// faster than shifted rows whatever the map size: a 3×3 stem conv on one
+    /// input channel at 28² (2.5 K floats) took 7.8 µs per image as shifted
+    /// rows and 6.6 as tap columns (mbv2, AVX2 build, one run), while 8 input
+    /// channels at 14² (5.4 K floats) took 4.4 and 6.1 (inception, AVX-512
+    /// build, min of 5 interleaved runs) and 16 at 14² (10.8 K) 14.9 and 19.7
+    /// (inception, AVX2 build, one run).
+    static let tapColumnsInCache = 4 * 1024
 
     var method: Method
     /// The flat [out, in/group, kh, kw] weight (the depthwise kernel's input).

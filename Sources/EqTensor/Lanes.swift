@@ -1,6 +1,7 @@
-/// Eight-float vector helpers shared by the kernels (rowGemm, depthwise,
-/// tap columns, pooling): one AVX2 register, unaligned loads and stores, and the
-/// overlapping walk over a row that needs no scalar tail.
+/// Vector helpers shared by the kernels (rowGemm, depthwise, tap columns,
+/// pooling): eight-float (one AVX2 register) and build-width (`WideLane`)
+/// vectors, unaligned loads and stores, and the overlapping walk over a row
+/// that needs no scalar tail.
 
 /// Eight floats: one AVX2 register.
 typealias Lane8 = SIMD8<Float>
@@ -16,7 +17,7 @@ typealias WideLane = SIMD8<Float>
 #endif
 
 @inlinable @inline(__always)
-func loadLanes<V: SIMD>(_ p: UnsafePointer<Float>, as _: V.Type = V.self) -> V where V.Scalar == Float {
+func loadLanes<V: SIMD>(_ p: UnsafePointer<Float>) -> V where V.Scalar == Float {
     UnsafeRawPointer(p).loadUnaligned(as: V.self)
 }
 
