@@ -29,12 +29,27 @@ public func padPlanes(input: UnsafePointer<Float>, channels: Int, height: Int, w
                       geometry g: WindowGeometry, padded: UnsafeMutablePointer<Float>) {
     let rowLength = shiftedRowLength(width: width, geometry: g)
     let paddedPlane = (height + g.padTop + g.padBottom) * rowLength
-    padded.update(repeating: 0, count: paddedPlanesCount(channels: channels, height: height, width: width, geometry: g))
+    let count = paddedPlanesCount(channels: channels, height: height, width: width, geometry: g)
+    // Zeros only between one input row and the next (a memset of everything
+    // first wrote the planes twice). A gap of up to eight floats (the one
+    // padding column of a 3×3 window) is one vector store, whose extra lanes
+    // land on floats written after it.
+    var zeroFrom = 0
     for c in 0..<channels {
         let src = input + c * height * width
-        let dst = padded + c * paddedPlane + g.padTop * rowLength + g.padLeft
-        for h in 0..<height { (dst + h * rowLength).update(from: src + h * width, count: width) }
+        let first = c * paddedPlane + g.padTop * rowLength + g.padLeft
+        for h in 0..<height {
+            let at = first + h * rowLength
+            if at - zeroFrom <= 8 && zeroFrom + 8 <= count {
+                store8(SIMD8<Float>(), padded + zeroFrom)
+            } else {
+                (padded + zeroFrom).update(repeating: 0, count: at - zeroFrom)
+            }
+            copyRow(src + h * width, padded + at, count: width)
+            zeroFrom = at + width
+        }
     }
+    (padded + zeroFrom).update(repeating: 0, count: count - zeroFrom)
 }
 
 /// The B-row offsets of a stride-1 conv run on `padPlanes`'s output: row

@@ -92,7 +92,7 @@ func forEachPaddedPlane(input: UnsafePointer<Float>, channels: Int, height: Int,
     for c in 0..<channels {
         let plane = input + c * height * width
         for h in 0..<height {
-            (padded + (h + g.padTop) * paddedW + g.padLeft).update(from: plane + h * width, count: width)
+            copyRow(plane + h * width, padded + (h + g.padTop) * paddedW + g.padLeft, count: width)
         }
         body(c, UnsafePointer(padded), paddedW)
     }

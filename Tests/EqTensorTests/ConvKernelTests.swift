@@ -124,6 +124,7 @@ final class ConvKernelTests: XCTestCase {
             // Eight guard floats past the output catch a row store that spills past its end.
             var out = [Float](repeating: .nan, count: expected.count + 8)
             padPlanes(input: x, channels: t.c, height: t.h, width: t.w, geometry: t.g, padded: &planes)
+            XCTAssertFalse(planes.contains { $0.isNaN }, "case \(n): padPlanes left a float unwritten")
             let offsets = shiftedRowOffsets(channels: t.c, height: t.h, width: t.w, geometry: t.g)
             rowGemm(RowGemmWeights(weight, m: t.o, k: offsets.count), n: oh * rowLength, b: planes, rowOffsets: offsets,
                     bias: bias, c: &wide, ldc: oh * rowLength)
