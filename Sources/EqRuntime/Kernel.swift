@@ -122,13 +122,16 @@ struct ConvKernel {
         }
     }
 
-    /// Runs the conv on one image. A fused batch norm (`affine`) and a ReLU or
-    /// clip after it are applied by the kernel as it stores each output
-    /// (`OutputEpilogue`); any other activation runs as a pass afterwards.
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+    /// Runs the conv on one image. A fused batch norm (`affine`), residual add
+    /// (`residual`: the image's elements of the Add's other input, laid out as
+    /// the output) and a ReLU or clip after them are applied by the kernel as
+    /// it stores each output (`OutputEpilogue`); any other activation runs as
+    /// a pass afterwards.
+    func run(input: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil, output: UnsafeMutablePointer<Float>,
              workspace: UnsafeMutablePointer<Float>, affine: ChannelAffine?, activation: Activation?) {
         let clamp = activation?.clampBounds
-        withEpilogue(affine: affine, clamp: clamp) { epilogue in
+        let residualOffset = residual.map { UnsafePointer(output).distance(to: $0) }
+        withEpilogue(affine: affine, residualOffset: residualOffset, clamp: clamp) { epilogue in
             compute(input: input, output: output, workspace: workspace, epilogue: epilogue)
         }
         if clamp == nil { activation?.apply(output, count: outChannels * outH * outW) }
@@ -173,18 +176,20 @@ struct ConvKernel {
     }
 }
 
-/// Calls `body` with the epilogue of a fused batch norm and clamp, or nil when
-/// there is neither.
-private func withEpilogue(affine: ChannelAffine?, clamp: (lower: Float, upper: Float)?,
+/// Calls `body` with the epilogue of a fused batch norm, residual add and
+/// clamp, or nil when there is none of them.
+private func withEpilogue(affine: ChannelAffine?, residualOffset: Int?, clamp: (lower: Float, upper: Float)?,
                           _ body: (OutputEpilogue?) -> Void) {
     let bounds = clamp ?? (-.infinity, .infinity)
     guard let affine else {
-        body(clamp == nil ? nil : OutputEpilogue(scale: nil, shift: nil, lower: bounds.lower, upper: bounds.upper))
+        body(clamp == nil && residualOffset == nil ? nil
+             : OutputEpilogue(scale: nil, shift: nil, residualOffset: residualOffset, lower: bounds.lower, upper: bounds.upper))
         return
     }
     affine.scale.withUnsafeBufferPointer { scale in
         affine.shift.withUnsafeBufferPointer { shift in
-            body(OutputEpilogue(scale: scale.baseAddress, shift: shift.baseAddress, lower: bounds.lower, upper: bounds.upper))
+            body(OutputEpilogue(scale: scale.baseAddress, shift: shift.baseAddress, residualOffset: residualOffset,
+                                lower: bounds.lower, upper: bounds.upper))
         }
     }
 }
@@ -275,7 +280,9 @@ extension Kernel {
         let x = inputs[0]
         switch self {
         case let .conv(conv):
-            conv.run(input: x, output: output, workspace: workspace, affine: affine, activation: activation)
+            // A second input is the residual of a fused Add (`ExecutionPlan`).
+            conv.run(input: x, residual: inputs.count > 1 ? UnsafePointer(inputs[1]) : nil, output: output,
+                     workspace: workspace, affine: affine, activation: activation)
         case .linear:
             preconditionFailure("linear layers run per tile")
         case let .affine(scale, shift, channels, plane):

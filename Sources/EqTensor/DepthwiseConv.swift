@@ -3,8 +3,9 @@
 ///
 ///   out[c, oh, ow] = epilogue(bias[c] + Σ_{i,j} w[c, i, j] · in[c / m, oh·sh − pt + i·dh, ow·sw − pl + j·dw])
 ///
-/// with zero padding; the epilogue (a fused batch norm and ReLU/clip) is
-/// applied in registers before each store. Each input plane is copied into a
+/// with zero padding; the epilogue (a fused batch norm and ReLU/clip, never a
+/// residual: `ExecutionPlan` fuses Adds into GEMM convs only) is applied in
+/// registers before each store. Each input plane is copied into a
 /// zero-bordered scratch plane so the inner loops need no bounds checks; the
 /// border is zeroed once per image, since every channel overwrites only the
 /// interior.
@@ -15,6 +16,7 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
                             outHeight: Int, outWidth: Int, epilogue: OutputEpilogue? = nil,
                             output: UnsafeMutablePointer<Float>,
                             scratch: UnsafeMutablePointer<Float>) {
+    precondition(epilogue?.residualOffset == nil, "the depthwise kernel takes no fused residual")
     let paddedH = height + g.padTop + g.padBottom
     let paddedW = width + g.padLeft + g.padRight
     let taps = g.kernelH * g.kernelW

@@ -1,29 +1,44 @@
-/// What a conv kernel does to each output value before it stores it:
+/// What a conv kernel does to each output value before it stores it at p:
 ///
-///   y = clamp(x · scale[c] + shift[c], lower, upper)
+///   y = clamp(x · scale[c] + shift[c] + p[residualOffset], lower, upper)
 ///
 /// where c is the output channel (a row of the GEMM's C). It carries an
 /// inference-mode BatchNorm fused into the conv (scale = γ/√(σ²+ε),
-/// shift = β − μ·scale; no scale means no affine) and the ReLU (lower 0,
-/// upper +∞) or clip (ReLU6: 0 and 6) after it (±∞ when there is none).
+/// shift = β − μ·scale; no scale means no affine), a residual Add after it
+/// (the same element of the Add's other input, `residualOffset` floats from
+/// the output; none when nil), and the ReLU (lower 0, upper +∞) or clip
+/// (ReLU6: 0 and 6) after that (±∞ when there is none): ResNet's
+/// conv → BN → Add → ReLU and MobileNetV2's conv → BN → Add become one step.
 ///
-/// The arithmetic is that of the separate steps (`ChannelAffine`,
-/// `Activation.apply`): a multiply, then an add, not a fused multiply-add,
-/// then `x < lower ? lower : (x > upper ? upper : x)`, which passes NaN and
-/// −0 through as ReLU does. So fusing changes no value; it saves a read and a
-/// write of the whole output, which the kernels make while the tile is still
+/// The arithmetic is that of the separate steps (`ChannelAffine`, the
+/// elementwise add, `Activation.apply`): a multiply, then an add, not a fused
+/// multiply-add, then the residual's add, then
+/// `x < lower ? lower : (x > upper ? upper : x)`, which passes NaN and −0
+/// through as ReLU does. So fusing changes no value; it saves reads and
+/// writes of the whole output, which the kernels make while the tile is still
 /// in registers.
 public struct OutputEpilogue {
     public var scale: UnsafePointer<Float>?
     public var shift: UnsafePointer<Float>?
+    /// Floats from where an output is stored to the residual input's same
+    /// element (a fused Add), or nil. The residual has the output's layout.
+    @inlinable public var residualOffset: Int? {
+        get { residualStorage == .min ? nil : residualStorage }
+        set { residualStorage = newValue ?? .min }
+    }
+    /// `residualOffset`, Int.min for none: a plain Int keeps the struct at
+    /// four words, which the depthwise kernel's per-vector stores are
+    /// sensitive to (7² maps ran 7–12% slower with an `Int?` field).
+    @usableFromInline var residualStorage: Int
     public var lower: Float
     public var upper: Float
 
-    public init(scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+    public init(scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, residualOffset: Int? = nil,
                 lower: Float = -.infinity, upper: Float = .infinity) {
         precondition((scale == nil) == (shift == nil), "an epilogue's scale and shift come together")
         self.scale = scale
         self.shift = shift
+        residualStorage = residualOffset ?? .min
         self.lower = lower
         self.upper = upper
     }
@@ -41,26 +56,45 @@ public struct OutputEpilogue {
         return e
     }
 
-    /// The epilogue of a vector in generic code (rowGemm's tiles), run by the
-    /// concrete SIMD8 or SIMD16 method below. Generic SIMD comparisons and
-    /// `replace` are the protocol's lane-by-lane defaults, which cost a rowGemm
-    /// with a fused batch norm 2–15× its time; the concrete ones are one
-    /// compare and one blend each.
+    /// The epilogue of a vector to be stored at p, in generic code (rowGemm's
+    /// tiles), run by the concrete SIMD8 or SIMD16 method below. Generic SIMD
+    /// comparisons and `replace` are the protocol's lane-by-lane defaults,
+    /// which cost a rowGemm with a fused batch norm 2–15× its time; the
+    /// concrete ones are one compare and one blend each.
     @usableFromInline @_transparent
-    func apply<V: SIMD>(_ x: V, channel: Int) -> V where V.Scalar == Float {
-        if V.scalarCount == 8 { return unsafeBitCast(apply(unsafeBitCast(x, to: SIMD8<Float>.self), channel: channel), to: V.self) }
+    func apply<V: SIMD>(_ x: V, channel: Int, at p: UnsafePointer<Float>) -> V where V.Scalar == Float {
+        if V.scalarCount == 8 {
+            return unsafeBitCast(apply(unsafeBitCast(x, to: SIMD8<Float>.self), channel: channel, at: p), to: V.self)
+        }
         // Sixteen lanes (unsafeBitCast traps on any other size).
-        return unsafeBitCast(apply(unsafeBitCast(x, to: SIMD16<Float>.self), channel: channel), to: V.self)
+        return unsafeBitCast(apply(unsafeBitCast(x, to: SIMD16<Float>.self), channel: channel, at: p), to: V.self)
+    }
+
+    /// The epilogue of the eight outputs to be stored at p.
+    @inlinable @inline(__always)
+    func apply(_ x: SIMD8<Float>, channel: Int, at p: UnsafePointer<Float>) -> SIMD8<Float> {
+        var v = affine(x, channel: channel)
+        if let residualOffset { v = v + load8(p + residualOffset) }
+        return clamped(v)
+    }
+
+    /// The epilogue of eight outputs when there is no residual (the depthwise
+    /// kernel: a residual check in its store, never taken, made it 2× slower).
+    @inlinable @inline(__always)
+    func apply(_ x: SIMD8<Float>, channel: Int) -> SIMD8<Float> {
+        clamped(affine(x, channel: channel))
     }
 
     @inlinable @inline(__always)
-    func apply(_ x: SIMD8<Float>, channel: Int) -> SIMD8<Float> {
-        var v = x
-        if let scale, let shift {
-            v = v * SIMD8(repeating: scale[channel]) + SIMD8(repeating: shift[channel])
-        }
-        // Upper first, then lower from the unclamped value: the scalar ternary's
-        // result whatever the order of the bounds.
+    func affine(_ x: SIMD8<Float>, channel: Int) -> SIMD8<Float> {
+        guard let scale, let shift else { return x }
+        return x * SIMD8(repeating: scale[channel]) + SIMD8(repeating: shift[channel])
+    }
+
+    /// Upper first, then lower from the unclamped value: the scalar ternary's
+    /// result whatever the order of the bounds.
+    @inlinable @inline(__always)
+    func clamped(_ v: SIMD8<Float>) -> SIMD8<Float> {
         var y = v
         y.replace(with: upper, where: v .> upper)
         y.replace(with: lower, where: v .< lower)
@@ -71,17 +105,28 @@ public struct OutputEpilogue {
     /// splitting a vector made LLVM split the multiply-adds that feed it too
     /// (the depthwise kernel's became 4- and 8-lane).
     @inlinable @inline(__always)
-    func apply(_ x: SIMD16<Float>, channel: Int) -> SIMD16<Float> {
+    func apply(_ x: SIMD16<Float>, channel: Int, at p: UnsafePointer<Float>) -> SIMD16<Float> {
         var v = x
         if let scale, let shift {
             v = v * SIMD16(repeating: scale[channel]) + SIMD16(repeating: shift[channel])
         }
+        if let residualOffset { v = v + UnsafeRawPointer(p + residualOffset).loadUnaligned(as: SIMD16<Float>.self) }
         var y = v
         y.replace(with: upper, where: v .> upper)
         y.replace(with: lower, where: v .< lower)
         return y
     }
 
+    /// The epilogue of the output to be stored at p.
+    @inlinable @inline(__always)
+    public func apply(_ x: Float, channel: Int, at p: UnsafePointer<Float>) -> Float {
+        var v = x
+        if let scale, let shift { v = v * scale[channel] + shift[channel] }
+        if let residualOffset { v = v + p[residualOffset] }
+        return v < lower ? lower : (v > upper ? upper : v)
+    }
+
+    /// The epilogue of one output when there is no residual.
     @inlinable @inline(__always)
     public func apply(_ x: Float, channel: Int) -> Float {
         var v = x

@@ -193,10 +193,11 @@ func tile4x3<V: SIMD>(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Fl
         w += 4
     }
     if let e = finish {
-        c00 = e.apply(c00, channel: 0); c01 = e.apply(c01, channel: 0); c02 = e.apply(c02, channel: 0)
-        c10 = e.apply(c10, channel: 1); c11 = e.apply(c11, channel: 1); c12 = e.apply(c12, channel: 1)
-        c20 = e.apply(c20, channel: 2); c21 = e.apply(c21, channel: 2); c22 = e.apply(c22, channel: 2)
-        c30 = e.apply(c30, channel: 3); c31 = e.apply(c31, channel: 3); c32 = e.apply(c32, channel: 3)
+        let c1 = c + ldc, c2 = c + 2 * ldc, c3 = c + 3 * ldc
+        c00 = e.apply(c00, channel: 0, at: c); c01 = e.apply(c01, channel: 0, at: c + w1); c02 = e.apply(c02, channel: 0, at: c + w2)
+        c10 = e.apply(c10, channel: 1, at: c1); c11 = e.apply(c11, channel: 1, at: c1 + w1); c12 = e.apply(c12, channel: 1, at: c1 + w2)
+        c20 = e.apply(c20, channel: 2, at: c2); c21 = e.apply(c21, channel: 2, at: c2 + w1); c22 = e.apply(c22, channel: 2, at: c2 + w2)
+        c30 = e.apply(c30, channel: 3, at: c3); c31 = e.apply(c31, channel: 3, at: c3 + w1); c32 = e.apply(c32, channel: 3, at: c3 + w2)
     }
     storeLanes(c00, c); storeLanes(c01, c + w1); storeLanes(c02, c + w2)
     storeLanes(c10, c + ldc); storeLanes(c11, c + ldc + w1); storeLanes(c12, c + ldc + w2)
@@ -220,7 +221,8 @@ func tile4xV<V: SIMD>(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Fl
         w += 4
     }
     if let e = finish {
-        c0 = e.apply(c0, channel: 0); c1 = e.apply(c1, channel: 1); c2 = e.apply(c2, channel: 2); c3 = e.apply(c3, channel: 3)
+        c0 = e.apply(c0, channel: 0, at: c); c1 = e.apply(c1, channel: 1, at: c + ldc)
+        c2 = e.apply(c2, channel: 2, at: c + 2 * ldc); c3 = e.apply(c3, channel: 3, at: c + 3 * ldc)
     }
     storeLanes(c0, c); storeLanes(c1, c + ldc); storeLanes(c2, c + 2 * ldc); storeLanes(c3, c + 3 * ldc)
 }
@@ -248,8 +250,10 @@ func tile8xV<V: SIMD>(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b
         w += 4; v += 4
     }
     if let e = finish {
-        c0 = e.apply(c0, channel: 0); c1 = e.apply(c1, channel: 1); c2 = e.apply(c2, channel: 2); c3 = e.apply(c3, channel: 3)
-        c4 = e.apply(c4, channel: 4); c5 = e.apply(c5, channel: 5); c6 = e.apply(c6, channel: 6); c7 = e.apply(c7, channel: 7)
+        c0 = e.apply(c0, channel: 0, at: c); c1 = e.apply(c1, channel: 1, at: c + ldc)
+        c2 = e.apply(c2, channel: 2, at: c + 2 * ldc); c3 = e.apply(c3, channel: 3, at: c + 3 * ldc)
+        c4 = e.apply(c4, channel: 4, at: c + 4 * ldc); c5 = e.apply(c5, channel: 5, at: c + 5 * ldc)
+        c6 = e.apply(c6, channel: 6, at: c + 6 * ldc); c7 = e.apply(c7, channel: 7, at: c + 7 * ldc)
     }
     storeLanes(c0, c); storeLanes(c1, c + ldc); storeLanes(c2, c + 2 * ldc); storeLanes(c3, c + 3 * ldc)
     storeLanes(c4, c + 4 * ldc); storeLanes(c5, c + 5 * ldc); storeLanes(c6, c + 6 * ldc); storeLanes(c7, c + 7 * ldc)
@@ -277,7 +281,9 @@ func tile16x1(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: Unsafe
     }
     @inline(__always) func store(_ v: V4, _ block: Int) {
         let rows = c + 4 * block * ldc
-        @inline(__always) func out(_ lane: Int) -> Float { finish?.apply(v[lane], channel: 4 * block + lane) ?? v[lane] }
+        @inline(__always) func out(_ lane: Int) -> Float {
+            finish?.apply(v[lane], channel: 4 * block + lane, at: rows + lane * ldc) ?? v[lane]
+        }
         rows[0] = out(0); rows[ldc] = out(1); rows[2 * ldc] = out(2); rows[3 * ldc] = out(3)
     }
     store(s0, 0); store(s1, 1); store(s2, 2); store(s3, 3)
@@ -295,7 +301,7 @@ func tile4x1(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, row
         let w = UnsafeRawPointer(a + kk * 4).loadUnaligned(as: SIMD4<Float>.self)
         acc = acc.addingProduct(w, SIMD4(repeating: b[rowOffsets[kk]]))
     }
-    @inline(__always) func out(_ lane: Int) -> Float { finish?.apply(acc[lane], channel: lane) ?? acc[lane] }
+    @inline(__always) func out(_ lane: Int) -> Float { finish?.apply(acc[lane], channel: lane, at: c + lane * ldc) ?? acc[lane] }
     c[0] = out(0); c[ldc] = out(1); c[2 * ldc] = out(2); c[3 * ldc] = out(3)
 }
 
@@ -307,12 +313,12 @@ func singleRow(_ a: UnsafePointer<Float>, depth: Int, n: Int, b: UnsafePointer<F
     while col < narrow {
         var acc = start.map { Lane8(repeating: $0) } ?? load8(c + col)
         for kk in 0..<depth { acc = acc.addingProduct(load8(b + rowOffsets[kk] + col), Lane8(repeating: a[kk])) }
-        store8(finish?.apply(acc, channel: 0) ?? acc, c + col)
+        store8(finish?.apply(acc, channel: 0, at: c + col) ?? acc, c + col)
         col += 8
     }
     for j in col..<n {
         var s = start ?? c[j]
         for kk in 0..<depth { s = s.addingProduct(a[kk], b[rowOffsets[kk] + j]) }
-        c[j] = finish?.apply(s, channel: 0) ?? s
+        c[j] = finish?.apply(s, channel: 0, at: c + j) ?? s
     }
 }

@@ -91,15 +91,15 @@ public func copyValidColumns(_ wide: UnsafePointer<Float>, rowLength: Int, chann
             let src = wide + row * rowLength, dst = output + row * outWidth
             guard outWidth >= 8 else {
                 if row * rowLength + 8 <= rows * rowLength && row * outWidth + 8 <= rows * outWidth {
-                    store8(e.apply(load8(src), channel: channel), dst)
+                    store8(e.apply(load8(src), channel: channel, at: dst), dst)
                 } else {
-                    for ow in 0..<outWidth { dst[ow] = e.apply(src[ow], channel: channel) }
+                    for ow in 0..<outWidth { dst[ow] = e.apply(src[ow], channel: channel, at: dst + ow) }
                 }
                 continue
             }
             // The overlapping last vector reads the GEMM's result, not the
             // stored output, so no value gets the epilogue twice.
-            forEachOverlappingVector(outWidth) { at in store8(e.apply(load8(src + at), channel: channel), dst + at) }
+            forEachOverlappingVector(outWidth) { at in store8(e.apply(load8(src + at), channel: channel, at: dst + at), dst + at) }
         }
     }
 }

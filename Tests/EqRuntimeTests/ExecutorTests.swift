@@ -117,6 +117,65 @@ final class ExecutorTests: XCTestCase {
         }
     }
 
+    /// conv → BN → Add → ReLU/ReLU6 runs as one step: the Add's other input
+    /// (a second conv's output) is read in the conv's epilogue, for each conv
+    /// GEMM method: shifted rows (16 channels at 14²), pointwise (4×24/4×48
+    /// and 4×1 tiles), tap columns at stride 2 with two passes over k, and a
+    /// sigmoid, which is not a clamp and runs after the fused add. A
+    /// depthwise conv keeps its Add as a step. The Add fuses into whichever conv
+    /// runs second (the residual must exist when it runs); in half the cases
+    /// that is the one without the batch norm. Outputs are bit-identical to
+    /// the unfused steps (taps block every fusion) and equal the definition.
+    func testResidualAddFusedIntoConvChangesNoValue() throws {
+        var rng = SeededRandom(seed: 21)
+        let pad1 = WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let pointwise = WindowGeometry(kernelH: 1, kernelW: 1)
+        let cases: [(ConvLayer, Activation, input: [Int])] = [
+            (ConvLayer(weight: Tensor(shape: [16, 16, 3, 3], data: rng.signedArray(2304)), bias: nil, geometry: pad1, group: 1), .relu, [16, 14, 14]),
+            (ConvLayer(weight: Tensor(shape: [9, 3, 1, 1], data: rng.signedArray(27)), bias: Tensor(shape: [9], data: rng.signedArray(9)),
+                       geometry: pointwise, group: 1), .clip(lower: 0, upper: 6), [3, 7, 9]),
+            (ConvLayer(weight: Tensor(shape: [5, 1, 3, 3], data: rng.signedArray(45)), bias: nil, geometry: pad1, group: 5), .relu, [5, 7, 7]),
+            (ConvLayer(weight: Tensor(shape: [20, 16, 3, 3], data: rng.signedArray(2880)), bias: Tensor(shape: [20], data: rng.signedArray(20)),
+                       geometry: WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2), group: 1), .relu, [16, 11, 11]),
+            (ConvLayer(weight: Tensor(shape: [8, 2, 1, 1], data: rng.signedArray(16)), bias: nil, geometry: pointwise, group: 1), .sigmoid, [2, 4, 7]),
+        ]
+        for (n, (conv, activation, shape)) in cases.enumerated() {
+            let channels = conv.outChannels
+            let bn = BatchNorm(gamma: (0..<channels).map { $0 % 2 == 0 ? 1.5 : -0.5 }, beta: rng.signedArray(channels),
+                               mean: rng.signedArray(channels), variance: (0..<channels).map { 0.4 + Float($0) * 0.1 }, epsilon: 1e-5)
+            let sideWeight = Tensor(shape: conv.weight.shape, data: rng.signedArray(conv.weight.count))
+            let side = ConvLayer(weight: sideWeight, bias: nil, geometry: conv.geometry, group: conv.group)
+            let sideNode = Node(name: "side", op: .conv(side), inputs: ["x"], output: "s")
+            let main = [Node(name: "conv", op: .conv(conv), inputs: ["x"], output: "c"),
+                        Node(name: "bn", op: .batchNorm(bn), inputs: ["c"], output: "b")]
+            let sideFirst = n % 2 == 0
+            let graph = Graph(name: "residual", input: GraphInput(name: "x", shape: shape), nodes:
+                (sideFirst ? [sideNode] + main : main + [sideNode]) + [
+                    Node(name: "add", op: .binary(.add), inputs: sideFirst ? ["b", "s"] : ["s", "b"], output: "a"),
+                    Node(name: "act", op: .activation(activation), inputs: ["a"], output: "y"),
+                ], outputs: ["y"])
+            let count = shape.reduce(1, *)
+            let input = Tensor(shape: [3] + shape, data: rng.signedArray(3 * count).map { $0 * 4 })
+            let executor = try Executor(graph: graph, threads: 1)
+            let steps = try executor.profile(input, repeats: 1).map(\.nodes)
+            let expectedSteps = conv.isDepthwise ? [["side"], ["conv", "bn"], ["add", "act"]]   // never into depthwise
+                : sideFirst ? [["side"], ["conv", "bn", "add", "act"]] : [["conv", "bn"], ["side", "add", "act"]]
+            XCTAssertEqual(steps, expectedSteps, "case \(n)")
+            let fused = try executor.run(input)
+            let unfused = try executor.run(input, taps: ["conv", "bn", "side", "add"])
+            XCTAssertEqual(fused.outputs, unfused.outputs, "case \(n)")
+            let (scale, shift) = bn.affine()
+            let c = unfused.taps["conv"]!, residual = unfused.taps["side"]!
+            let plane = c.count / (3 * channels)
+            var expected = c.data.indices.map { i -> Float in
+                let y = c.data[i] * scale[(i / plane) % channels] + shift[(i / plane) % channels]
+                return sideFirst ? y + residual.data[i] : residual.data[i] + y
+            }
+            expected.withUnsafeMutableBufferPointer { activation.apply($0.baseAddress!, count: $0.count) }
+            XCTAssertEqual(fused.outputs[0].data, expected, "case \(n)")
+        }
+    }
+
     /// Reshapes run as views of their input's buffer (one of the graph
     /// input itself, which the executor reads in place and must not write),
     /// and a ReLU after a residual Add is fused into it: the outputs match
