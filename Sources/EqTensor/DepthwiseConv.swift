@@ -16,7 +16,6 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
                             outHeight: Int, outWidth: Int, epilogue: OutputEpilogue? = nil,
                             output: UnsafeMutablePointer<Float>,
                             scratch: UnsafeMutablePointer<Float>) {
-    precondition(epilogue?.residualOffset == nil, "the depthwise kernel takes no fused residual")
     let paddedH = height + g.padTop + g.padBottom
     let paddedW = width + g.padLeft + g.padRight
     let taps = g.kernelH * g.kernelW
@@ -54,7 +53,7 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
                 let oc = c * multiplier + m
                 depthwisePlane(source, rowLength: rowLength, rowStride: g.strideH, tapOffsets: tapOffsets.baseAddress!,
                                tapCount: taps, weights: weights + oc * taps, bias: bias?[oc] ?? 0,
-                               epilogue: e.advanced(by: oc), outHeight: outHeight, outWidth: outWidth,
+                               epilogue: e.resolved(channel: oc), outHeight: outHeight, outWidth: outWidth,
                                output: output + oc * outHeight * outWidth, outputEnd: outputEnd)
             }
         }
@@ -77,12 +76,12 @@ public func depthwiseConv2D(input: UnsafePointer<Float>, channels: Int, height: 
 /// loop's per-row address arithmetic cost more than the nine multiply-adds.
 @inlinable
 func depthwisePlane(_ src: UnsafePointer<Float>, rowLength L: Int, rowStride: Int, tapOffsets t: UnsafePointer<Int>,
-                    tapCount: Int, weights w: UnsafePointer<Float>, bias b: Float, epilogue e: OutputEpilogue,
+                    tapCount: Int, weights w: UnsafePointer<Float>, bias b: Float, epilogue e: ChannelEpilogue,
                     outHeight: Int, outWidth: Int, output: UnsafeMutablePointer<Float>,
                     outputEnd: UnsafeMutablePointer<Float>) {
     typealias V = SIMD8<Float>
     @inline(__always) func store(_ acc: V, _ dst: UnsafeMutablePointer<Float>, _ ow: Int) {
-        let v = e.apply(acc, channel: 0)
+        let v = e.apply(acc)
         if dst + ow + 8 <= outputEnd {
             store8(v, dst + ow)
         } else {
