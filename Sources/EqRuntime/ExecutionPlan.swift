@@ -152,7 +152,7 @@ struct ExecutionPlan {
         // Liveness: the last step index that reads each buffer.
         var lastUse = [String: Int]()
         for i in graph.nodes.indices where !skipped.contains(i) {
-            for input in stepInputs(i) { lastUse[rootOf(input)] = max(lastUse[rootOf(input)] ?? i, i) }
+            for input in stepInputs(i) { lastUse[rootOf(input)] = i }
         }
 
         var slotCounts = [Int]()

@@ -89,15 +89,8 @@ public struct OutputEpilogue {
         return x * SIMD8(repeating: scale[channel]) + SIMD8(repeating: shift[channel])
     }
 
-    /// Upper first, then lower from the unclamped value: the scalar ternary's
-    /// result whatever the order of the bounds.
     @inlinable @inline(__always)
-    func clamped(_ v: SIMD8<Float>) -> SIMD8<Float> {
-        var y = v
-        y.replace(with: upper, where: v .> upper)
-        y.replace(with: lower, where: v .< lower)
-        return y
-    }
+    func clamped(_ v: SIMD8<Float>) -> SIMD8<Float> { clampLanes(v, lower: lower, upper: upper) }
 
     /// The SIMD8 method's arithmetic on 16 lanes. Not two 8-lane halves:
     /// splitting a vector made LLVM split the multiply-adds that feed it too
@@ -141,13 +134,19 @@ public struct ChannelEpilogue {
 
     @inlinable @inline(__always)
     func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        var v = x
-        if let affine { v = v * SIMD8(repeating: affine.scale) + SIMD8(repeating: affine.shift) }
-        var y = v
-        y.replace(with: upper, where: v .> upper)
-        y.replace(with: lower, where: v .< lower)
-        return y
+        guard let affine else { return clampLanes(x, lower: lower, upper: upper) }
+        return clampLanes(x * SIMD8(repeating: affine.scale) + SIMD8(repeating: affine.shift), lower: lower, upper: upper)
     }
+}
+
+/// The epilogues' clamp of eight lanes: upper first, then lower from the
+/// unclamped value, the scalar ternary's result whatever the order of the bounds.
+@inlinable @inline(__always)
+func clampLanes(_ v: SIMD8<Float>, lower: Float, upper: Float) -> SIMD8<Float> {
+    var y = v
+    y.replace(with: upper, where: v .> upper)
+    y.replace(with: lower, where: v .< lower)
+    return y
 }
 
 extension Activation {
