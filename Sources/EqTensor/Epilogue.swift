@@ -83,10 +83,14 @@ public struct OutputEpilogue {
         return ChannelEpilogue(affine: (scale[channel], shift[channel]), lower: lower, upper: upper)
     }
 
+    /// Written as one value updated in place, as in `ChannelEpilogue.apply`:
+    /// the same code with an early return for "no affine" made the depthwise
+    /// kernel 2× slower (standalone timing).
     @inlinable @inline(__always)
     func affine(_ x: SIMD8<Float>, channel: Int) -> SIMD8<Float> {
-        guard let scale, let shift else { return x }
-        return x * SIMD8(repeating: scale[channel]) + SIMD8(repeating: shift[channel])
+        var v = x
+        if let scale, let shift { v = v * SIMD8(repeating: scale[channel]) + SIMD8(repeating: shift[channel]) }
+        return v
     }
 
     @inlinable @inline(__always)
@@ -134,8 +138,9 @@ public struct ChannelEpilogue {
 
     @inlinable @inline(__always)
     func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        guard let affine else { return clampLanes(x, lower: lower, upper: upper) }
-        return clampLanes(x * SIMD8(repeating: affine.scale) + SIMD8(repeating: affine.shift), lower: lower, upper: upper)
+        var v = x
+        if let affine { v = v * SIMD8(repeating: affine.scale) + SIMD8(repeating: affine.shift) }
+        return clampLanes(v, lower: lower, upper: upper)
     }
 }
 
