@@ -42,7 +42,7 @@ let package = Package(
         .executable(name: "eqbench", targets: ["eqbench"]),
         .library(name: "EqHarness", targets: ["EqHarness"]),
         // Every layer, for Benchmarks/ (a separate package) and other embedders.
-        .library(name: "EqKit", targets: ["EqTensor", "EqGraph", "EqONNX", "EqRuntime", "EqQuant", "EqPasses", "EqHarness"]),
+        .library(name: "EqKit", targets: ["EqTensor", "EqBLAS", "EqGraph", "EqONNX", "EqRuntime", "EqQuant", "EqPasses", "EqHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -57,12 +57,16 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
-        .target(name: "EqTensor", dependencies: ["COpenBLAS"], swiftSettings: kernelSettings),
+        .target(name: "EqTensor", swiftSettings: kernelSettings),
+        // OpenBLAS's sgemm, the independent GEMM the tests check the runtime's
+        // own kernels against and the floor Benchmarks/ measures them by; the
+        // runtime itself never calls it (docs/ARCHITECTURE.md).
+        .target(name: "EqBLAS", dependencies: ["COpenBLAS"], swiftSettings: cpuSettings),
         .target(name: "EqGraph", dependencies: ["EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqONNX",
                 dependencies: ["EqGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["Proto"], swiftSettings: cpuSettings),
-        .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor", "COpenBLAS"], swiftSettings: cpuSettings),
+        .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqQuant", dependencies: ["EqGraph", "EqRuntime", "EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqPasses", dependencies: ["EqGraph", "EqQuant", "EqRuntime", "EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqData", dependencies: ["EqTensor", "CPNG", "CZlib"], swiftSettings: cpuSettings),
@@ -71,7 +75,7 @@ let package = Package(
             "EqHarness", "EqTensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: cpuSettings),
 
-        .testTarget(name: "EqTensorTests", dependencies: ["EqTensor"]),
+        .testTarget(name: "EqTensorTests", dependencies: ["EqTensor", "EqBLAS"]),
         .testTarget(name: "EqONNXTests", dependencies: ["EqONNX"]),
         .testTarget(name: "EqQuantTests", dependencies: ["EqQuant", "EqONNX"]),
         .testTarget(name: "EqPassesTests", dependencies: ["EqPasses", "EqONNX", "EqData"]),

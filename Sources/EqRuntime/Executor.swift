@@ -31,17 +31,18 @@ public struct ExecutionResult: Sendable {
 /// Runs a `Graph` in float32 on batches of NCHW images.
 ///
 /// The batch is cut into tiles of `tileSize` images; tiles run in parallel on
-/// `threads` workers, each with its own arena of buffers, while OpenBLAS is
-/// held to one thread so the two levels never oversubscribe the cores. Tiles
-/// do not depend on the thread count, and every GEMM sees the same shapes
-/// whatever it is, so results are bit-identical for any `threads`.
+/// `threads` workers, each with its own arena of buffers; every kernel runs
+/// on the worker's thread. Tiles do not depend on the thread count, and every
+/// GEMM sees the same shapes whatever it is, so results are bit-identical for
+/// any `threads`.
 ///
 /// Convolutions run on `rowGemm` over the input planes (1×1), shifted
 /// zero-bordered planes (3×3 on 28² and 14² maps) or tap columns (im2col rows
 /// read from one copy of the input per column tap), depthwise by
 /// a direct kernel (`ConvKernel`); a following batch norm and activation are
 /// fused into the epilogue when nothing else reads the intermediate value.
-/// Linear layers run one OpenBLAS sgemm per tile.
+/// Linear layers run one `PackedLinear` GEMM per tile, its weight packed
+/// when the plan is compiled.
 public final class Executor: @unchecked Sendable {
     public let graph: Graph
     /// Per-sample shape of every value.
@@ -73,7 +74,6 @@ public final class Executor: @unchecked Sendable {
         self.graph = graph
         self.threads = max(1, threads)
         self.tileSize = max(1, tileSize ?? Self.defaultTileSize(shapes: shapes))
-        BLAS.setThreads(1)
     }
 
     /// Images per tile: as many as keep the widest value of a tile within
@@ -82,7 +82,8 @@ public final class Executor: @unchecked Sendable {
     /// for the next step only when a tile's values fit there: the demo
     /// MobileNetV2 and Inception (64×28² maps) get 2 images, the ResNet 10,
     /// and an MLP on 28×28 inputs 128, so its Gemms run with 128 rows
-    /// (OpenBLAS: 84 GFLOP/s at 128×784×256 against 57 at 16 rows). Conv
+    /// (OpenBLAS, which served them when this rule was set: 84 GFLOP/s at
+    /// 128×784×256 against 57 at 16 rows). Conv
     /// models had 16 before (3.2 MB per value). Interleaved runs at batch
     /// 256 (Zen 4, 1 MB L2): one thread, median of 5, inception 1965 → 2230
     /// images/s; two threads, range of 3, inception 3500–3760 → 3980–4120
@@ -97,9 +98,8 @@ public final class Executor: @unchecked Sendable {
     /// Compiles the plan for `taps`, allocates one arena per worker and runs
     /// one tile of zeros through each, now rather than inside the first
     /// `run`, so that a timed run measures inference alone: weight packing,
-    /// the first touch of every buffer, OpenBLAS's lazily allocated GEMM
-    /// buffers and the worker threads' start are one-off costs (ONNX
-    /// Runtime's timing script warms up the same way). `eqbench run` on the
+    /// the first touch of every buffer and the worker threads' start are
+    /// one-off costs (ONNX Runtime's timing script warms up the same way). `eqbench run` on the
     /// MLP at 2 threads measured 146k images/s without arenas made here and
     /// 174k with them, best of 4; its first batch then still took 1.5 ms
     /// against 0.85 ms for the next three, which the warm-up tile removes.
@@ -273,17 +273,13 @@ final class Arena: @unchecked Sendable {
             }
             let inputs = step.inputSlots.map { slots[$0] }
             let output = step.directExport.map { exports[$0] + firstImage * step.outputCount } ?? slots[step.outputSlot]
-            if case let .linear(weight, bias, inFeatures, outFeatures) = step.kernel {
-                // One GEMM for the tile: Y[images, out] = X[images, in] · Wᵀ.
-                weight.withUnsafeBufferPointer { w in
-                    BLAS.sgemm(m: images, n: outFeatures, k: inFeatures, a: inputs[0],
-                               b: w.baseAddress!, transposeB: true, c: output)
-                }
-                // Bias and activation in one pass, row by row while it is in L1.
-                for i in 0..<images {
-                    let row = output + i * outFeatures
-                    if let bias { for o in 0..<outFeatures { row[o] += bias[o] } }
-                    step.activation?.apply(row, count: outFeatures)
+            if case let .linear(layer) = step.kernel {
+                // One GEMM for the tile, Y[images, out] = X[images, in] · Wᵀ + bias,
+                // a ReLU or clip fused into its stores; other activations after it.
+                let clamp = step.activation?.clampBounds
+                layer.run(inputs[0], rows: images, clamp: clamp, into: output)
+                if clamp == nil, let activation = step.activation {
+                    activation.apply(output, count: images * layer.outFeatures)
                 }
             } else if case let .activation(activation) = step.kernel {
                 activation.apply(inputs[0], to: output, count: images * step.outputCount)

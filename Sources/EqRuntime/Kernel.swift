@@ -6,7 +6,7 @@ import EqTensor
 /// writing per-tile buffers ("slots") of an `Arena`.
 enum Kernel {
     case conv(ConvKernel)
-    case linear(weight: [Float], bias: [Float]?, inFeatures: Int, outFeatures: Int)
+    case linear(PackedLinear)
     case affine(scale: [Float], shift: [Float], channels: Int, plane: Int)
     case activation(Activation)
     case clipPerChannel(lower: [Float], upper: [Float], plane: Int)
@@ -220,8 +220,8 @@ extension Kernel {
         case let .conv(layer):
             self = .conv(ConvKernel(layer, input: x, output: output))
         case let .linear(layer):
-            self = .linear(weight: layer.weight.data, bias: layer.bias?.data,
-                           inFeatures: layer.inFeatures, outFeatures: layer.outFeatures)
+            self = .linear(PackedLinear(weight: layer.weight.data, bias: layer.bias?.data,
+                                        inFeatures: layer.inFeatures, outFeatures: layer.outFeatures))
         case let .batchNorm(bn):
             let (scale, shift) = bn.affine()
             self = .affine(scale: scale, shift: shift, channels: x[0], plane: plane(x))

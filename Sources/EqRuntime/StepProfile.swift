@@ -26,7 +26,7 @@ extension Executor {
     /// plan; each step's time is the best of the repeats, divided by the
     /// batch size. One thread, so the times add up to the batch's time and
     /// none of it is waiting for another worker. The first repeat also warms
-    /// the arena (its buffers and OpenBLAS's).
+    /// the arena's buffers.
     public func profile(_ input: Tensor, repeats: Int = 3) throws -> [StepProfile] {
         try validate(input)
         let plan = self.plan(keeping: [])
@@ -89,8 +89,8 @@ extension Kernel {
         case let .conv(c):
             let window = c.geometry.kernelH * c.geometry.kernelW
             return 2 * Double(c.outChannels * c.outH * c.outW * (c.inChannels / c.group) * window)
-        case let .linear(_, _, inFeatures, outFeatures):
-            return 2 * Double(inFeatures * outFeatures)
+        case let .linear(layer):
+            return 2 * Double(layer.inFeatures * layer.outFeatures)
         default:
             return 0
         }

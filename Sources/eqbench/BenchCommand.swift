@@ -69,8 +69,9 @@ struct BenchCommand: ParsableCommand {
         let result = try Bench.run(settings) { Log.line($0) }
         try BenchReport.write(result, to: output)
         print(BenchReport.text(result))
-        // What ran: the numbers depend on both (README: build CPU, OPENBLAS_CORETYPE).
-        print("\nconv GEMM vectors: \(rowGemmLanes) floats; OpenBLAS kernels (linear layers): \(BLAS.coreName)")
+        // What ran: the numbers depend on the CPU the build targets (README).
+        print("\nGEMM vectors: \(rowGemmLanes) floats (convs: 4×\(3 * rowGemmLanes) tiles; "
+              + "linear layers: \(linearRowBlock)×\(linearPanelWidth))")
         print("wrote \(output.path)/" + BenchReport.files.joined(separator: ", "))
     }
 }

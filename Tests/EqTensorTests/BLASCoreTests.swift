@@ -1,3 +1,4 @@
+import EqBLAS
 import EqTensor
 import XCTest
 

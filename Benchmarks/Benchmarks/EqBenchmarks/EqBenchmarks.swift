@@ -1,4 +1,5 @@
 import Benchmark
+import EqBLAS
 import EqGraph
 import EqPasses
 import EqRuntime
@@ -30,8 +31,8 @@ func bestSeconds(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
 }
 
 enum Floors {
-    /// OpenBLAS sgemm GFLOP/s on 1024³, one thread (the runtime holds OpenBLAS
-    /// to one), best of `repeats`. Measured anew beside each timed conv
+    /// OpenBLAS sgemm GFLOP/s on 1024³, one thread (the runtime's kernels
+    /// run on one thread each), best of `repeats`. Measured anew beside each timed conv
     /// iteration: measured once per process, it varied from 57 to 93 GFLOP/s
     /// between processes on this shared VM and moved every ratio with it.
     static func sgemmPeak(repeats: Int = 3) -> Double {
@@ -43,11 +44,29 @@ enum Floors {
         return 2 * Double(n * n * n) / seconds / 1e9
     }
 
-    /// Seconds for `calls` sgemms of m×k by k×n (beta 0, one thread), best of 5.
-    static func gemmSeconds(m: Int, n: Int, k: Int, calls: Int) -> Double {
+    /// Seconds for `calls` sgemms of m×k by k×n (B stored n×k when
+    /// `transposeB`; beta 0, one thread), best of 5.
+    static func gemmSeconds(m: Int, n: Int, k: Int, calls: Int, transposeB: Bool = false) -> Double {
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
-        return bestSeconds(5) { for _ in 0..<calls { BLAS.sgemm(m: m, n: n, k: k, a: a, b: b, c: &c) } }
+        return bestSeconds(5) {
+            for _ in 0..<calls { BLAS.sgemm(m: m, n: n, k: k, a: a, b: b, transposeB: transposeB, c: &c) }
+        }
+    }
+
+    /// Says so on standard error when OpenBLAS runs this CPU on its SSE3
+    /// fallback kernels (`BLAS.fittingCoreType`): every "% of sgemm peak"
+    /// would then be measured against a floor several times too low.
+    static func warnOnFallbackKernels() {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let core = BLAS.fittingCoreType(loadedCore: BLAS.coreName,
+                                              cpuFlags: Set(flags.split(separator: " ").map(String.init)))
+        else { return }
+        FileHandle.standardError.write(Data("""
+            warning: OpenBLAS runs this CPU on its \(BLAS.coreName) kernels; the sgemm floor is too low. \
+            Run again with OPENBLAS_CORETYPE=\(core).\n
+            """.utf8))
     }
 
     /// Seconds to copy `bytes` once (memcpy), best of 5. The source gets one
@@ -95,6 +114,20 @@ func convGraph(inC: Int, outC: Int, k: Int, stride: Int, size: Int, depthwise: B
                               inputs: ["x"], output: "y")], outputs: ["y"])
 }
 
+/// Times `executor` on `batch` (best of `repeats`) and reports its GFLOP/s,
+/// their % of the sgemm peak measured beside it, and, given the seconds of
+/// OpenBLAS's sgemm on the same product alone, the % of those.
+func measureGemmLayer(_ benchmark: Benchmark, _ executor: Executor, _ batch: Tensor, flops: Double, repeats: Int,
+                      sameShapeGemm: (() -> Double)?) throws {
+    let peak = Floors.sgemmPeak()
+    benchmark.startMeasurement()
+    let seconds = try bestSeconds(repeats) { _ = try executor.run(batch) }
+    benchmark.stopMeasurement()
+    benchmark.measurement(gflops, Int(flops / seconds / 1e9))
+    benchmark.measurement(percentOfPeak, Int(100 * flops / seconds / 1e9 / peak))
+    if let sameShapeGemm { benchmark.measurement(percentOfShapeGemm, Int(100 * sameShapeGemm() / seconds)) }
+}
+
 /// Total bytes of Conv/Gemm weights and biases.
 func weightBytes(_ graph: Graph) -> Int { graph.nodes.reduce(0) { $0 + $1.op.parameterCount } * 4 }
 
@@ -103,7 +136,28 @@ let benchmarks: @Sendable () -> Void = {
                                            maxDuration: .seconds(2), maxIterations: 20)
 
     Benchmark("sgemm 1024³, 1 thread (floor)", configuration: .init(metrics: [.wallClock, gflops])) { benchmark in
+        Floors.warnOnFallbackKernels()
         benchmark.measurement(gflops, Int(Floors.sgemmPeak(repeats: 5)))
+    }
+
+    // Linear layers as the demo MLPs have them, 128 rows (the executor's tile
+    // for them), one thread, through the executor; % of OpenBLAS's sgemm on
+    // the same product (X · Wᵀ, which packs W on every call where PackedLinear
+    // packed it once).
+    for (inF, outF) in [(784, 256), (256, 128)] {
+        Benchmark("linear \(inF)→\(outF), 128 rows (demo mlp)",
+                  configuration: .init(metrics: [.wallClock, gflops, percentOfPeak, percentOfShapeGemm])) { benchmark in
+            var rng = SeededRandom(seed: 5)
+            let layer = LinearLayer(weight: Tensor(shape: [outF, inF], data: rng.signedArray(outF * inF)),
+                                    bias: Tensor(shape: [outF], repeating: 0.1))
+            let graph = Graph(name: "linear", input: GraphInput(name: "x", shape: [inF]),
+                              nodes: [Node(name: "fc", op: .linear(layer), inputs: ["x"], output: "y")], outputs: ["y"])
+            let executor = try Executor(graph: graph, threads: 1, tileSize: 128)
+            let batch = Tensor(shape: [128, inF], data: rng.signedArray(128 * inF))
+            try measureGemmLayer(benchmark, executor, batch, flops: 2.0 * Double(128 * inF * outF), repeats: 20) {
+                Floors.gemmSeconds(m: 128, n: outF, k: inF, calls: 1, transposeB: true)
+            }
+        }
     }
 
     // Convolutions as the demo models and ResNet/MobileNet have them, batch 16, one thread,
@@ -136,16 +190,8 @@ let benchmarks: @Sendable () -> Void = {
             let batch = Tensor(shape: [16, inC, size, size], data: rng.signedArray(16 * inC * size * size))
             let out = (size + 2 * (k / 2) - k) / stride + 1
             let flops = 2.0 * Double(16 * outC * out * out * (inC / (depthwise ? inC : 1)) * k * k)
-            let peak = Floors.sgemmPeak()
-            benchmark.startMeasurement()
-            let seconds = try bestSeconds(5) { _ = try executor.run(batch) }
-            benchmark.stopMeasurement()
-            benchmark.measurement(gflops, Int(flops / seconds / 1e9))
-            benchmark.measurement(percentOfPeak, Int(100 * flops / seconds / 1e9 / peak))
-            if !depthwise {
-                let gemmSeconds = Floors.gemmSeconds(m: outC, n: out * out, k: inC * k * k, calls: 16)
-                benchmark.measurement(percentOfShapeGemm, Int(100 * gemmSeconds / seconds))
-            }
+            try measureGemmLayer(benchmark, executor, batch, flops: flops, repeats: 5,
+                                 sameShapeGemm: depthwise ? nil : { Floors.gemmSeconds(m: outC, n: out * out, k: inC * k * k, calls: 16) })
         }
     }
 

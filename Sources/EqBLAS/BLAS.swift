@@ -1,11 +1,13 @@
 import COpenBLAS
 
-/// Thin, typed access to OpenBLAS: single-precision GEMM/GEMV on row-major
+/// Thin, typed access to OpenBLAS: single-precision GEMM on row-major
 /// matrices, the library's own thread count and the kernels it runs.
 ///
-/// eqbench parallelises over the batch itself, so the runtime asks OpenBLAS for
-/// one thread (`BLAS.setThreads(1)`) before it starts its own workers: two
-/// levels of threads on 2 cores would oversubscribe them (see NOTES.md).
+/// The runtime's GEMMs are its own (`rowGemm` for convs, `PackedLinear` for
+/// linear layers: both pack the weight once, which OpenBLAS does on every
+/// call). OpenBLAS is the reference they are held to: the tests compare them
+/// with `sgemm`, and Benchmarks/ states their speed as a share of its peak
+/// on the same machine.
 public enum BLAS {
     /// Sets the number of threads OpenBLAS uses for each call.
     public static func setThreads(_ count: Int) {
@@ -21,15 +23,15 @@ public enum BLAS {
 
     /// The OPENBLAS_CORETYPE to run with when the loaded OpenBLAS fell back to
     /// its Prescott (SSE3) kernels on a CPU it does not know, nil otherwise.
-    /// Debian 12's OpenBLAS 0.3.21 does that on Xeons newer than it (model
-    /// 207, Emerald Rapids): the demo MLP's 784→256 layer ran at 13–30
+    /// Debian 12's OpenBLAS 0.3.21 does that on CPUs newer than it (Xeon
+    /// model 207, Emerald Rapids; AMD Zen 4): a 784→256 GEMM ran at 13–30
     /// GFLOP/s there, against 54–60 with the Haswell kernels, 80–92 with
     /// SkylakeX and 83–121 with Cooperlake (three interleaved runs; 0.3.21 has
-    /// no SapphireRapids kernels). The choice follows the CPU's flags
+    /// no SapphireRapids kernels), so a floor measured on the fallback would
+    /// flatter every kernel held to it. The choice follows the CPU's flags
     /// (/proc/cpuinfo): AVX-512 BF16 → Cooperlake, AVX-512 F/VL/BW/DQ →
     /// SkylakeX, AVX2 + FMA → Haswell. OpenBLAS reads the variable only as it
-    /// loads, so a process must be started again with it set (`eqbench` does
-    /// that itself).
+    /// loads, so a process must be started with it set (Benchmarks/ names it).
     public static func fittingCoreType(loadedCore: String, cpuFlags: Set<String>) -> String? {
         guard loadedCore.lowercased() == "prescott" else { return nil }
         if cpuFlags.contains("avx512_bf16") { return "Cooperlake" }
