@@ -25,7 +25,7 @@
 ///
 /// Column tails narrower than a tile use one-vector tiles over eight rows
 /// (16 wide, then 8), then
-/// single columns over sixteen rows (four rows per vector); row tails (m not
+/// single columns over 32 and 16 rows (four rows per vector); row tails (m not
 /// a multiple of 4) run one row at a time. Reductions longer than
 /// `rowGemmDepth` run in passes that add onto C. The arithmetic per element
 /// is the same in every path (the bias, then one fused multiply-add per row
@@ -132,12 +132,17 @@ public func rowGemm(_ a: RowGemmWeights, n: Int, b: UnsafePointer<Float>, rowOff
                 col = n - 8
                 narrowTiles(Lane8.self)
             }
-            let quadRows = fullRows / 16 * 16
+            // Single columns: eight blocks of four rows at a time (eight
+            // independent chains keep both FMA units busy), then four.
+            let octRows = fullRows / 32 * 32, quadRows = fullRows / 16 * 16
             for j in col..<n {
-                for row in stride(from: 0, to: quadRows, by: 16) {
-                    tile16x1(ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + j, rowOffsets: offsets,
-                             start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + j, ldc: ldc)
+                @inline(__always) func column(_ blocks: Int, _ row: Int) {
+                    tileColumn(blocks, ap + row * k + k0 * 4, blockStride: 4 * k, depth: depth, b: b + j,
+                               rowOffsets: offsets, start: start(row), accumulate: !first, finish: finish(row),
+                               c: c + row * ldc + j, ldc: ldc)
                 }
+                for row in stride(from: 0, to: octRows, by: 32) { column(8, row) }
+                for row in stride(from: octRows, to: quadRows, by: 16) { column(4, row) }
                 for row in stride(from: quadRows, to: fullRows, by: 4) {
                     tile4x1(ap + row * k + k0 * 4, depth: depth, b: b + j, rowOffsets: offsets,
                             start: start(row), accumulate: !first, finish: finish(row), c: c + row * ldc + j, ldc: ldc)
@@ -259,27 +264,38 @@ func tile8xV<V: SIMD>(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b
     storeLanes(c4, c + 4 * ldc); storeLanes(c5, c + 5 * ldc); storeLanes(c6, c + 6 * ldc); storeLanes(c7, c + 7 * ldc)
 }
 
-/// One column of four blocks of four rows: four independent 4-lane chains.
+/// One column of `blocks` (4 or 8) blocks of four rows: as many independent
+/// 4-lane chains. With four, each multiply-add waited on the one before it
+/// in its chain (a leftover column of a 7² map, n = 49, cost 16% of the
+/// GEMM in a standalone timing); eight cover both units' latency.
 @inline(__always)
-func tile16x1(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafePointer<Float>, rowOffsets: UnsafePointer<Int>,
-              start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
-              c: UnsafeMutablePointer<Float>, ldc: Int) {
+func tileColumn(_ blocks: Int, _ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafePointer<Float>,
+                rowOffsets: UnsafePointer<Int>, start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,
+                c: UnsafeMutablePointer<Float>, ldc: Int) {
     typealias V4 = SIMD4<Float>
     func initial(_ block: Int) -> V4 {
+        guard block < blocks else { return V4() }
         let rows = c + 4 * block * ldc
         if accumulate { return V4(rows[0], rows[ldc], rows[2 * ldc], rows[3 * ldc]) }
         let r = startingRows(start.map { $0 + 4 * block })
         return V4(r.0, r.1, r.2, r.3)
     }
     var s0 = initial(0), s1 = initial(1), s2 = initial(2), s3 = initial(3)
+    var s4 = initial(4), s5 = initial(5), s6 = initial(6), s7 = initial(7)
     let a1 = a + blockStride, a2 = a + 2 * blockStride, a3 = a + 3 * blockStride
+    let a4 = a + 4 * blockStride, a5 = a + 5 * blockStride, a6 = a + 6 * blockStride, a7 = a + 7 * blockStride
     for kk in 0..<depth {
         let x = V4(repeating: b[rowOffsets[kk]])
         @inline(__always) func w(_ p: UnsafePointer<Float>) -> V4 { UnsafeRawPointer(p + kk * 4).loadUnaligned(as: V4.self) }
         s0 = s0.addingProduct(w(a), x); s1 = s1.addingProduct(w(a1), x)
         s2 = s2.addingProduct(w(a2), x); s3 = s3.addingProduct(w(a3), x)
+        if blocks > 4 {
+            s4 = s4.addingProduct(w(a4), x); s5 = s5.addingProduct(w(a5), x)
+            s6 = s6.addingProduct(w(a6), x); s7 = s7.addingProduct(w(a7), x)
+        }
     }
     @inline(__always) func store(_ v: V4, _ block: Int) {
+        guard block < blocks else { return }
         let rows = c + 4 * block * ldc
         @inline(__always) func out(_ lane: Int) -> Float {
             finish?.apply(v[lane], channel: 4 * block + lane, at: rows + lane * ldc) ?? v[lane]
@@ -287,6 +303,7 @@ func tile16x1(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: Unsafe
         rows[0] = out(0); rows[ldc] = out(1); rows[2 * ldc] = out(2); rows[3 * ldc] = out(3)
     }
     store(s0, 0); store(s1, 1); store(s2, 2); store(s3, 3)
+    store(s4, 4); store(s5, 5); store(s6, 6); store(s7, 7)
 }
 
 /// One column of four rows (the last n mod 8 columns): the four rows of A

@@ -3,7 +3,7 @@ import XCTest
 
 /// `rowGemm` against a double-precision triple loop, by hand, and against
 /// itself: every tile shape (4×48 on AVX-512, 4×24, 8×16 on AVX-512, 8×8,
-/// 4×16, 4×8, 16×1, 4×1, single rows) and reductions longer than one pass
+/// 4×16, 4×8, 32×1, 16×1, 4×1, single rows) and reductions longer than one pass
 /// over C.
 final class RowGemmTests: XCTestCase {
     /// C = A·B + bias with B's rows `stride` apart (so not contiguous as a matrix).
@@ -60,7 +60,8 @@ final class RowGemmTests: XCTestCase {
     func testEveryTilePathGivesTheSameBits() {
         var rng = SeededRandom(seed: 22)
         for k in [140, 100] {
-            let (m, stride) = (21, 56)   // blocks of 16, 8 and 4 rows, and a single row
+            // 53 rows: single columns over 32, 16 and 4 rows, tiles over 8 and 4, and a single row.
+            let (m, stride) = (53, 56)
             let a = rng.signedArray(m * k), b = rng.signedArray(k * stride), bias = rng.signedArray(m)
             let wide = rowGemm(a, m: m, k: k, b: b, stride: stride, n: 48, bias: bias)
             for n in [7, 8, 11, 15, 16, 24, 31, 40] {
@@ -69,8 +70,8 @@ final class RowGemmTests: XCTestCase {
                     for j in 0..<n { XCTAssertEqual(narrow[i * n + j], wide[i * 48 + j], "k \(k) n \(n) at \(i),\(j)") }
                 }
             }
-            let lastRow = rowGemm(Array(a[(20 * k)...]), m: 1, k: k, b: b, stride: stride, n: 48, bias: [bias[20]])
-            XCTAssertEqual(lastRow, Array(wide[(20 * 48)...]))
+            let lastRow = rowGemm(Array(a[(52 * k)...]), m: 1, k: k, b: b, stride: stride, n: 48, bias: [bias[52]])
+            XCTAssertEqual(lastRow, Array(wide[(52 * 48)...]))
             let firstBlock = rowGemm(Array(a[..<(4 * k)]), m: 4, k: k, b: b, stride: stride, n: 48, bias: Array(bias[..<4]))
             XCTAssertEqual(firstBlock, Array(wide[..<(4 * 48)]))
         }
