@@ -157,6 +157,11 @@ final class ConvKernelTests: XCTestCase {
             // Rows of 3 full vectors and a tail (28), a strided 14 (1 + tail).
             (3, 1, 5, 28, WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
             (2, 1, 28, 28, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
+            // Stride 2 without bottom padding, and 20-wide rows (two
+            // sixteen-column steps of the phase split) with even and odd left padding.
+            (2, 1, 8, 8, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 0, padRight: 0)),
+            (2, 1, 6, 20, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1)),
+            (2, 1, 5, 20, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
             // Stride 3: the scalar phase split, phase rows padded to eight floats.
             (2, 1, 10, 11, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 3, strideW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)),
             // 7² planes: every output row is a tail, stored eight wide into the next row.
