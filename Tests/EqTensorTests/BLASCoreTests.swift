@@ -1,9 +1,8 @@
 import EqBLAS
-import EqTensor
 import XCTest
 
-/// Which OpenBLAS kernels eqbench asks for on a CPU the library does not know
-/// (`BLAS.fittingCoreType`), and that the library in this process answers.
+/// Which OpenBLAS kernels Benchmarks/ names on a CPU the library does not
+/// know (`BLAS.fittingCoreType`), and that the library in this process answers.
 final class BLASCoreTests: XCTestCase {
     func testFallbackKernelsAreReplacedByTheCPUsBest() {
         let avx2: Set = ["sse3", "avx", "avx2", "fma"]
