@@ -83,7 +83,8 @@ public final class Executor: @unchecked Sendable {
     /// MobileNetV2 and Inception (64×28² maps) get 2 images, the ResNet 10,
     /// and an MLP on 28×28 inputs 128, so its Gemms run with 128 rows
     /// (OpenBLAS, which served them when this rule was set: 84 GFLOP/s at
-    /// 128×784×256 against 57 at 16 rows). Conv
+    /// 128×784×256 against 57 at 16 rows; `PackedLinear` runs within noise
+    /// at 32 rows or 128: medians 191k and 205k images/s, one thread). Conv
     /// models had 16 before (3.2 MB per value). Interleaved runs at batch
     /// 256 (Zen 4, 1 MB L2): one thread, median of 5, inception 1965 → 2230
     /// images/s; two threads, range of 3, inception 3500–3760 → 3980–4120
@@ -99,8 +100,9 @@ public final class Executor: @unchecked Sendable {
     /// one tile of zeros through each, now rather than inside the first
     /// `run`, so that a timed run measures inference alone: weight packing,
     /// the first touch of every buffer and the worker threads' start are
-    /// one-off costs (ONNX Runtime's timing script warms up the same way). `eqbench run` on the
-    /// MLP at 2 threads measured 146k images/s without arenas made here and
+    /// one-off costs (ONNX Runtime's timing script warms up the same way).
+    /// `eqbench run` on the MLP at 2 threads (OpenBLAS then) measured 146k
+    /// images/s without arenas made here and
     /// 174k with them, best of 4; its first batch then still took 1.5 ms
     /// against 0.85 ms for the next three, which the warm-up tile removes.
     public func prepare(taps: [String] = []) throws {
