@@ -102,9 +102,9 @@ public final class Executor: @unchecked Sendable {
     /// the first touch of every buffer and the worker threads' start are
     /// one-off costs (ONNX Runtime's timing script warms up the same way).
     /// `eqbench run` on the MLP at 2 threads (OpenBLAS then) measured 146k
-    /// images/s without arenas made here and
-    /// 174k with them, best of 4; its first batch then still took 1.5 ms
-    /// against 0.85 ms for the next three, which the warm-up tile removes.
+    /// images/s without arenas made here and 174k with them, best of 4; its
+    /// first batch then still took 1.5 ms against 0.85 ms for the next
+    /// three, which the warm-up tile removes.
     public func prepare(taps: [String] = []) throws {
         let values = try tapValues(taps)
         let plan = self.plan(keeping: values)
