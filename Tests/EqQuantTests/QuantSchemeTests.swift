@@ -31,6 +31,44 @@ final class QuantSchemeTests: XCTestCase {
         XCTAssertEqual(buffer, [-1.25, 0.25, 0.75].reduce(into: [Float(-1.5)]) { $0.append(shifted($1)) } + [shifted(200)])
     }
 
+    /// The in-place and out-of-place loops compute x/s without a divide
+    /// (`ExactQuotient`); their codes must be the divide's (`callAsFunction`)
+    /// everywhere, and above all next to the ties k + 0.5, where a quotient
+    /// one ulp off rounds the other way. Without Markstein's correction step
+    /// it fails: at scale 1/255, 0.005882353 gave code 1 where the divide gives 2.
+    func testDivideFreeQuantizerMatchesTheDivideNearEveryTie() {
+        var random = SeededRandom(seed: 7)
+        var scales: [Float] = [1, 0.5, 1.0 / 255, 6.0 / 255, 0.1, 0.0235294, 1.99999988, 0.99999994, 3e-7, 0x1p-60, 0x1p60,
+                               0x1p-61, 1e-30]  // the last two are outside the divide-free range
+        scales += (0..<40).map { _ in Float(exp2(Double.random(in: -20...8, using: &random))) }
+        for scale in scales {
+            for (qmin, qmax, zero) in [(-128, 127, 0), (0, 255, 37), (-32768, 32767, 0), (0, 65535, 1000)] {
+                let quantizer = FakeQuantizer(scale: scale, zeroPoint: zero, qmin: qmin, qmax: qmax)
+                var values: [Float] = [0, -0, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                                       .leastNonzeroMagnitude, 1e-38, -1e-38]
+                for _ in 0..<400 {
+                    let k = Float(Int.random(in: (qmin - zero - 3)...(qmax - zero + 3), using: &random))
+                    var x = (k + 0.5) * scale
+                    for _ in 0..<3 { x = x.nextDown }
+                    for _ in 0..<7 { values.append(x); x = x.nextUp }
+                }
+                let expected = values.map { quantizer($0) }
+                var inPlace = values
+                quantizer.apply(&inPlace, count: values.count)
+                var copied = [Float](repeating: .nan, count: values.count)
+                quantizer.apply(from: values, to: &copied, count: values.count)
+                for (i, value) in values.enumerated() where inPlace[i] != expected[i] || copied[i] != expected[i] {
+                    XCTFail("scale \(scale), codes \(qmin)...\(qmax), zero point \(zero): \(value) → \(inPlace[i]) in place, "
+                            + "\(copied[i]) copied, \(expected[i]) by division")
+                    return
+                }
+            }
+        }
+        var nan: [Float] = [.nan]
+        FakeQuantizer(scale: 0.1, zeroPoint: 0, qmin: -128, qmax: 127).apply(&nan, count: 1)
+        XCTAssertTrue(nan[0].isNaN)
+    }
+
     func testNarrowRangeDropsTheLowestCode() throws {
         XCTAssertEqual(try int8(narrow: true).qmin, -127)
         XCTAssertEqual(try int8().qmin, -128)
