@@ -47,13 +47,9 @@ public struct RangeObserver: Sendable {
 
     /// Feeds one batch of values; NaN or infinite values are an error.
     public mutating func observe(_ values: UnsafeBufferPointer<Float>) throws {
-        var lo = Float.infinity, hi = -Float.infinity
-        for v in values {
-            lo = Swift.min(lo, v)
-            hi = Swift.max(hi, v)
-        }
-        guard values.allSatisfy({ $0.isFinite }) else { throw QuantError("non-finite activation values") }
-        guard !values.isEmpty else { return }
+        guard let base = values.baseAddress, !values.isEmpty else { return }
+        let (lo, hi, hasNaN) = valueRange(base, count: values.count)
+        guard !hasNaN, lo.isFinite, hi.isFinite else { throw QuantError("non-finite activation values") }
         minimum = Swift.min(minimum, lo)
         maximum = Swift.max(maximum, hi)
         if case let .movingAverage(decay) = estimator {

@@ -54,6 +54,34 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// The vectorized min/max/NaN scan against the scalar loop it replaced,
+    /// over every length from 0 to 150 (vector body and scalar tail) with a
+    /// NaN, an infinity or neither at each place.
+    func testValueRangeMatchesTheScalarScan() {
+        var random = SeededRandom(seed: 11)
+        for count in 0...150 {
+            let base = random.signedArray(count).map { $0 * 100 }
+            for special in [nil, Float.nan, .infinity, -.infinity] {
+                for place in Set([0, count / 2, count - 1, count - 5]) where place >= 0 && place < count || special == nil {
+                    var values = base
+                    if let special { values[place] = special }
+                    var lo = Float.infinity, hi = -Float.infinity
+                    for v in values { lo = Swift.min(lo, v); hi = Swift.max(hi, v) }
+                    let range = values.withUnsafeBufferPointer { valueRange($0.baseAddress!, count: count) }
+                    XCTAssertEqual(range.min, lo, "\(count) values, \(String(describing: special)) at \(place)")
+                    XCTAssertEqual(range.max, hi, "\(count) values, \(String(describing: special)) at \(place)")
+                    XCTAssertEqual(range.hasNaN, values.contains { $0.isNaN }, "\(count) values, NaN at \(place)")
+                    if special == nil { break }
+                }
+            }
+        }
+        let byHand: [Float] = [3, -2, 7.5, 0] + [Float](repeating: 1, count: 64) + [-9]
+        let range = byHand.withUnsafeBufferPointer { valueRange($0.baseAddress!, count: $0.count) }
+        XCTAssertEqual(range.min, -9)
+        XCTAssertEqual(range.max, 7.5)
+        XCTAssertFalse(range.hasNaN)
+    }
+
     func testActivationsByHand() {
         var x: [Float] = [-2, -0.5, 0, 3, 7]
         Activation.relu.apply(&x, count: 5)
