@@ -40,7 +40,8 @@ enum Kernel {
 ///   makes 9). The GEMM's columns are exactly the output pixels and its
 ///   epilogue writes the output, but it reads C·kh·kw distinct rows, which
 ///   on the larger maps miss L1 where the shifted rows' overlapping ones hit;
-/// - depthwise: the direct kernel of `DepthwiseConv.swift`.
+/// - depthwise: the direct kernel of `DepthwiseConv.swift`, or on small
+///   stride-1 planes (`FlatDepthwise`: 7² and 14²) each plane as one flat row.
 struct ConvKernel {
     enum Method { case pointwise, shifted, tapColumns, depthwise }
 
@@ -91,6 +92,8 @@ struct ConvKernel {
             method = .tapColumns
         }
         tapLayout = taps
+        flatDepthwise = method == .depthwise
+            ? FlatDepthwise(height: inH, width: inW, geometry: g, outHeight: outH, outWidth: outW) : nil
         let rows = input[0] / group * g.kernelH * g.kernelW, cout = output[0] / group, plane = input[1] * input[2]
         packed = method == .depthwise ? [] : (0..<group).map { index in
             layer.weight.data.withUnsafeBufferPointer { RowGemmWeights($0.baseAddress! + index * cout * rows, m: cout, k: rows) }
@@ -105,6 +108,8 @@ struct ConvKernel {
 
     /// The copies of the tap-columns method, for one group's input channels.
     var tapLayout: TapColumnLayout
+    /// The masks of a depthwise conv run over flat planes, when its planes are small.
+    var flatDepthwise: FlatDepthwise?
 
     /// Floats per row of the shifted layout (`shiftedRowLength`).
     var rowLength: Int { shiftedRowLength(width: inW, geometry: geometry) }
@@ -118,7 +123,8 @@ struct ConvKernel {
                 + paddedPlanesCount(channels: inChannels, height: inH, width: inW, geometry: geometry)
         case .tapColumns:
             return tapLayout.count + paddedPlaneScratchCount(height: inH, width: inW, geometry: geometry)
-        case .depthwise: return depthwiseScratchCount(height: inH, width: inW, geometry: geometry)
+        case .depthwise:
+            return flatDepthwise?.scratchCount(channels: inChannels) ?? depthwiseScratchCount(height: inH, width: inW, geometry: geometry)
         }
     }
 
@@ -165,6 +171,12 @@ struct ConvKernel {
                                      epilogue: epilogue, output: output)
                 case .depthwise:
                     weight.withUnsafeBufferPointer { w in
+                        if let flat = flatDepthwise {
+                            flat.run(input: input, channels: inChannels, weights: w.baseAddress!, bias: b,
+                                     multiplier: outChannels / inChannels, epilogue: epilogue, output: output,
+                                     scratch: workspace)
+                            return
+                        }
                         depthwiseConv2D(input: input, channels: inChannels, height: inH, width: inW,
                                         weights: w.baseAddress!, bias: b, multiplier: outChannels / inChannels,
                                         geometry: geometry, outHeight: outH, outWidth: outW, epilogue: epilogue,

@@ -142,6 +142,18 @@ public struct ChannelEpilogue {
         if let affine { v = v * SIMD8(repeating: affine.scale) + SIMD8(repeating: affine.shift) }
         return clampLanes(v, lower: lower, upper: upper)
     }
+
+    /// The same on sixteen lanes, its clamp written out (see `OutputEpilogue`'s
+    /// SIMD16 method).
+    @inlinable @inline(__always)
+    func apply(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        var v = x
+        if let affine { v = v * SIMD16(repeating: affine.scale) + SIMD16(repeating: affine.shift) }
+        var y = v
+        y.replace(with: upper, where: v .> upper)
+        y.replace(with: lower, where: v .< lower)
+        return y
+    }
 }
 
 /// The epilogues' clamp of eight lanes: upper first, then lower from the

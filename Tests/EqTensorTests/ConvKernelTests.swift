@@ -185,6 +185,68 @@ final class ConvKernelTests: XCTestCase {
         }
     }
 
+    /// The flat-plane kernel gives the row-by-row kernel's bits (same
+    /// arithmetic, same order), with and without a fused affine and clip, on
+    /// the specialised 3×3 path (dilation 1 and 2) and the generic one (5×5,
+    /// 3×1), square and oblong planes from one vector (4×4 on AVX-512) to
+    /// 14², channel multipliers 1 and 2. NaN and infinities in every channel
+    /// but one must not leak into that one's outputs through the masked reads.
+    func testFlatDepthwiseMatchesTheRowKernelBitForBit() {
+        var rng = SeededRandom(seed: 9)
+        let same3 = WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let cases: [(c: Int, m: Int, h: Int, w: Int, g: WindowGeometry)] = [
+            (5, 1, 7, 7, same3), (3, 2, 14, 14, same3), (4, 1, 4, 4, same3), (3, 1, 5, 9, same3), (2, 1, 11, 6, same3),
+            (3, 1, 9, 9, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            (2, 2, 8, 8, WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
+            (3, 1, 7, 7, WindowGeometry(kernelH: 3, kernelW: 1, padTop: 1, padLeft: 0, padBottom: 1, padRight: 0)),
+        ]
+        for (n, t) in cases.enumerated() {
+            guard let flat = FlatDepthwise(height: t.h, width: t.w, geometry: t.g, outHeight: t.h, outWidth: t.w) else {
+                XCTAssertLessThan(t.h * t.w, 16, "case \(n) has no flat layout")
+                continue
+            }
+            let outChannels = t.c * t.m, taps = t.g.kernelH * t.g.kernelW
+            let weight = rng.signedArray(outChannels * taps), bias = rng.signedArray(outChannels)
+            let scale = rng.signedArray(outChannels), shift = rng.signedArray(outChannels)
+            for poisoned in [false, true] {
+                var x = rng.signedArray(t.c * t.h * t.w)
+                if poisoned {
+                    // Every channel but the middle one holds NaN and ±∞ at its edges.
+                    for c in 0..<t.c where c != t.c / 2 {
+                        let plane = t.h * t.w
+                        x[c * plane] = .nan; x[c * plane + plane - 1] = .infinity; x[c * plane + t.w - 1] = -.infinity
+                        x[c * plane + plane - t.w] = .nan
+                    }
+                }
+                for fused in [false, true] {
+                    scale.withUnsafeBufferPointer { sc in
+                        shift.withUnsafeBufferPointer { sh in
+                            let epilogue = fused ? OutputEpilogue(scale: sc.baseAddress, shift: sh.baseAddress, lower: -0.5, upper: 0.75) : nil
+                            var rows = [Float](repeating: .nan, count: outChannels * t.h * t.w + 16), flatOut = rows
+                            var scratch = [Float](repeating: .nan, count: depthwiseScratchCount(height: t.h, width: t.w, geometry: t.g))
+                            depthwiseConv2D(input: x, channels: t.c, height: t.h, width: t.w, weights: weight, bias: bias,
+                                            multiplier: t.m, geometry: t.g, outHeight: t.h, outWidth: t.w, epilogue: epilogue,
+                                            output: &rows, scratch: &scratch)
+                            var flatScratch = [Float](repeating: .nan, count: flat.scratchCount(channels: t.c))
+                            flat.run(input: x, channels: t.c, weights: weight, bias: bias, multiplier: t.m, epilogue: epilogue,
+                                     output: &flatOut, scratch: &flatScratch)
+                            let plane = t.h * t.w, clean = t.c / 2
+                            for i in 0..<(outChannels * plane) where !poisoned || i / plane / t.m == clean {
+                                XCTAssertEqual(flatOut[i].bitPattern, rows[i].bitPattern,
+                                               "case \(n) (poisoned \(poisoned), fused \(fused)) element \(i): \(flatOut[i]) vs \(rows[i])")
+                            }
+                            if poisoned {
+                                XCTAssertTrue((0..<(t.m * plane)).allSatisfy { flatOut[clean * t.m * plane + $0].isFinite },
+                                              "case \(n): a poisoned neighbour leaked into channel \(clean)")
+                            }
+                            XCTAssertTrue(flatOut[(outChannels * plane)...].allSatisfy(\.isNaN), "case \(n) wrote past its output")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testOutputSizeFollowsONNXIncludingCeilMode() {
         let g = WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2)
         XCTAssertEqual(g.outputSize(height: 7, width: 8)!.height, 3)
