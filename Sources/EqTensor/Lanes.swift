@@ -29,6 +29,14 @@ func storeLanes<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>) where V.Scala
 @inlinable @inline(__always)
 func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
 
+/// Four floats from p, built from four scalar loads that LLVM merges into
+/// one vector load. Not `loadUnaligned(as: SIMD4<Float>.self)`: that generic
+/// call was at times left outlined, one call per load, in `rowGemm`'s
+/// single-column tiles, depending on what else the module held (adding
+/// `FlatDepthwise` made the demo ResNet's convs 30% slower that way).
+@inlinable @inline(__always)
+func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> { SIMD4(p[0], p[1], p[2], p[3]) }
+
 /// The even-indexed floats of p[0 ..< 16]: eight outputs of a stride-2 row.
 @inlinable @inline(__always)
 func loadEven8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self).evenHalf }

@@ -286,7 +286,7 @@ func tileColumn(_ blocks: Int, _ a: UnsafePointer<Float>, blockStride: Int, dept
     let a4 = a + 4 * blockStride, a5 = a + 5 * blockStride, a6 = a + 6 * blockStride, a7 = a + 7 * blockStride
     for kk in 0..<depth {
         let x = V4(repeating: b[rowOffsets[kk]])
-        @inline(__always) func w(_ p: UnsafePointer<Float>) -> V4 { UnsafeRawPointer(p + kk * 4).loadUnaligned(as: V4.self) }
+        @inline(__always) func w(_ p: UnsafePointer<Float>) -> V4 { load4(p + kk * 4) }
         s0 = s0.addingProduct(w(a), x); s1 = s1.addingProduct(w(a1), x)
         s2 = s2.addingProduct(w(a2), x); s3 = s3.addingProduct(w(a3), x)
         if blocks > 4 {
@@ -315,7 +315,7 @@ func tile4x1(_ a: UnsafePointer<Float>, depth: Int, b: UnsafePointer<Float>, row
     let r = startingRows(start)
     var acc = accumulate ? SIMD4(c[0], c[ldc], c[2 * ldc], c[3 * ldc]) : SIMD4(r.0, r.1, r.2, r.3)
     for kk in 0..<depth {
-        let w = UnsafeRawPointer(a + kk * 4).loadUnaligned(as: SIMD4<Float>.self)
+        let w = load4(a + kk * 4)
         acc = acc.addingProduct(w, SIMD4(repeating: b[rowOffsets[kk]]))
     }
     @inline(__always) func out(_ lane: Int) -> Float { finish?.apply(acc[lane], channel: lane, at: c + lane * ldc) ?? acc[lane] }
