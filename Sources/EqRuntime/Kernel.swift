@@ -40,8 +40,9 @@ enum Kernel {
 ///   makes 9). The GEMM's columns are exactly the output pixels and its
 ///   epilogue writes the output, but it reads C·kh·kw distinct rows, which
 ///   on the larger maps miss L1 where the shifted rows' overlapping ones hit;
-/// - depthwise: the direct kernel of `DepthwiseConv.swift`, or on small
-///   stride-1 planes (`FlatDepthwise`: 7² and 14²) each plane as one flat row.
+/// - depthwise: the direct kernel of `DepthwiseConv.swift`, or for 3×3
+///   windows at stride 1 on small planes (`FlatDepthwise`: 7² and 14²) each
+///   plane as one flat row.
 struct ConvKernel {
     enum Method { case pointwise, shifted, tapColumns, depthwise }
 
@@ -93,7 +94,7 @@ struct ConvKernel {
         }
         tapLayout = taps
         flatDepthwise = method == .depthwise
-            ? FlatDepthwise(height: inH, width: inW, geometry: g, outHeight: outH, outWidth: outW) : nil
+            ? FlatDepthwise(height: inH, width: inW, geometry: g) : nil
         let rows = input[0] / group * g.kernelH * g.kernelW, cout = output[0] / group, plane = input[1] * input[2]
         packed = method == .depthwise ? [] : (0..<group).map { index in
             layer.weight.data.withUnsafeBufferPointer { RowGemmWeights($0.baseAddress! + index * cout * rows, m: cout, k: rows) }

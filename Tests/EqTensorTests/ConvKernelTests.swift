@@ -186,22 +186,25 @@ final class ConvKernelTests: XCTestCase {
     }
 
     /// The flat-plane kernel gives the row-by-row kernel's bits (same
-    /// arithmetic, same order), with and without a fused affine and clip, on
-    /// the specialised 3×3 path (dilation 1 and 2) and the generic one (5×5,
-    /// 3×1), square and oblong planes from one vector (4×4 on AVX-512) to
-    /// 14², channel multipliers 1 and 2. NaN and infinities in every channel
-    /// but one must not leak into that one's outputs through the masked reads.
+    /// arithmetic, same order), with and without a fused affine and clip, at
+    /// dilation 1 and 2, on square and oblong planes from one vector (4×4 on
+    /// AVX-512) to 14², channel multipliers 1 and 2. NaN and infinities in
+    /// every channel but one must not leak into that one's outputs through the
+    /// masked reads. Other windows, strides and paddings have no flat layout.
     func testFlatDepthwiseMatchesTheRowKernelBitForBit() {
         var rng = SeededRandom(seed: 9)
         let same3 = WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertNil(FlatDepthwise(height: 7, width: 7, geometry: WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)))
+        XCTAssertNil(FlatDepthwise(height: 7, width: 7, geometry: WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)))
+        XCTAssertNil(FlatDepthwise(height: 7, width: 7, geometry: WindowGeometry(kernelH: 3, kernelW: 3)))
+        XCTAssertNil(FlatDepthwise(height: 28, width: 28, geometry: same3))
         let cases: [(c: Int, m: Int, h: Int, w: Int, g: WindowGeometry)] = [
             (5, 1, 7, 7, same3), (3, 2, 14, 14, same3), (4, 1, 4, 4, same3), (3, 1, 5, 9, same3), (2, 1, 11, 6, same3),
             (3, 1, 9, 9, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
-            (2, 2, 8, 8, WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
-            (3, 1, 7, 7, WindowGeometry(kernelH: 3, kernelW: 1, padTop: 1, padLeft: 0, padBottom: 1, padRight: 0)),
+            (2, 2, 10, 8, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 1, padTop: 2, padLeft: 1, padBottom: 2, padRight: 1)),
         ]
         for (n, t) in cases.enumerated() {
-            guard let flat = FlatDepthwise(height: t.h, width: t.w, geometry: t.g, outHeight: t.h, outWidth: t.w) else {
+            guard let flat = FlatDepthwise(height: t.h, width: t.w, geometry: t.g) else {
                 XCTAssertLessThan(t.h * t.w, 16, "case \(n) has no flat layout")
                 continue
             }
