@@ -41,8 +41,8 @@ enum Kernel {
 ///   epilogue writes the output, but it reads C·kh·kw distinct rows, which
 ///   on the larger maps miss L1 where the shifted rows' overlapping ones hit;
 /// - depthwise: the direct kernel of `DepthwiseConv.swift`, or for 3×3
-///   windows at stride 1 on small planes (`FlatDepthwise`: 7² and 14²) each
-///   plane as one flat row.
+///   windows at stride 1 or 2 with outputs of at most 256 floats
+///   (`FlatDepthwise`: 7² and 14²) each output plane as one flat row.
 struct ConvKernel {
     enum Method { case pointwise, shifted, tapColumns, depthwise }
 

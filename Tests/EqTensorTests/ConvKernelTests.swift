@@ -195,17 +195,24 @@ final class ConvKernelTests: XCTestCase {
         var rng = SeededRandom(seed: 9)
         let same3 = WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
         XCTAssertNil(FlatDepthwise(height: 7, width: 7, geometry: WindowGeometry(kernelH: 5, kernelW: 5, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)))
-        XCTAssertNil(FlatDepthwise(height: 7, width: 7, geometry: WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)))
+        let half3 = WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertNil(FlatDepthwise(height: 15, width: 14, geometry: half3), "odd planes have no equal phases")
+        XCTAssertNil(FlatDepthwise(height: 14, width: 14, geometry: WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2)))
         XCTAssertNil(FlatDepthwise(height: 7, width: 7, geometry: WindowGeometry(kernelH: 3, kernelW: 3)))
         XCTAssertNil(FlatDepthwise(height: 28, width: 28, geometry: same3))
         let cases: [(c: Int, m: Int, h: Int, w: Int, g: WindowGeometry)] = [
             (5, 1, 7, 7, same3), (3, 2, 14, 14, same3), (4, 1, 4, 4, same3), (3, 1, 5, 9, same3), (2, 1, 11, 6, same3),
             (3, 1, 9, 9, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2)),
             (2, 2, 10, 8, WindowGeometry(kernelH: 3, kernelW: 3, dilationH: 2, dilationW: 1, padTop: 2, padLeft: 1, padBottom: 2, padRight: 1)),
+            // Stride 2 over the four phases: 14² → 7² (one sixteen-float read
+            // per row, the last channel's last row element by element),
+            // 28² → 14², 10 × 8, and 12 × 12 without bottom and right padding.
+            (4, 1, 14, 14, half3), (2, 1, 28, 28, half3), (3, 2, 10, 8, half3),
+            (2, 1, 12, 12, WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 0, padRight: 0)),
         ]
         for (n, t) in cases.enumerated() {
             guard let flat = FlatDepthwise(height: t.h, width: t.w, geometry: t.g) else {
-                XCTAssertLessThan(t.h * t.w, 16, "case \(n) has no flat layout")
+                XCTAssertLessThan(t.h * t.w / (t.g.strideH * t.g.strideW), 16, "case \(n) has no flat layout")
                 continue
             }
             let outChannels = t.c * t.m, taps = t.g.kernelH * t.g.kernelW
@@ -225,15 +232,16 @@ final class ConvKernelTests: XCTestCase {
                     scale.withUnsafeBufferPointer { sc in
                         shift.withUnsafeBufferPointer { sh in
                             let epilogue = fused ? OutputEpilogue(scale: sc.baseAddress, shift: sh.baseAddress, lower: -0.5, upper: 0.75) : nil
-                            var rows = [Float](repeating: .nan, count: outChannels * t.h * t.w + 16), flatOut = rows
+                            let (oh, ow) = (flat.outHeight, flat.outWidth)
+                            var rows = [Float](repeating: .nan, count: outChannels * oh * ow + 16), flatOut = rows
                             var scratch = [Float](repeating: .nan, count: depthwiseScratchCount(height: t.h, width: t.w, geometry: t.g))
                             depthwiseConv2D(input: x, channels: t.c, height: t.h, width: t.w, weights: weight, bias: bias,
-                                            multiplier: t.m, geometry: t.g, outHeight: t.h, outWidth: t.w, epilogue: epilogue,
+                                            multiplier: t.m, geometry: t.g, outHeight: oh, outWidth: ow, epilogue: epilogue,
                                             output: &rows, scratch: &scratch)
                             var flatScratch = [Float](repeating: .nan, count: flat.scratchCount(channels: t.c))
                             flat.run(input: x, channels: t.c, weights: weight, bias: bias, multiplier: t.m, epilogue: epilogue,
                                      output: &flatOut, scratch: &flatScratch)
-                            let plane = t.h * t.w, clean = t.c / 2
+                            let plane = oh * ow, clean = t.c / 2
                             for i in 0..<(outChannels * plane) where !poisoned || i / plane / t.m == clean {
                                 XCTAssertEqual(flatOut[i].bitPattern, rows[i].bitPattern,
                                                "case \(n) (poisoned \(poisoned), fused \(fused)) element \(i): \(flatOut[i]) vs \(rows[i])")
