@@ -152,6 +152,7 @@ public struct FlatDepthwise: Sendable {
             vectorStarts.withUnsafeBufferPointer { starts in
                 for c in 0..<channels {
                     let source = UnsafePointer(scratch + margin + c * channelStride)
+                    // Stride 1 reads from `source` ± row ± column; its taps go unused.
                     let taps = unit ? (source, source, source, source, source, source, source, source, source)
                         : halvingTaps(source)
                     for m in 0..<multiplier {
@@ -203,10 +204,10 @@ public struct FlatDepthwise: Sendable {
     }
 }
 
-/// Copies a plane of at least one vector with whole vectors, the last one
-/// overlapping the one before it. Not `copyRow`: its four-float loads,
-/// specialized once more here, were then outlined by the compiler inside
-/// `rowGemm` too, as a call per load (the demo ResNet's convs ran 30% slower).
+/// Copies a plane of at least one vector with whole vectors of the build's
+/// width, the last one overlapping the one before it (`copyRow` goes eight
+/// floats at a time and handles rows shorter than a vector, which a flat
+/// plane never is).
 @inline(__always)
 private func copyPlane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
     let lanes = WideLane.scalarCount
