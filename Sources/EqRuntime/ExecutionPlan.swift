@@ -10,6 +10,12 @@ import EqTensor
 /// steps were 2.6% of a one-thread profile, each a full pass over three
 /// tensors.
 ///
+/// In int8 simulation the conv's output is quantized before the Add reads
+/// it; the Add still fuses, the conv then storing its raw output and one pass
+/// over the tile applying that quantizer, the residual's add and the
+/// activation (`FakeQuantizer.applyThenAdd`). Separate, the Adds were 4% of
+/// the int8-simulated MobileNetV2's step time.
+///
 /// Slots are assigned by liveness: a slot is free again after the last step
 /// that reads its value, so memory scales with the widest cut of the graph,
 /// not with its length. Values a caller wants back (graph outputs and taps)
@@ -39,6 +45,10 @@ struct ExecutionPlan {
         var affine: ChannelAffine?
         /// Quantize-dequantize applied to the output after the kernel (int8 simulation).
         var outputQuantizer: FakeQuantizer?
+        /// The quantizer of a conv output that a fused residual Add reads (int8
+        /// simulation): the conv's epilogue then skips the residual and the
+        /// activation, which one pass over the tile applies after this quantizer.
+        var residualQuantizer: FakeQuantizer?
         /// Indices into `exports` copied out after this step.
         var exports: [Int]
         /// The export this step writes straight into instead of its slot: a
@@ -83,6 +93,7 @@ struct ExecutionPlan {
         // observing it.
         var affineInto = [Int: ChannelAffine]()  // conv index → batch-norm affine
         var residualInto = [Int: String]()       // conv index → the other input of an Add fused into it
+        var residualQuantizer = [Int: FakeQuantizer]()  // conv index → the quantizer of its output, read by that Add
         var fusedInto = [Int: Activation]()      // producer index → activation
         var skipped = Set<Int>()                 // nodes absorbed into another step
         var renamed = [Int: String]()            // producer index → value it now writes
@@ -97,20 +108,24 @@ struct ExecutionPlan {
         // it as a second input) and no activation sits between conv and Add.
         // Not into depthwise convs (no network adds right after one, and the
         // residual's check in their per-vector stores cost 2× their time).
-        func residualFusion(_ node: Node) -> (producer: Int, residual: String)? {
+        // The conv's output may be quantized (not kept or a graph output).
+        let kept = Set(graph.outputs).union(keep)
+        func residualFusion(_ node: Node) -> (producer: Int, residual: String, quantizer: FakeQuantizer?)? {
             guard case .binary(.add) = node.op, node.inputs.count == 2, node.inputs[0] != node.inputs[1],
                   shapes[node.inputs[0]] == shapes[node.inputs[1]] else { return nil }
             for (candidate, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
-                guard let producer = fusible(candidate), case let .conv(layer) = graph.nodes[producer].op, !layer.isDepthwise,
+                guard let producer = writer[candidate], consumers[candidate]?.count == 1, !kept.contains(candidate),
+                      case let .conv(layer) = graph.nodes[producer].op, !layer.isDepthwise,
                       fusedInto[producer] == nil, residualInto[producer] == nil,
                       (writer[other] ?? -1) < producer else { continue }
-                return (producer, other)
+                return (producer, other, quantizers[candidate])
             }
             return nil
         }
         for (i, node) in graph.nodes.enumerated() {
-            if let (producer, residual) = residualFusion(node) {
+            if let (producer, residual, quantizer) = residualFusion(node) {
                 residualInto[producer] = residual
+                residualQuantizer[producer] = quantizer
                 skipped.insert(i)
                 absorbed[producer, default: []].append(node.name)
                 renamed[producer] = node.output
@@ -210,7 +225,7 @@ struct ExecutionPlan {
                               inputCounts: inShapes.map { $0.reduce(1, *) },
                               outputSlot: outSlot, outputCount: outShape.reduce(1, *),
                               activation: fusedInto[i], affine: affineInto[i],
-                              outputQuantizer: quantizers[output],
+                              outputQuantizer: quantizers[output], residualQuantizer: residualQuantizer[i],
                               exports: direct ? [] : exported, directExport: direct ? exported[0] : nil))
         }
         self.steps = steps

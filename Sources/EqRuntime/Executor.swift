@@ -310,6 +310,18 @@ final class Arena: @unchecked Sendable {
                 }
             } else if case let .activation(activation) = step.kernel {
                 activation.apply(inputs[0], to: output, count: images * step.outputCount)
+            } else if let quantizer = step.residualQuantizer {
+                // A fused Add that reads the conv's quantized output: the conv
+                // stores its raw output, one pass quantizes it, adds the
+                // residual (the step's second input) and clamps.
+                for i in 0..<images {
+                    step.kernel.run(inputs: [inputs[0] + i * step.inputCounts[0]], output: output + i * step.outputCount,
+                                    outputCount: step.outputCount, workspace: workspace, affine: step.affine, activation: nil)
+                }
+                let clamp = step.activation?.clampBounds
+                quantizer.applyThenAdd(output, residual: inputs[1], lower: clamp?.lower ?? -.infinity,
+                                       upper: clamp?.upper ?? .infinity, count: images * step.outputCount)
+                if clamp == nil { step.activation?.apply(output, count: images * step.outputCount) }
             } else {
                 var pointers = inputs
                 for i in 0..<images {

@@ -88,6 +88,27 @@ public struct FakeQuantizer: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// x[i] = clamp(q(x[i]) + residual[i], lower, upper), q this quantizer:
+    /// in int8 simulation, the fake quant of a conv's output, the residual Add
+    /// that reads it and a ReLU or clip after the Add (±∞ for none), in one
+    /// pass (`ExecutionPlan` fuses them). The arithmetic of the three separate
+    /// passes, so the same floats; it saves the separate Add's reads and
+    /// writes of three tensors.
+    @inlinable
+    public func applyThenAdd(_ x: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>,
+                             lower: Float, upper: Float, count: Int) {
+        @inline(__always) func clamp(_ v: Float) -> Float { v < lower ? lower : (v > upper ? upper : v) }
+        if rounding == .halfToEven {
+            if let quotient = ExactQuotient(divisor: scale) {
+                for i in 0..<count { x[i] = clamp(roundTripHalfToEven(x[i], quotient) + residual[i]) }
+            } else {
+                for i in 0..<count { x[i] = clamp(roundTripHalfToEven(x[i]) + residual[i]) }
+            }
+        } else {
+            for i in 0..<count { x[i] = clamp(callAsFunction(x[i]) + residual[i]) }
+        }
+    }
+
     /// Half-to-even quantize-dequantize of one value, select-only (see `apply`).
     @inlinable @inline(__always)
     func roundTripHalfToEven(_ x: Float) -> Float {

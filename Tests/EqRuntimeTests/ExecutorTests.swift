@@ -176,6 +176,60 @@ final class ExecutorTests: XCTestCase {
         }
     }
 
+    /// In int8 simulation a residual Add reads the conv's quantized output,
+    /// and still fuses into the conv: the conv stores its raw output and one
+    /// pass applies that quantizer, the add and the activation
+    /// (`FakeQuantizer.applyThenAdd`). The quantizers sit where `QuantPlan`
+    /// puts them: on both inputs of the Add and on the activation's output
+    /// (or on the Add's own output when nothing follows it). Outputs are
+    /// bit-identical to the unfused steps (taps block the fusion) and equal
+    /// the definition, over the shifted, pointwise and tap-column methods and
+    /// a sigmoid, which runs after the pass.
+    func testResidualAddFusesAfterTheConvOutputsQuantizer() throws {
+        var rng = SeededRandom(seed: 23)
+        let pad1 = WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let pointwise = WindowGeometry(kernelH: 1, kernelW: 1)
+        let cases: [(ConvLayer, Activation?, input: [Int])] = [
+            (ConvLayer(weight: Tensor(shape: [16, 16, 3, 3], data: rng.signedArray(2304)), bias: nil, geometry: pad1, group: 1), .relu, [16, 14, 14]),
+            (ConvLayer(weight: Tensor(shape: [9, 3, 1, 1], data: rng.signedArray(27)), bias: Tensor(shape: [9], data: rng.signedArray(9)),
+                       geometry: pointwise, group: 1), nil, [3, 7, 9]),
+            (ConvLayer(weight: Tensor(shape: [20, 16, 3, 3], data: rng.signedArray(2880)), bias: Tensor(shape: [20], data: rng.signedArray(20)),
+                       geometry: WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2), group: 1), .clip(lower: 0, upper: 6), [16, 11, 11]),
+            (ConvLayer(weight: Tensor(shape: [8, 2, 1, 1], data: rng.signedArray(16)), bias: nil, geometry: pointwise, group: 1), .sigmoid, [2, 4, 7]),
+        ]
+        for (n, (conv, activation, shape)) in cases.enumerated() {
+            let side = ConvLayer(weight: Tensor(shape: conv.weight.shape, data: rng.signedArray(conv.weight.count)), bias: nil,
+                                 geometry: conv.geometry, group: conv.group)
+            let sideFirst = n % 2 == 0
+            let main = Node(name: "conv", op: .conv(conv), inputs: ["x"], output: "c")
+            let sideNode = Node(name: "side", op: .conv(side), inputs: ["x"], output: "s")
+            var nodes = (sideFirst ? [sideNode, main] : [main, sideNode])
+                + [Node(name: "add", op: .binary(.add), inputs: ["c", "s"], output: "a")]
+            if let activation { nodes.append(Node(name: "act", op: .activation(activation), inputs: ["a"], output: "y")) }
+            let out = activation == nil ? "a" : "y"
+            let graph = Graph(name: "quantized residual", input: GraphInput(name: "x", shape: shape), nodes: nodes, outputs: [out])
+            let quantizers = ["c": FakeQuantizer(scale: 0.05, zeroPoint: 3, qmin: 0, qmax: 255),
+                              "s": FakeQuantizer(scale: 0.04, zeroPoint: 0, qmin: -127, qmax: 127),
+                              out: FakeQuantizer(scale: 0.03, zeroPoint: -5, qmin: -128, qmax: 127)]
+            let count = shape.reduce(1, *)
+            let input = Tensor(shape: [3] + shape, data: rng.signedArray(3 * count))
+            let executor = try Executor(graph: graph, threads: 1, activationQuantizers: quantizers)
+            let steps = try executor.profile(input, repeats: 1).map(\.nodes)
+            let tail = activation == nil ? ["add"] : ["add", "act"]
+            XCTAssertEqual(steps, sideFirst ? [["side"], ["conv"] + tail] : [["conv"], ["side"] + tail], "case \(n)")
+            let fused = try executor.run(input)
+            let unfused = try executor.run(input, taps: ["c", "s", "a"])
+            XCTAssertEqual(fused.outputs, unfused.outputs, "case \(n)")
+            // The definition from the tapped (already quantized) conv outputs.
+            let c = unfused.taps["c"]!.data, s = unfused.taps["s"]!.data
+            var expected = zip(c, s).map { $0 + $1 }
+            expected.withUnsafeMutableBufferPointer { activation?.apply($0.baseAddress!, count: $0.count) }
+            expected = expected.map { quantizers[out]!($0) }
+            XCTAssertEqual(fused.outputs[0].data, expected, "case \(n)")
+            XCTAssertEqual(c, c.map { quantizers["c"]!($0) }, "case \(n): the tapped conv output is quantized")
+        }
+    }
+
     /// Reshapes run as views of their input's buffer (one of the graph
     /// input itself, which the executor reads in place and must not write),
     /// and a ReLU after a residual Add is fused into it: the outputs match
