@@ -56,7 +56,8 @@ public struct FakeQuantizer: Equatable, Sendable, CustomStringConvertible {
     /// arithmetic, so the loop vectorizes; `rounded(.toNearestOrEven)` is a
     /// libm call per element and ran at 3% of copy bandwidth. NaN stays NaN.
     /// x/s itself comes from `ExactQuotient` (no divide instruction) for
-    /// every scale it covers.
+    /// every scale it covers, and there x is clamped instead of x/s (same
+    /// codes; see the two-argument `roundTripHalfToEven`).
     /// (In place and out of place are separate loops: one loop called with
     /// equal pointers fails the vectorizer's overlap check and runs scalar,
     /// 1.24 ms against 0.20 ms on 4 MB in a micro-benchmark.)
