@@ -84,7 +84,8 @@ struct ExecutionPlan {
     /// does a quantizer on that value.
     init(graph: Graph, shapes: [String: [Int]], keep: [String], quantizers: [String: FakeQuantizer] = [:]) {
         let consumers = graph.consumers()
-        let observable = Set(graph.outputs).union(keep).union(quantizers.keys)
+        let kept = Set(graph.outputs).union(keep)
+        let observable = kept.union(quantizers.keys)
 
         // Fuse an inference-mode BatchNorm into the conv before it (its
         // per-channel affine runs in the conv's epilogue, the same arithmetic
@@ -99,8 +100,11 @@ struct ExecutionPlan {
         var renamed = [Int: String]()            // producer index → value it now writes
         var absorbed = [Int: [String]]()         // producer index → names of the nodes fused into it
         var writer = graph.producers()           // value → index of the step that writes it
-        func fusible(_ value: String) -> Int? {
-            guard let producer = writer[value], consumers[value]?.count == 1, !observable.contains(value) else { return nil }
+        // `quantizedToo` lets a fake-quantized value through (a residual
+        // Add's fused pass applies its quantizer).
+        func fusible(_ value: String, quantizedToo: Bool = false) -> Int? {
+            guard let producer = writer[value], consumers[value]?.count == 1,
+                  !(quantizedToo ? kept : observable).contains(value) else { return nil }
             return producer
         }
         // An Add of two equal shapes fuses into the conv behind one input when
@@ -108,14 +112,12 @@ struct ExecutionPlan {
         // it as a second input) and no activation sits between conv and Add.
         // Not into depthwise convs (no network adds right after one, and the
         // residual's check in their per-vector stores cost 2× their time).
-        // The conv's output may be quantized (not kept or a graph output).
-        let kept = Set(graph.outputs).union(keep)
+        // The conv's output may be quantized.
         func residualFusion(_ node: Node) -> (producer: Int, residual: String, quantizer: FakeQuantizer?)? {
             guard case .binary(.add) = node.op, node.inputs.count == 2, node.inputs[0] != node.inputs[1],
                   shapes[node.inputs[0]] == shapes[node.inputs[1]] else { return nil }
             for (candidate, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
-                guard let producer = writer[candidate], consumers[candidate]?.count == 1, !kept.contains(candidate),
-                      case let .conv(layer) = graph.nodes[producer].op, !layer.isDepthwise,
+                guard let producer = fusible(candidate, quantizedToo: true), case let .conv(layer) = graph.nodes[producer].op, !layer.isDepthwise,
                       fusedInto[producer] == nil, residualInto[producer] == nil,
                       (writer[other] ?? -1) < producer else { continue }
                 return (producer, other, quantizers[candidate])

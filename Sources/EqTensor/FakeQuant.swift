@@ -182,16 +182,10 @@ public struct ExactQuotient: Sendable {
     /// x / divisor, correctly rounded for |x / divisor| in [2^-100, 2^20],
     /// ±(about 2^20) beyond, NaN for NaN.
     @inlinable @inline(__always)
-    public func of(_ x: Float) -> Float {
-        var c = x < -cap ? -cap : x
-        c = c > cap ? cap : c
-        let q = c * reciprocal
-        let r = c.addingProduct(-q, divisor)
-        return q.addingProduct(r, reciprocal)
-    }
+    public func of(_ x: Float) -> Float { of(x, within: -cap, cap) }
 
     /// x / divisor with x first clamped to [lower, upper], which must lie
-    /// within ±`cap` (so `of`'s own clamp is not needed); NaN for NaN.
+    /// within ±`cap` (the range where the quotient is exact); NaN for NaN.
     @inlinable @inline(__always)
     public func of(_ x: Float, within lower: Float, _ upper: Float) -> Float {
         var c = x < lower ? lower : x
