@@ -5,6 +5,7 @@ import EqTensor
 public struct FoldedBatchNorm: Equatable, Sendable {
     public var batchNorm: String
     public var layer: String
+    public var layerID: NodeID
     public var gamma: [Float]
     public var beta: [Float]
     /// The per-output-channel factor γ/√(σ²+ε) of the layer's weight rows
@@ -63,7 +64,7 @@ extension Graph {
             }
             nodes[p].output = node.output
             removed.insert(i)
-            folds.append(FoldedBatchNorm(batchNorm: node.name, layer: nodes[p].name, gamma: bn.gamma, beta: bn.beta, scale: scale))
+            folds.append(FoldedBatchNorm(batchNorm: node.name, layer: nodes[p].name, layerID: nodes[p].id, gamma: bn.gamma, beta: bn.beta, scale: scale))
         }
         nodes = nodes.indices.filter { !removed.contains($0) }.map { nodes[$0] }
         return folds

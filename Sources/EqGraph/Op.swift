@@ -123,24 +123,4 @@ public enum Op: Equatable, Sendable {
         case .pad: return "Pad"
         }
     }
-
-    /// The number of learned parameters the op holds.
-    public var parameterCount: Int {
-        switch self {
-        case let .conv(c): return c.weight.count + (c.bias?.count ?? 0)
-        case let .linear(l): return l.weight.count + (l.bias?.count ?? 0)
-        case let .batchNorm(b): return 4 * b.channels
-        case let .prelu(s): return s.count
-        case let .binaryConstant(_, c, _): return c.count
-        default: return 0
-        }
-    }
-
-    /// True for the layers whose weights quantization and equalization act on.
-    public var isWeightedLayer: Bool {
-        switch self {
-        case .conv, .linear: return true
-        default: return false
-        }
-    }
 }

@@ -39,15 +39,6 @@ extension Graph {
 }
 
 extension Op {
-    /// The number of activation inputs the op reads.
-    public var arity: ClosedRange<Int> {
-        switch self {
-        case .binary: return 2...2
-        case .concat: return 1...Int.max
-        default: return 1...1
-        }
-    }
-
     /// The per-sample output shape for these per-sample input shapes.
     public func outputShape(inputs: [[Int]], node: String) throws -> [Int] {
         func fail(_ message: String) -> GraphError { GraphError(node: node, message) }

@@ -94,6 +94,9 @@ public final class EvaluationRun {
     /// The evaluation in progress, for `progress`.
     var position = ProgressUpdate(model: "", variant: "", precision: "", phase: "", imagesDone: 0, imagesTotal: 0, step: 0, steps: 0)
 
+    /// What `--search` scores pipelines on, never the test images (nil without a search).
+    var searchSplit: SearchData?
+
     /// Images per analysis batch (per-layer taps hold every layer's output).
     static let analysisBatch = 64
     /// Images per calibration batch: fixed, so EMA ranges do not depend on settings.
@@ -133,6 +136,7 @@ public final class EvaluationRun {
         log("dataset \(settings.dataset.path): \(count) test images, \(calibration.count) calibration images, \(test.classes.count) classes")
         let data = EvaluationData(images: images, labels: labels, classes: test.classes.count, calibration: calibration,
                                   resampleSubsets: resampleSubsets)
+        if settings.searchBudget != nil { searchSplit = try searchData(classes: test.classes.count) }
 
         var report = RunReport()
         /// Pair (model m, variant v) is pair m·V + v of the matrix; a shard takes every count-th.
@@ -177,6 +181,37 @@ public final class EvaluationRun {
         var calibration: [DecodedImage]
         /// Disjoint calibration subsets for `--calib-resamples` (empty without it).
         var resampleSubsets: [[DecodedImage]]
+    }
+
+    /// The images `--search` calibrates on and scores with, and which split they come from.
+    struct SearchData {
+        var data: EvaluationData
+        var split: String
+    }
+
+    /// A `search/` split when the dataset has one (scored whole, calibrated on
+    /// calib/); otherwise calib/ cut in two: the first half calibrates, the
+    /// second half scores. Either way the winner is then evaluated on test/.
+    func searchData(classes: Int) throws -> SearchData {
+        let searchFolder = settings.dataset.appendingPathComponent("search")
+        let calib = try ImageFolder(root: settings.dataset.appendingPathComponent("calib"))
+        if FileManager.default.fileExists(atPath: searchFolder.path) {
+            let split = try ImageFolder(root: searchFolder)
+            let items = split.items.prefix(settings.evalLimit ?? split.count)
+            let calibration = try calib.items.prefix(settings.calibLimit).map { try PNGCodec.decode(path: calib.path(of: $0)) }
+            return SearchData(data: EvaluationData(images: try items.map { try PNGCodec.decode(path: split.path(of: $0)) },
+                                                   labels: items.map(\.label), classes: classes, calibration: calibration,
+                                                   resampleSubsets: []),
+                              split: "search (\(items.count) images)")
+        }
+        guard calib.count >= 2 else { throw HarnessError("--search needs at least 2 images in \(calib.root.path) (or a search/ split)") }
+        let half = calib.count / 2
+        let first = calib.items.prefix(min(half, settings.calibLimit)), second = calib.items.suffix(calib.count - half)
+        return SearchData(data: EvaluationData(images: try second.map { try PNGCodec.decode(path: calib.path(of: $0)) },
+                                               labels: second.map(\.label), classes: classes,
+                                               calibration: try first.map { try PNGCodec.decode(path: calib.path(of: $0)) },
+                                               resampleSubsets: []),
+                          split: "calib held-out half (\(second.count) images; \(first.count) calibrate)")
     }
 
     /// One model under every variant and precision.
@@ -237,6 +272,7 @@ public final class EvaluationRun {
                         record.logitsSQNR = logitsSQNR(original.logits, result.logits)
                     }
                     record.top1 = result.top1
+                    record.correct = result.correct
                     record.top1CI = result.interval
                     record.top5 = result.top5
                     record.top1DeltaVsFloat = result.top1 - original.top1
@@ -255,7 +291,7 @@ public final class EvaluationRun {
         }
         if searchHere, let budget = settings.searchBudget, !cancellation.isCancelled,
            let precision = precisions.first(where: { !$0.isFloat }) {
-            report.search += search(model, precision: precision, budget: budget, original: original, data: data, probe: probe)
+            report.search += try search(model, precision: precision, budget: budget, data: data, probe: probe)
         }
     }
 
@@ -278,6 +314,7 @@ public final class EvaluationRun {
         var before = try Executor(graph: graph, threads: settings.threads).run(probe).outputs[0]
         let range = Double(before.data.max()! - before.data.min()!)
         var pipeline = Pipeline(graph: graph, records: [], coverage: [])
+        var graphBefore = graph
         for pass in variant.passes {
             ProcessMemory.resetPeak()
             let began = DispatchTime.now().uptimeNanoseconds
@@ -289,7 +326,18 @@ public final class EvaluationRun {
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
             let peak = ProcessMemory.peakMB()
-            let after = try Executor(graph: graph, threads: settings.threads).run(probe).outputs[0]
+            let checked = Array(Set(passReport.coverage.compactMap(\.checkedValue))).sorted()
+            let afterRun = try Executor(graph: graph, threads: settings.threads).run(probe, taps: checked)
+            let after = afterRun.outputs[0]
+            var changes = [String: Double]()
+            if !checked.isEmpty, case .approximate = pass.floatEffect {
+                let beforeTaps = try Executor(graph: graphBefore, threads: settings.threads).run(probe, taps: checked).taps
+                for value in checked {
+                    let old = beforeTaps[value]!, new = afterRun.taps[value]!
+                    let range = Double(old.data.max()! - old.data.min()!)
+                    changes[value] = range > 0 ? Double(old.maxAbsDifference(new)) / range : 0
+                }
+            }
             pipeline.records.append(PassRecord(model: model.name, variant: variant.name, pass: pass.name,
                                                setsFound: passReport.setsFound, setsScaled: passReport.setsScaled,
                                                scaleRange: passReport.scaleRange, seconds: seconds,
@@ -298,9 +346,11 @@ public final class EvaluationRun {
                                                details: passReport.details, peakRSSMB: peak))
             pipeline.coverage += passReport.coverage.map {
                 CoverageRecord(model: model.name, variant: variant.name, node: $0.node, op: $0.op, set: $0.set,
-                               status: $0.status, reason: $0.reason)
+                               status: $0.status, reason: $0.reason, pass: pass.name,
+                               floatChange: $0.checkedValue.flatMap { changes[$0] })
             }
             before = after
+            graphBefore = graph
         }
         pipeline.graph = graph
         return pipeline
@@ -310,6 +360,8 @@ public final class EvaluationRun {
         var top1: Double
         var top5: Double
         var interval: (low: Double, high: Double)
+        /// Per image, whether top-1 was right.
+        var correct: [Bool]
         var logits: [Float]
         var seconds: Double
     }
@@ -397,8 +449,9 @@ public final class EvaluationRun {
             throw HarnessError("\(model.url.path): logit \(bad % outputShape[0]) of image \(bad / outputShape[0]) is \(logits[bad]) (NaN or infinite)")
         }
         let ranks = Metrics.ranks(logits: logits, classes: outputShape[0], labels: data.labels)
+        let correct = ranks.map { $0 == 0 }
         return Evaluation(top1: Metrics.topK(ranks, k: 1), top5: Metrics.topK(ranks, k: 5),
-                          interval: Metrics.bootstrapInterval(correct: ranks.map { $0 == 0 }),
+                          interval: Metrics.bootstrapInterval(correct: correct), correct: correct,
                           logits: logits, seconds: seconds)
     }
 

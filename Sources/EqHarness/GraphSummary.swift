@@ -45,7 +45,7 @@ public enum EqualizationSummary {
             lines.append("\(label): \(sets.count) sets, \(coverage.filter { $0.status == "equalized" }.count) of \(coverage.count) layers covered")
             for set in sets {
                 let kind = set.hops.count == 2 ? "triplet" : "pair"
-                lines.append("  \(kind): " + set.layers.map { folded.nodes[$0].name }.joined(separator: " → "))
+                lines.append("  \(kind): " + set.layers.map { folded[$0].name }.joined(separator: " → "))
             }
             let skipped = coverage.filter { $0.status == "skipped" }
             if !skipped.isEmpty {
@@ -90,7 +90,8 @@ public enum PipelineSummary {
                          report.scaleRange.map { String(format: "%.3g–%.3g", $0.min, $0.max) } ?? "",
                          String(format: "%.4f", seconds), report.details])
         }
-        let header = "variant \(variant.name): \(variant.summary); \(graph.parameterCount) parameters"
+        let header = "variant \(variant.name): \(variant.summary); \(graph.parameterCount) parameters\n"
+            + "float function: \(variant.floatEffectDescription)"
         return header + "\n" + TextTable.render(["pass", "found", "changed", "scales", "seconds", "details"], rows)
     }
 }

@@ -6,7 +6,8 @@ import Foundation
 
 /// One row of `search.csv`: a pipeline `--search` tried on a model.
 public struct SearchRecord: Equatable, Sendable {
-    public static let columns = ["model", "precision", "round", "pipeline", "top1", "logits_sqnr_db", "seconds", "kept", "status", "message"]
+    public static let columns = ["model", "precision", "round", "pipeline", "top1", "logits_sqnr_db", "seconds", "kept", "status", "message",
+                                 "scored_on"]
 
     public var model: String
     public var precision: String
@@ -18,10 +19,13 @@ public struct SearchRecord: Equatable, Sendable {
     public var kept: Bool
     public var status = "ok"
     public var message = ""
+    /// The split that scored the row: a held-out part of calib/ or search/ for
+    /// the trials, test/ for the winner's final row.
+    public var scoredOn = ""
 
     public var fields: [String] {
         [model, precision, String(round), pipeline.isEmpty ? "(none)" : pipeline.joined(separator: "+"), fixed(top1, 2),
-         fixed(logitsSQNR, 2), fixed(seconds, 3), kept ? "yes" : "no", status, message]
+         fixed(logitsSQNR, 2), fixed(seconds, 3), kept ? "yes" : "no", status, message, scoredOn]
     }
 }
 
@@ -31,17 +35,23 @@ public struct SearchRecord: Equatable, Sendable {
 /// precision (calibrate, evaluate; no per-layer analysis), and keeps the best
 /// one if it beats the current pipeline (higher top-1, or equal top-1 and
 /// 0.1 dB more logits SQNR). It stops when a round brings no improvement or
-/// the time budget is spent; every tried pipeline is a row.
+/// the time budget is spent; every tried pipeline is a row. Trials are scored
+/// on images the report does not grade (`EvaluationRun.searchData`), so the
+/// winner is not picked on the test images; its last row is the winner
+/// evaluated on test/.
 struct PipelineSearch {
     /// Pass tokens (PassCatalog names, `name@VALUE`) the search appends.
     static let candidates = ["bnfold", "relu6relu", "cls", "hbf", "chaneq", "smoothquant", "smoothquant@0.25", "iwe", "bc"]
 
-    /// Passes that only make sense after another one.
+    /// True when `token` may extend `pipeline`: the pipeline stays valid
+    /// (`PipelineValidator`), no pass repeats, and the graph-wide rewrites
+    /// (bnfold, relu6relu) come before any scaling.
     static func allowed(_ token: String, after pipeline: [String]) -> Bool {
-        guard !pipeline.contains(token) else { return false }
+        guard !pipeline.contains(token),
+              let passes = try? (pipeline + [token]).map({ try PassCatalog.make(token: $0, context: "search") }),
+              PipelineValidator.problem(in: passes.compactMap { $0 }) == nil else { return false }
         switch token {
-        case "hbf": return pipeline.contains("cls")
-        case "bnfold", "relu6relu": return pipeline.isEmpty || pipeline.allSatisfy { ["bnfold", "relu6relu"].contains($0) }
+        case "bnfold", "relu6relu": return pipeline.allSatisfy { ["bnfold", "relu6relu"].contains($0) }
         case "smoothquant", "smoothquant@0.25": return !pipeline.contains { $0.hasPrefix("smoothquant") }
         default: return true
         }
@@ -50,17 +60,21 @@ struct PipelineSearch {
 
 extension EvaluationRun {
     /// Runs the search for one model; `original` is its float evaluation.
-    func search(_ model: ModelSource, precision: Precision, budget: Double, original: Evaluation, data: EvaluationData,
-                probe: Tensor) -> [SearchRecord] {
+    func search(_ model: ModelSource, precision: Precision, budget: Double, data test: EvaluationData,
+                probe: Tensor) throws -> [SearchRecord] {
+        guard let held = searchSplit else { return [] }
+        let data = held.data
+        let original = try run(model.graph, quantizers: [:], model: model, data: data)
         let started = DispatchTime.now().uptimeNanoseconds
         let elapsed = { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
         var records = [SearchRecord]()
         var current = [String]()
         var score: (top1: Double, sqnr: Double)?
         var round = 0
-        func trial(_ pipeline: [String]) -> SearchRecord {
+        func trial(_ pipeline: [String], on data: EvaluationData, reference: Evaluation, split: String) -> SearchRecord {
             let began = DispatchTime.now().uptimeNanoseconds
             var record = SearchRecord(model: model.name, precision: precision.name, round: round, pipeline: pipeline, seconds: 0, kept: false)
+            record.scoredOn = split
             do {
                 let passes = try pipeline.map { token -> any GraphPass in
                     guard let pass = try PassCatalog.make(token: token, context: "search") else { throw HarnessError("unknown pass \(token)") }
@@ -72,7 +86,7 @@ extension EvaluationRun {
                 let ranges = try calibrate(plan, on: data.calibration, model: model, phase: "search calibrate")
                 let result = try run(plan, ranges, model: model, data: data)
                 record.top1 = result.top1
-                record.logitsSQNR = logitsSQNR(original.logits, result.logits)
+                record.logitsSQNR = logitsSQNR(reference.logits, result.logits)
             } catch {
                 record.status = "error"
                 record.message = String(describing: error)
@@ -82,7 +96,7 @@ extension EvaluationRun {
                        record.top1.map { String(format: "top-1 %.2f%%", $0) } ?? "error: \(record.message)"))
             return record
         }
-        var start = trial([])
+        var start = trial([], on: data, reference: original, split: held.split)
         start.kept = true
         records.append(start)
         if let top1 = start.top1 { score = (top1, start.logitsSQNR ?? -.infinity) }
@@ -91,7 +105,7 @@ extension EvaluationRun {
             var roundBest: (index: Int, top1: Double, sqnr: Double)?
             for token in PipelineSearch.candidates where PipelineSearch.allowed(token, after: current) {
                 guard elapsed() < budget, !cancellation.isCancelled else { break }
-                let record = trial(current + [token])
+                let record = trial(current + [token], on: data, reference: original, split: held.split)
                 records.append(record)
                 guard let top1 = record.top1 else { continue }
                 let sqnr = record.logitsSQNR ?? -.infinity
@@ -101,6 +115,13 @@ extension EvaluationRun {
             records[winner.index].kept = true
             current = records[winner.index].pipeline
             score = (winner.top1, winner.sqnr)
+        }
+        if !cancellation.isCancelled {
+            round += 1
+            let reference = try run(model.graph, quantizers: [:], model: model, data: test)
+            var final = trial(current, on: test, reference: reference, split: "test")
+            final.kept = true
+            records.append(final)
         }
         log("\(model.name) search: best pipeline \(current.isEmpty ? "(none)" : current.joined(separator: "+")) after \(records.count) trials, \(String(format: "%.1f", elapsed())) s")
         return records

@@ -5,13 +5,20 @@ import Foundation
 ///
 /// The best row is the highest top-1 (ties: higher logits SQNR, then fewer
 /// passes). Variants are then taken from cheapest (fewest passes; ties: higher
-/// top-1, higher SQNR, then listing order) to dearest, and the first whose
-/// 95% bootstrap interval reaches the best top-1 (`top1_ci_high ≥ best`) is
-/// recommended: no dearer variant beats it by more than the evaluation set can
-/// tell. The margin is its top-1 minus `baseline`'s at the same precision.
+/// top-1, higher SQNR, then listing order) to dearest, and the first that the
+/// evaluation images cannot tell apart from the best is recommended: every
+/// variant ran on the same images, so each is compared with the best image by
+/// image (`PairedComparison`: exact McNemar test, p ≥ 0.05 means no
+/// significant difference). Reports written before per-image outcomes were
+/// recorded fall back to the unpaired rule: the candidate's 95% bootstrap
+/// interval reaches the best top-1. The margin is its top-1 minus
+/// `baseline`'s at the same precision.
 public struct Recommendation: Equatable, Sendable {
     public static let columns = ["model", "precision", "variant", "passes", "top1", "top1_ci_low", "top1_ci_high",
-                                 "margin_vs_baseline", "best_variant", "best_top1", "reason"]
+                                 "margin_vs_baseline", "best_variant", "best_top1", "reason",
+                                 "paired_diff_vs_best", "paired_diff_ci_low", "paired_diff_ci_high", "p_value"]
+    /// Below this McNemar p-value a cheaper variant counts as worse than the best.
+    public static let significance = 0.05
 
     public var model: String
     public var precision: String
@@ -23,12 +30,16 @@ public struct Recommendation: Equatable, Sendable {
     public var best: String
     public var bestTop1: Double
     public var reason: String
+    /// The recommended variant against the best, image by image (nil for reports without per-image outcomes).
+    public var paired: PairedComparison?
 
     public static func == (a: Recommendation, b: Recommendation) -> Bool { a.fields == b.fields }
 
     public var fields: [String] {
         [model, precision, variant, passes, fixed(top1, 2), fixed(interval.low, 2), fixed(interval.high, 2),
-         fixed(marginVsBaseline, 2), best, fixed(bestTop1, 2), reason]
+         fixed(marginVsBaseline, 2), best, fixed(bestTop1, 2), reason,
+         fixed(paired?.difference, 2), fixed(paired?.interval.low, 2), fixed(paired?.interval.high, 2),
+         paired.map { String(format: "%.4g", $0.pValue) } ?? ""]
     }
 
     struct Candidate {
@@ -40,47 +51,71 @@ public struct Recommendation: Equatable, Sendable {
         var high: Double
         var sqnr: Double
         var order: Int
+        var correct: [Bool]?
     }
 
     /// One recommendation per model and int8 precision, from accuracy.csv rows.
     public static func all(in accuracy: CSVTable) -> [Recommendation] {
         let c = accuracy.index
+        let outcomes = accuracy.columns.firstIndex(of: "correct_images")
         var groups = [String: [Candidate]]()
         var keys = [String]()
         for (order, row) in accuracy.rows.enumerated() where row[c("status")] == "ok" && row[c("precision")] != "fp32" {
             guard let top1 = Double(row[c("top1")]) else { continue }
             let passes = row[c("passes")]
+            let correct = outcomes.flatMap { CorrectnessBits.decode(row[$0], count: Int(row[c("eval_images")]) ?? 0) }
             let candidate = Candidate(variant: row[c("variant")], passes: passes,
                                       passCount: passes.isEmpty ? 0 : passes.split(separator: "+").count, top1: top1,
                                       low: Double(row[c("top1_ci_low")]) ?? top1, high: Double(row[c("top1_ci_high")]) ?? top1,
-                                      sqnr: Double(row[c("logits_sqnr_db")]) ?? -.infinity, order: order)
+                                      sqnr: Double(row[c("logits_sqnr_db")]) ?? -.infinity, order: order,
+                                      correct: correct.flatMap { $0.isEmpty ? nil : $0 })
             let key = row[c("model")] + "|" + row[c("precision")]
             if groups[key] == nil { keys.append(key) }
             groups[key, default: []].append(candidate)
         }
         return keys.map { key in
-            let candidates = groups[key]!
             let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
-            let best = candidates.max { a, b in
-                (a.top1, a.sqnr, -a.passCount, -a.order) < (b.top1, b.sqnr, -b.passCount, -b.order)
-            }!
-            let byCost = candidates.sorted { a, b in
-                (a.passCount, -a.top1, -a.sqnr, a.order) < (b.passCount, -b.top1, -b.sqnr, b.order)
-            }
-            let chosen = byCost.first { $0.high >= best.top1 } ?? best
-            let baseline = candidates.first { $0.variant == "baseline" }
-            let reason: String
-            if chosen.variant == best.variant {
-                reason = "best top-1; no cheaper variant's interval reaches it"
-            } else {
-                reason = String(format: "%@ is best (%.2f) but within %@'s 95%% interval (%.2f–%.2f), which needs fewer passes",
-                                best.variant, best.top1, chosen.variant, chosen.low, chosen.high)
-            }
-            return Recommendation(model: parts[0], precision: parts[1], variant: chosen.variant, passes: chosen.passes,
-                                  top1: chosen.top1, interval: (chosen.low, chosen.high),
-                                  marginVsBaseline: baseline.map { chosen.top1 - $0.top1 },
-                                  best: best.variant, bestTop1: best.top1, reason: reason)
+            return recommend(groups[key]!, model: parts[0], precision: parts[1])
         }
+    }
+
+    static func recommend(_ candidates: [Candidate], model: String, precision: String) -> Recommendation {
+        let best = candidates.max { a, b in
+            (a.top1, a.sqnr, -a.passCount, -a.order) < (b.top1, b.sqnr, -b.passCount, -b.order)
+        }!
+        let byCost = candidates.sorted { a, b in
+            (a.passCount, -a.top1, -a.sqnr, a.order) < (b.passCount, -b.top1, -b.sqnr, b.order)
+        }
+        func paired(_ candidate: Candidate) -> PairedComparison? {
+            guard let mine = candidate.correct, let theirs = best.correct, mine.count == theirs.count else { return nil }
+            return PairedComparison(mine, theirs)
+        }
+        var chosen = best
+        var comparison = paired(best)
+        for candidate in byCost {
+            if candidate.order == best.order { break }
+            let test = paired(candidate)
+            let indistinguishable = test.map { $0.pValue >= significance } ?? (candidate.high >= best.top1)
+            if indistinguishable { chosen = candidate; comparison = test; break }
+        }
+        let baseline = candidates.first { $0.variant == "baseline" }
+        let reason: String
+        switch (chosen.order == best.order, comparison) {
+        case (true, .some):
+            reason = "best top-1; every cheaper variant is worse on the same images (McNemar p < \(significance))"
+        case (true, nil):
+            reason = "best top-1; no cheaper variant's interval reaches it"
+        case let (false, test?):
+            reason = String(format: "%@ is best (%.2f), but on the same images %@ differs from it by %+.2f points (95%% interval %+.2f to %+.2f, McNemar p = %.2g) and needs fewer passes",
+                            best.variant, best.top1, chosen.variant, test.difference, test.interval.low, test.interval.high, test.pValue)
+        case (false, nil):
+            reason = String(format: "%@ is best (%.2f) but within %@'s 95%% interval (%.2f–%.2f), which needs fewer passes",
+                            best.variant, best.top1, chosen.variant, chosen.low, chosen.high)
+        }
+        return Recommendation(model: model, precision: precision, variant: chosen.variant, passes: chosen.passes,
+                              top1: chosen.top1, interval: (chosen.low, chosen.high),
+                              marginVsBaseline: baseline.map { chosen.top1 - $0.top1 },
+                              best: best.variant, bestTop1: best.top1, reason: reason, paired: comparison)
     }
 
     static func table(_ recommendations: [Recommendation]) -> CSVTable {

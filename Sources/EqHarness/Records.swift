@@ -10,7 +10,7 @@ public struct AccuracyRecord: Equatable, Sendable {
         "calib_images", "eval_images", "top1", "top1_ci_low", "top1_ci_high", "top5",
         "top1_delta_vs_float", "top1_delta_vs_baseline_int8", "logits_sqnr_db",
         "float_max_abs_diff", "status", "message",
-        "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max",
+        "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max", "correct_images",
     ]
 
     public var model: String
@@ -33,6 +33,8 @@ public struct AccuracyRecord: Equatable, Sendable {
     public var calibSeconds: Double?
     /// Top-1 over K disjoint calibration subsets (`--calib-resamples K`).
     public var calibResampledTop1: [Double] = []
+    /// Per evaluation image, whether top-1 was right (`CorrectnessBits`): what paired comparisons read.
+    public var correct: [Bool] = []
 
     public static func == (a: AccuracyRecord, b: AccuracyRecord) -> Bool { a.fields == b.fields }
 
@@ -42,7 +44,7 @@ public struct AccuracyRecord: Equatable, Sendable {
          fixed(top5, 2), fixed(top1DeltaVsFloat, 2), "" /* top1_delta_vs_baseline_int8: ReportFolder fills it */,
          fixed(logitsSQNR, 2), scientific(floatMaxAbsDiff), status, message,
          fixed(calibSeconds, 4), calibResampledTop1.isEmpty ? "" : String(calibResampledTop1.count),
-         fixed(calibResampledTop1.min(), 2), fixed(calibResampledTop1.max(), 2)]
+         fixed(calibResampledTop1.min(), 2), fixed(calibResampledTop1.max(), 2), CorrectnessBits.encode(correct)]
     }
 }
 
@@ -148,7 +150,7 @@ public struct PassRecord: Equatable, Sendable {
 
 /// One row of `coverage.csv`: a Conv/Gemm and what the equalization did with it.
 public struct CoverageRecord: Equatable, Sendable {
-    public static let columns = ["model", "variant", "node", "op", "set", "status", "reason"]
+    public static let columns = ["model", "variant", "node", "op", "set", "status", "reason", "pass", "float_change"]
 
     public var model: String
     public var variant: String
@@ -157,6 +159,11 @@ public struct CoverageRecord: Equatable, Sendable {
     public var set: String
     public var status: String
     public var reason: String
+    /// The pass that reported the row.
+    public var pass: String
+    /// For an approximate pass: max |Δ| of the output it meant to keep, over
+    /// that output's range, on the probe images.
+    public var floatChange: Double?
 
-    public var fields: [String] { [model, variant, node, op, set, status, reason] }
+    public var fields: [String] { [model, variant, node, op, set, status, reason, pass, floatChange.map { String(format: "%.3g", $0) } ?? ""] }
 }

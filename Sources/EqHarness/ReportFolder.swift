@@ -45,10 +45,13 @@ public struct ReportFolder: Sendable {
             guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw HarnessError("\(url.path): cannot read") }
             let table: CSVTable
             do { table = try CSVTable.parse(text) } catch let error as HarnessError { throw HarnessError("\(url.path): \(error.message)") }
-            guard table.columns == columns else {
+            // Columns are only ever appended: a report of an earlier eqbench has a
+            // prefix of them, and its rows get empty fields for the newer columns.
+            guard table.columns.count <= columns.count, Array(columns.prefix(table.columns.count)) == table.columns else {
                 throw HarnessError("\(url.path): columns differ from this eqbench's (\(columns.joined(separator: ",")))")
             }
-            return table
+            let missing = [String](repeating: "", count: columns.count - table.columns.count)
+            return CSVTable(columns: columns, rows: table.rows.map { $0 + missing })
         }
         let summaryURL = folder.appendingPathComponent("summary.json")
         guard let data = try? Data(contentsOf: summaryURL),

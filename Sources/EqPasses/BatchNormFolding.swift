@@ -14,7 +14,9 @@ import EqTensor
 /// high-bias fold. Preserves the float function.
 public struct BatchNormFolding: GraphPass {
     public let name = "bnfold"
-    public let preservesFloatFunction = true
+    public let floatEffect = FloatEffect.preserves
+    public let provides: Set<PipelineFact> = [.foldedBatchNormStatistics]
+    public let invalidates: Set<PipelineFact> = []
 
     public init() {}
 
@@ -29,7 +31,7 @@ public struct BatchNormFolding: GraphPass {
         editLayersConcurrently(&graph, layers, threads: context.threads) { k, op in
             LayerScaling.editLayer(&op) { weight, _, _ in weight.scaleRows(by: folds[k].scale) }
         }
-        for fold in folds { context.batchNormStatistics[fold.layer] = (fold.gamma, fold.beta) }
+        context.record(folds)
         let forward = foldForward(&graph)
         report.setsScaled = folds.count + forward
         let left = report.setsFound - report.setsScaled
@@ -78,7 +80,7 @@ public struct BatchNormFolding: GraphPass {
 /// this pass's own float change apart from the quantization error.
 public struct ReLU6ToReLU: GraphPass {
     public let name = "relu6relu"
-    public let preservesFloatFunction = false
+    public let floatEffect = FloatEffect.changes("every output above 6 of a ReLU6 is no longer clipped")
 
     public init() {}
 

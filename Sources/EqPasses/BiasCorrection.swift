@@ -24,8 +24,9 @@ public struct BiasCorrection: GraphPass {
     public var mode: Mode
     public var name: String { mode == .empirical ? "bc" : "bca" }
     public var needsCalibrationData: Bool { mode == .empirical }
-    public let preservesFloatFunction = false
+    public var floatEffect: FloatEffect { .changes("biases shifted by the expected output error of quantized weights") }
     public let dependsOnPrecision = true
+    public let provides: Set<PipelineFact> = [.biasCorrected, .foldedBatchNormStatistics]
 
     public init(_ mode: Mode) { self.mode = mode }
 
@@ -35,9 +36,7 @@ public struct BiasCorrection: GraphPass {
             report.details = "nothing to correct: weights are not quantized at this precision"
             return report
         }
-        for fold in graph.foldBatchNormsIntoPrecedingLayers() {
-            context.batchNormStatistics[fold.layer] = (fold.gamma, fold.beta)
-        }
+        context.record(graph.foldBatchNormsIntoPrecedingLayers())
         let layers = graph.nodes.indices.filter { graph.nodes[$0].op.isWeightedLayer }
         report.setsFound = layers.count
         // ΔW = W − W̃ per layer.
@@ -66,6 +65,7 @@ public struct BiasCorrection: GraphPass {
         var largest: Float = 0
         for (i, correction) in corrections.sorted(by: { $0.key < $1.key }) {
             LayerScaling.addToBias(&graph.nodes[i].op, correction)
+            context.biasAdded(graph.nodes[i].id, correction)
             largest = max(largest, correction.map(abs).max() ?? 0)
             report.setsScaled += 1
         }
@@ -123,7 +123,7 @@ public struct BiasCorrection: GraphPass {
                 activation = graph.nodes[p].op
                 value = graph.nodes[p].inputs[0]
             }
-            guard let p = producers[value], let stats = context.batchNormStatistics[graph.nodes[p].name] else { continue }
+            guard let p = producers[value], let stats = context.foldedStatistics[graph.nodes[p].id] else { continue }
             let mean = zip(stats.beta, stats.gamma).enumerated().compactMap { c, pair in
                 Self.expectedOutput(mean: Double(pair.0), std: Double(abs(pair.1)), through: activation, channel: c)
             }

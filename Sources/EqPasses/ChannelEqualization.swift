@@ -35,7 +35,7 @@ public struct ChannelEqualization: GraphPass {
     public static let defaultBounds: ClosedRange<Float> = 1...20
 
     public let name = "chaneq"
-    public let preservesFloatFunction = true
+    public let floatEffect = FloatEffect.preserves
     public let needsCalibrationData = true
     /// EQUALIZATION_MINVAL ... EQUALIZATION_MAXVAL.
     public var scaleBounds: ClosedRange<Float>
@@ -159,10 +159,7 @@ public struct ChannelEqualization: GraphPass {
         let inverse = s.map { 1 / $0 }
         for p in region.parents {
             LayerScaling.divideOutputs(&graph.nodes[p].op, by: inverse)
-            let layer = graph.nodes[p].name
-            if let stats = context.batchNormStatistics[layer] {
-                context.batchNormStatistics[layer] = (zip(stats.gamma, s).map { $0 * $1 }, zip(stats.beta, s).map { $0 * $1 })
-            }
+            context.outputsDivided(graph.nodes[p].id, by: inverse)
         }
         for b in region.between { LayerScaling.divideBetween(&graph.nodes[b].op, by: inverse) }
         for c in region.children { LayerScaling.multiplyInputs(&graph.nodes[c].op, by: inverse) }

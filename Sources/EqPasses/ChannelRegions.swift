@@ -122,31 +122,15 @@ struct ChannelRegionFinder {
         case blocked(String)
     }
 
-    /// How an op relates to the channels of the values it touches.
+    /// How an op relates to the channels of the values it touches (the op-trait table's crossing rule).
     func role(of op: Op, node: Node) -> Role {
-        switch op {
-        case .conv, .linear:
-            return .layer
-        case .activation(.relu), .activation(.leakyRelu), .prelu, .maxPool, .averagePool, .globalAveragePool:
-            return .passThrough
-        case let .activation(.clip(lower, upper)):
-            return lower == 0 && upper > 0 ? .passThrough : .blocked("clips below at \(lower), not positive-homogeneous")
-        case let .clipPerChannel(lower, _):
-            return lower.allSatisfy { $0 == 0 } ? .passThrough : .blocked("clips below at non-zero bounds")
-        case let .pad(pads, value):
-            let rank = pads.count / 2
-            return value == 0 && pads[0] == 0 && pads[rank] == 0 ? .passThrough : .blocked("pads channels or with a non-zero value")
-        case let .reshape(to):
-            let from = shapes[node.inputs[0]] ?? []
-            let keeps = from.first == to.first && from.dropFirst().allSatisfy { $0 == 1 } && to.dropFirst().allSatisfy { $0 == 1 }
-            return keeps ? .passThrough : .blocked("mixes channels")
-        case .binary(.add):
-            let out = shapes[node.output]
-            return node.inputs.allSatisfy({ shapes[$0] == out }) ? .add : .blocked("broadcasts")
-        case .concat:
-            return isChannelConcat(op, output: node.output) ? .concat : .blocked("concatenates along a non-channel axis")
-        default:
-            return .blocked("is not positive-homogeneous")
+        let inputs = node.inputs.map { shapes[$0] ?? [] }
+        switch op.channelScaleCrossing(inputs: inputs, output: shapes[node.output] ?? []) {
+        case .layer: return .layer
+        case .commutes, .commutesWithBoundsScaled: return .passThrough
+        case .residualAdd: return .add
+        case .channelConcat: return .concat
+        case let .blocks(why): return .blocked(why)
         }
     }
 
@@ -158,8 +142,7 @@ struct ChannelRegionFinder {
     }
 
     func isChannelConcat(_ op: Op, output: String) -> Bool {
-        guard case let .concat(axis) = op else { return false }
-        let rank = (shapes[output]?.count ?? 0) + 1
-        return axis == 1 || axis == 1 - rank
+        guard case .concat = op else { return false }
+        return op.channelScaleCrossing(inputs: [], output: shapes[output] ?? []) == .channelConcat
     }
 }

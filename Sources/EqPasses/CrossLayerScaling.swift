@@ -27,7 +27,7 @@ import Foundation
 /// pass to the listed chains of node names.
 public struct CrossLayerScaling: GraphPass {
     public let name = "cls"
-    public let preservesFloatFunction = true
+    public let floatEffect = FloatEffect.preserves
     public var relu6: ScalingChainFinder.ReLU6Policy
     public var maxIterations: Int
     public var tolerance: Float
@@ -47,24 +47,24 @@ public struct CrossLayerScaling: GraphPass {
         var sets = finder.sets()
         if let manualSets {
             let wanted = manualSets.map { $0 }
-            let names = { (set: ScalingSet) in set.layers.map { graph.nodes[$0].name } }
+            let names = { (set: ScalingSet) in set.layers.map { graph[$0].name } }
             for chain in wanted where !sets.contains(where: { names($0) == chain }) {
                 throw PassError("cls: manual set \(chain.joined(separator: " → ")) is not a scalable chain in this graph")
             }
             sets = sets.filter { wanted.contains(names($0)) }
         }
-        var membership = [Int: String]()
+        var membership = [NodeID: String]()
         for set in sets {
-            let label = set.layers.map { graph.nodes[$0].name }.joined(separator: " → ")
+            let label = set.layers.map { graph[$0].name }.joined(separator: " → ")
             for layer in set.layers where membership[layer] == nil { membership[layer] = label }
         }
         var coverage = [CoverageEntry]()
-        for (i, node) in graph.nodes.enumerated() where node.op.isWeightedLayer {
-            if let label = membership[i] {
+        for node in graph.nodes where node.op.isWeightedLayer {
+            if let label = membership[node.id] {
                 coverage.append(CoverageEntry(node: node.name, op: node.op.typeName, set: label, status: "equalized", reason: ""))
             } else {
                 let reason: String
-                switch finder.hop(from: i) {
+                switch finder.hop(from: node.id) {
                 case let .failure(why): reason = why.description
                 case .success: reason = manualSets == nil ? "its next layer is already in another set" : "not in the manual sets"
                 }
@@ -79,7 +79,7 @@ public struct CrossLayerScaling: GraphPass {
         var (sets, coverage) = try find(in: graph)
         report.coverage = coverage
         report.setsFound = sets.count
-        for s in sets.indices { sets[s].scales = sets[s].hops.map { hop in [Float](repeating: 1, count: channels(of: graph.nodes[hop.producer].op)) } }
+        for s in sets.indices { sets[s].scales = sets[s].hops.map { hop in [Float](repeating: 1, count: channels(of: graph[hop.producer].op)) } }
         var clamps = 0
         var iterations = 0
         var converged = sets.isEmpty
@@ -142,11 +142,8 @@ public struct CrossLayerScaling: GraphPass {
     func apply(_ s: [Float], along hop: ScalingHop, to graph: inout Graph, pending: inout PendingScales,
                context: inout PassContext) {
         pending.divideOutputs(hop.producer, by: s)
-        for b in hop.between { LayerScaling.divideBetween(&graph.nodes[b].op, by: s) }
+        for b in hop.between { LayerScaling.divideBetween(&graph[b].op, by: s) }
         pending.multiplyInputs(hop.consumer, by: s)
-        let layer = graph.nodes[hop.producer].name
-        if let stats = context.batchNormStatistics[layer] {
-            context.batchNormStatistics[layer] = (zip(stats.gamma, s).map { $0 / $1 }, zip(stats.beta, s).map { $0 / $1 })
-        }
+        context.outputsDivided(hop.producer, by: s)
     }
 }

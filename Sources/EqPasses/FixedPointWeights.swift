@@ -22,7 +22,7 @@ public struct FixedPointWeights: GraphPass {
     }
 
     public let name = "fixedpoint"
-    public let preservesFloatFunction = false
+    public let floatEffect = FloatEffect.changes("weights and biases rounded to power-of-two steps")
     public var weights: Setting?
     public var biases: Setting?
     public var floor: Bool

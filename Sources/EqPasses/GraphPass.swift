@@ -7,33 +7,93 @@ import Foundation
 /// the graph. Like ONNX Runtime's rewrite rules (SatisfyCondition, then Apply)
 /// and the seeds' get_pairings / pairings_update_pass, each pass first *finds*
 /// what it would touch (a plain value `inspect` can print) and then *applies*.
+///
+/// A pass declares what it needs from the passes before it (`requires`), what
+/// it establishes for those after it (`provides`) and what it makes untrue
+/// (`invalidates`); `PipelineValidator` checks every pipeline against them
+/// before anything runs.
 public protocol GraphPass: Sendable {
     /// The name used in variant pipelines and reports, e.g. "cls".
     var name: String { get }
-    /// True when the pass leaves the float function unchanged (up to rounding);
-    /// the harness checks it on every run.
-    var preservesFloatFunction: Bool { get }
+    /// What the pass does to the float function (the harness measures it on every run).
+    var floatEffect: FloatEffect { get }
     /// True when the result depends on the precision being simulated (bias
     /// correction): the harness then applies the pipeline once per precision.
     var dependsOnPrecision: Bool { get }
     /// True when the pass reads calibration images (`PassContext.calibrationBatches`).
     var needsCalibrationData: Bool { get }
+    var requires: Set<PipelineFact> { get }
+    var provides: Set<PipelineFact> { get }
+    var invalidates: Set<PipelineFact> { get }
     func apply(to graph: inout Graph, context: inout PassContext) throws -> PassReport
 }
 
 extension GraphPass {
     public var dependsOnPrecision: Bool { false }
     public var needsCalibrationData: Bool { false }
+    public var requires: Set<PipelineFact> { [] }
+    public var provides: Set<PipelineFact> { [] }
+    /// By default a pass that changes weights or activations undoes a bias correction made before it.
+    public var invalidates: Set<PipelineFact> { [.biasCorrected] }
+    /// True when the pass leaves the float function unchanged (up to rounding).
+    public var preservesFloatFunction: Bool { floatEffect == .preserves }
 }
 
-/// What passes of one pipeline share: statistics of folded batch norms (the
-/// high-bias fold and analytic bias correction need them, kept up to date by
-/// scaling passes), the precision being simulated, and calibration data.
+/// What a pass does to the float function of the model.
+public enum FloatEffect: Equatable, Sendable {
+    /// Unchanged up to float rounding (the harness warns above 1e-4 of the logits' range).
+    case preserves
+    /// Exact under a stated condition, approximate elsewhere; the harness
+    /// measures by how much at each node the pass touched (coverage.csv).
+    case approximate(String)
+    /// Changed by design (the description says how).
+    case changes(String)
+
+    /// One line for README, `inspect` and reports.
+    public var description: String {
+        switch self {
+        case .preserves: return "preserves the float function"
+        case let .approximate(why): return "approximate: \(why)"
+        case let .changes(how): return "changes the float function: \(how)"
+        }
+    }
+}
+
+/// A property of the graph that one pass establishes and a later one relies on.
+public enum PipelineFact: String, Hashable, Sendable, CustomStringConvertible {
+    /// γ and β of every batch norm folded into a layer are in `PassContext`,
+    /// kept in the layer's current output scale by every later pass.
+    case foldedBatchNormStatistics
+    /// Biases were corrected for the weights' quantization error: a later pass
+    /// that changes weights or their inputs leaves the correction wrong.
+    case biasCorrected
+
+    public var description: String {
+        switch self {
+        case .foldedBatchNormStatistics: return "folded batch-norm statistics (bnfold)"
+        case .biasCorrected: return "a bias correction (bc, bca)"
+        }
+    }
+
+    /// A result that must still hold at the end of the pipeline, so no later pass may invalidate it.
+    var mustSurvive: Bool { self == .biasCorrected }
+}
+
+/// γ and β of a batch norm folded into a layer, in the layer's current output
+/// scale and shift: what the high-bias fold and analytic bias correction read.
+public struct FoldedStatistics: Equatable, Sendable {
+    public var gamma: [Float]
+    public var beta: [Float]
+    public init(gamma: [Float], beta: [Float]) { self.gamma = gamma; self.beta = beta }
+}
+
+/// What passes of one pipeline share: statistics of folded batch norms (kept
+/// current by every pass that rescales or shifts a layer's outputs, keyed by
+/// stable node ids), the precision being simulated, and calibration data.
 public struct PassContext: @unchecked Sendable {
-    /// γ and β of the batch norm folded into each layer (by layer name), in the
-    /// layer's current output scale.
-    public var batchNormStatistics = [String: (gamma: [Float], beta: [Float])]()
-    /// The cross-layer-scaling sets of the last CLS pass, for the high-bias fold.
+    /// Folded batch-norm statistics of each layer that absorbed one.
+    public private(set) var foldedStatistics = [NodeID: FoldedStatistics]()
+    /// The cross-layer-scaling sets of the last CLS pass, with their scales.
     public var scalingSets = [ScalingSet]()
     /// The precision the pipeline is applied for (nil: float only).
     public var precision: Precision?
@@ -46,6 +106,26 @@ public struct PassContext: @unchecked Sendable {
         self.precision = precision
         self.threads = threads
         self.calibrationBatches = calibrationBatches
+    }
+
+    /// Records the batch norms folded into `graph`'s layers.
+    public mutating func record(_ folds: [FoldedBatchNorm]) {
+        for fold in folds { foldedStatistics[fold.layerID] = FoldedStatistics(gamma: fold.gamma, beta: fold.beta) }
+    }
+
+    /// Records statistics for one layer directly (tests, manual pipelines).
+    public mutating func record(_ statistics: FoldedStatistics, for layer: NodeID) { foldedStatistics[layer] = statistics }
+
+    /// Layer `layer`'s output channel i was divided by s[i]: so were its γ and β.
+    public mutating func outputsDivided(_ layer: NodeID, by s: [Float]) {
+        guard let stats = foldedStatistics[layer] else { return }
+        foldedStatistics[layer] = FoldedStatistics(gamma: zip(stats.gamma, s).map { $0 / $1 }, beta: zip(stats.beta, s).map { $0 / $1 })
+    }
+
+    /// `delta` was added to layer `layer`'s bias: its output mean β moved with it.
+    public mutating func biasAdded(_ layer: NodeID, _ delta: [Float]) {
+        guard let stats = foldedStatistics[layer] else { return }
+        foldedStatistics[layer]!.beta = zip(stats.beta, delta).map { $0 + $1 }
     }
 }
 
@@ -80,6 +160,14 @@ public struct CoverageEntry: Equatable, Sendable {
     /// "equalized" or "skipped".
     public var status: String
     public var reason: String
+    /// For an approximate pass: the value whose float output the pass means to
+    /// keep (the harness measures by how much it moved).
+    public var checkedValue: String?
+
+    public init(node: String, op: String, set: String, status: String, reason: String, checkedValue: String? = nil) {
+        self.node = node; self.op = op; self.set = set; self.status = status; self.reason = reason
+        self.checkedValue = checkedValue
+    }
 }
 
 /// A problem applying a pass; names the pass and, where it applies, the node.

@@ -17,34 +17,34 @@ enum InputChannelScaling {
         var max: [Float]
     }
 
-    static func apply(_ pass: String, to graph: inout Graph, context: PassContext, candidates: (Op) -> Bool,
+    static func apply(_ pass: String, to graph: inout Graph, context: inout PassContext, candidates: (Op) -> Bool,
                       scales: (Op, Statistics) -> [Float], details: (Int, Int) -> String) throws -> PassReport {
         var report = PassReport(pass: pass)
         guard let batches = context.calibrationBatches else {
             throw PassError("\(pass) needs calibration images (run it through eqbench run)")
         }
-        let layers = graph.nodes.indices.filter { candidates(graph.nodes[$0].op) }
+        let layers = graph.nodes.filter { candidates($0.op) }.map(\.id)
         report.setsFound = layers.count
         guard !layers.isEmpty else { return report }
-        let statistics = try observe(graph, values: Array(Set(layers.map { graph.nodes[$0].inputs[0] })).sorted(),
+        let statistics = try observe(graph, values: Array(Set(layers.map { graph[$0].inputs[0] })).sorted(),
                                      threads: context.threads, batches: batches)
         var inserted = 0
         var absorbed = 0
-        // Later layers first, so inserted nodes do not shift the indices still to visit.
-        for i in layers.reversed() {
-            let input = graph.nodes[i].inputs[0]
-            let s = scales(graph.nodes[i].op, statistics[input]!)
+        // Later layers first, as the rounding of weights scaled on both sides has always been.
+        for layer in layers.reversed() {
+            let input = graph[layer].inputs[0]
+            let s = scales(graph[layer].op, statistics[input]!)
             guard s.contains(where: { $0 != 1 }) else { continue }
-            LayerScaling.multiplyInputs(&graph.nodes[i].op, by: s)
-            if try absorbUpstream(&graph, from: input, s) {
+            LayerScaling.multiplyInputs(&graph[layer].op, by: s)
+            if try absorbUpstream(&graph, from: input, s, context: &context) {
                 absorbed += 1
             } else {
                 let shape = try graph.inferShapes()[input]!
                 let constant = Tensor(shape: [s.count] + [Int](repeating: 1, count: shape.count - 1), data: s.map { 1 / $0 })
-                let name = graph.nodes[i].name + "::" + pass
-                graph.nodes.insert(Node(name: name, op: .binaryConstant(.mul, constant: constant, constantFirst: false),
-                                        inputs: [input], output: name), at: i)
-                graph.nodes[i + 1].inputs[0] = name
+                let name = graph.uniqueName(graph[layer].name + "::" + pass)
+                graph.insert(Node(name: name, op: .binaryConstant(.mul, constant: constant, constantFirst: false),
+                                  inputs: [input], output: name), before: layer)
+                graph[layer].inputs[0] = name
                 inserted += 1
             }
             report.noteScales(s)
@@ -54,36 +54,26 @@ enum InputChannelScaling {
         return report
     }
 
-    /// Divides `value` by s at its source: walks back through ops that commute
-    /// with a positive per-channel scale (ReLU, LeakyReLU, PReLU, ReLU6 as
-    /// per-channel bounds, pooling, reshapes that keep channels), each read only
-    /// on this path, to a conv, linear layer or batch norm that absorbs it.
+    /// Divides `value` by s at its source: walks back through ops a scale
+    /// passes through (`ChannelScaleCrossing.passesThrough`), each read only on
+    /// this path, to a producer that absorbs it (`Op.absorbsOutputScale`).
     /// False (and nothing changed) when there is none.
-    static func absorbUpstream(_ graph: inout Graph, from value: String, _ s: [Float]) throws -> Bool {
+    static func absorbUpstream(_ graph: inout Graph, from value: String, _ s: [Float], context: inout PassContext) throws -> Bool {
         let producers = graph.producers(), consumers = graph.consumers()
         let shapes = try graph.inferShapes()
         var between = [Int]()
         var current = value
-        while let p = producers[current], consumers[current]?.count == 1, !graph.outputs.contains(current) {
+        while let p = producers[current], consumers[current]?.count == 1, !graph.outputs.contains(current),
+              shapes[current]?.first == s.count {
             let node = graph.nodes[p]
-            switch node.op {
-            case .conv, .linear, .batchNorm:
+            if node.op.absorbsOutputScale {
                 guard absorbDivision(&graph.nodes[p].op, s) else { return false }
+                context.outputsDivided(node.id, by: s)
                 for b in between { LayerScaling.divideBetween(&graph.nodes[b].op, by: s) }
                 return true
-            case .activation(.relu), .activation(.leakyRelu), .prelu, .maxPool, .averagePool, .globalAveragePool:
-                break
-            case let .activation(.clip(lower, _)) where lower == 0:
-                break
-            case let .clipPerChannel(lower, _) where lower.allSatisfy({ $0 == 0 }):
-                break
-            case let .reshape(to):
-                let from = shapes[node.inputs[0]]!
-                guard from.first == s.count, to.first == s.count,
-                      from.dropFirst().allSatisfy({ $0 == 1 }), to.dropFirst().allSatisfy({ $0 == 1 }) else { return false }
-            default:
-                return false
             }
+            guard node.op.channelScaleCrossing(inputs: node.inputs.map { shapes[$0]! }, output: shapes[node.output]!).passesThrough
+            else { return false }
             between.append(p)
             current = node.inputs[0]
         }
@@ -149,7 +139,7 @@ enum InputChannelScaling {
 /// and unpadded 1×1 convs. Preserves the float function.
 public struct InputWeightEqualization: GraphPass {
     public let name = "iwe"
-    public let preservesFloatFunction = true
+    public let floatEffect = FloatEffect.preserves
     public let needsCalibrationData = true
 
     public init() {}
@@ -177,7 +167,7 @@ public struct InputWeightEqualization: GraphPass {
 
     public func apply(to graph: inout Graph, context: inout PassContext) throws -> PassReport {
         // The input is multiplied by s: the shared engine divides it by 1/s.
-        try InputChannelScaling.apply(name, to: &graph, context: context, candidates: SmoothQuant.isCandidate) { layer, stats in
+        try InputChannelScaling.apply(name, to: &graph, context: &context, candidates: SmoothQuant.isCandidate) { layer, stats in
             Self.scales(weightRange: Self.weightColumnRanges(layer), inputRange: zip(stats.min, stats.max).map { $1 - $0 })
                 .map { 1 / $0 }
         } details: { absorbed, inserted in

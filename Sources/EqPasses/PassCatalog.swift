@@ -84,7 +84,10 @@ public enum PassCatalog {
     /// Every pass with its summary and parameters, one per line (`eqbench run --help`).
     public static var reference: String {
         entries.map { entry in
-            "\(entry.name)\(entry.primary.map { "[@\($0)]" } ?? ""): \(entry.summary)"
+            let pass = try? entry.make(Parameters(values: [:], context: entry.name))
+            let needs = pass.map { $0.requires.map { "; needs \($0) earlier" }.sorted().joined() } ?? ""
+            return "\(entry.name)\(entry.primary.map { "[@\($0)]" } ?? ""): \(entry.summary)"
+                + (pass.map { " (\($0.floatEffect.description)\(needs))" } ?? "")
                 + entry.parameters.map { "\n    \($0.name): \($0.help)" }.joined()
         }.joined(separator: "\n")
     }

@@ -33,19 +33,16 @@ struct PendingScales {
         var tapMax: [Float]?
     }
 
-    private(set) var layers = [Int: Layer]()
+    private(set) var layers = [NodeID: Layer]()
 
-    /// Gathers magnitudes of `indices`' weights (one read each, on up to
-    /// `threads` threads); `bothSides` are the layers that will get row and
+    /// Gathers magnitudes of the weights of layers `ids` (one read each, on up
+    /// to `threads` threads); `bothSides` are the layers that will get row and
     /// column factors.
-    init(graph: Graph, layers indices: Set<Int>, bothSides: Set<Int>, threads: Int = 1) {
-        var work = [(index: Int, weight: Tensor, depthwise: Bool)]()
-        for i in indices.sorted() {
-            switch graph.nodes[i].op {
-            case let .conv(c): work.append((i, c.weight, c.isDepthwise))
-            case let .linear(l): work.append((i, l.weight, false))
-            default: continue
-            }
+    init(graph: Graph, layers ids: Set<NodeID>, bothSides: Set<NodeID>, threads: Int = 1) {
+        var work = [(index: NodeID, weight: Tensor, depthwise: Bool)]()
+        for node in graph.nodes where ids.contains(node.id) {
+            if case let .conv(c) = node.op { work.append((node.id, c.weight, c.isDepthwise)) }
+            if case let .linear(l) = node.op { work.append((node.id, l.weight, false)) }
         }
         work.sort { $0.weight.count > $1.weight.count }   // largest first: the threads finish together
         let results = ConcurrentSlots([Layer?](repeating: nil, count: work.count))
@@ -136,18 +133,18 @@ struct PendingScales {
         return max(max(m0, m1), max(m2, m3))
     }
 
-    mutating func divideOutputs(_ layer: Int, by s: [Float]) {
+    mutating func divideOutputs(_ layer: NodeID, by s: [Float]) {
         layers[layer]!.row = zip(layers[layer]!.row, s).map { $0 / $1 }
         layers[layer]!.hasRow = true
     }
 
-    mutating func multiplyInputs(_ layer: Int, by s: [Float]) {
+    mutating func multiplyInputs(_ layer: NodeID, by s: [Float]) {
         layers[layer]!.column = zip(layers[layer]!.column, s).map { $0 * $1 }
         layers[layer]!.hasColumn = true
     }
 
     /// max |w'| per output channel.
-    func outputRanges(_ index: Int) -> [Float] {
+    func outputRanges(_ index: NodeID) -> [Float] {
         let l = layers[index]!
         if l.depthwise { return (0..<l.outs).map { l.rowMax[$0] * l.row[$0] * l.column[$0] } }
         guard l.hasColumn, let matrix = l.tapMax else { return (0..<l.outs).map { l.rowMax[$0] * l.row[$0] } }
@@ -174,7 +171,7 @@ struct PendingScales {
     }
 
     /// max |w'| per input channel.
-    func inputRanges(_ index: Int) -> [Float] {
+    func inputRanges(_ index: NodeID) -> [Float] {
         let l = layers[index]!
         if l.depthwise { return outputRanges(index) }
         guard l.hasRow, let matrix = l.tapMax else { return (0..<l.ins).map { l.columnMax[$0] * l.column[$0] } }
@@ -196,7 +193,7 @@ struct PendingScales {
     func write(to graph: inout Graph, threads: Int = 1) {
         let pending = layers.filter { $0.value.hasRow || $0.value.hasColumn }
             .sorted { $0.value.outs * max($0.value.ins, 1) > $1.value.outs * max($1.value.ins, 1) }   // largest first
-        editLayersConcurrently(&graph, pending.map(\.key), threads: threads) { k, op in
+        editLayersConcurrently(&graph, pending.map { graph.index(of: $0.key)! }, threads: threads) { k, op in
             Self.scale(&op, by: pending[k].value)
         }
     }

@@ -4,24 +4,24 @@ import EqTensor
 /// A path along which a positive per-channel scale can move between two
 /// weighted layers without changing the float function: the producer's output
 /// channel i, divided by s_i, reaches the consumer's input channel i through
-/// ops that commute with positive scaling (ReLU, LeakyReLU, PReLU, ReLU6 with
-/// per-channel bounds, max/average/global pooling, zero padding, reshapes that
-/// keep channels), each read by nothing else.
+/// ops that pass a scale on (`ChannelScaleCrossing.passesThrough`), each read
+/// by nothing else. Nodes are named by their stable ids, so a hop stays valid
+/// when other passes insert or remove nodes.
 public struct ScalingHop: Equatable, Sendable {
-    /// Index of the producing Conv/Gemm.
-    public var producer: Int
-    /// Indices of the ops between, in order.
-    public var between: [Int]
-    /// Index of the consuming Conv/Gemm (or depthwise conv).
-    public var consumer: Int
+    /// The producing Conv/Gemm.
+    public var producer: NodeID
+    /// The ops between, in order.
+    public var between: [NodeID]
+    /// The consuming Conv/Gemm (or depthwise conv).
+    public var consumer: NodeID
 }
 
 /// A cross-layer-scaling set: a pair (one hop) or a conv → depthwise → conv
 /// triplet (two hops through the depthwise layer).
 public struct ScalingSet: Equatable, Sendable {
     public var hops: [ScalingHop]
-    /// The layers of the set in order, by node index.
-    public var layers: [Int] { [hops[0].producer] + hops.map(\.consumer) }
+    /// The layers of the set in order.
+    public var layers: [NodeID] { [hops[0].producer] + hops.map(\.consumer) }
     /// The total scale applied so far on each hop (product over iterations).
     public var scales: [[Float]] = []
 }
@@ -34,57 +34,49 @@ public struct ScalingChainFinder {
     let graph: Graph
     let shapes: [String: [Int]]
     let consumers: [String: [Int]]
+    let position: [NodeID: Int]
     let relu6: ReLU6Policy
 
     public init(graph: Graph, relu6: ReLU6Policy) throws {
         self.graph = graph
         self.shapes = try graph.inferShapes()
         self.consumers = graph.consumers()
+        self.position = Dictionary(uniqueKeysWithValues: graph.nodes.enumerated().map { ($1.id, $0) })
         self.relu6 = relu6
     }
 
     /// The hop starting at weighted layer `start`, or why there is none.
-    public func hop(from start: Int) -> Result<ScalingHop, SkipReason> {
-        guard let channels = Self.outputChannelCount(graph.nodes[start].op) else { return .failure(.notWeighted) }
-        if case let .conv(c) = graph.nodes[start].op, c.group != 1, !(c.isDepthwise && c.outChannels == c.inChannels) {
+    public func hop(from start: NodeID) -> Result<ScalingHop, SkipReason> {
+        guard let first = position[start], let channels = Self.outputChannelCount(graph.nodes[first].op) else {
+            return .failure(.notWeighted)
+        }
+        if case let .conv(c) = graph.nodes[first].op, c.group != 1, !(c.isDepthwise && c.outChannels == c.inChannels) {
             return .failure(.groups(c.group))
         }
-        var value = graph.nodes[start].output
-        var between = [Int]()
+        var value = graph.nodes[first].output
+        var between = [NodeID]()
         while true {
             if graph.outputs.contains(value) { return .failure(.graphOutput) }
             let readers = consumers[value] ?? []
             guard readers.count == 1 else { return .failure(readers.isEmpty ? .graphOutput : .sharedOutput(readers.count)) }
-            let next = readers[0]
-            let node = graph.nodes[next]
-            switch node.op {
-            case let .conv(c):
-                guard c.inChannels == channels else { return .failure(.channelMismatch) }
-                guard c.group == 1 || (c.isDepthwise && c.outChannels == c.inChannels) else { return .failure(.groups(c.group)) }
-                return .success(ScalingHop(producer: start, between: between, consumer: next))
-            case let .linear(l):
-                guard l.inFeatures == channels else { return .failure(.channelMismatch) }
-                return .success(ScalingHop(producer: start, between: between, consumer: next))
-            case .activation(.relu), .activation(.leakyRelu), .prelu, .maxPool, .averagePool, .globalAveragePool:
+            let node = graph.nodes[readers[0]]
+            switch node.op.channelScaleCrossing(inputs: node.inputs.map { shapes[$0]! }, output: shapes[node.output]!) {
+            case .layer:
+                if case let .conv(c) = node.op {
+                    guard c.inChannels == channels else { return .failure(.channelMismatch) }
+                    guard c.group == 1 || (c.isDepthwise && c.outChannels == c.inChannels) else { return .failure(.groups(c.group)) }
+                } else if case let .linear(l) = node.op, l.inFeatures != channels {
+                    return .failure(.channelMismatch)
+                }
+                return .success(ScalingHop(producer: start, between: between, consumer: node.id))
+            case .commutes:
                 break
-            case let .activation(.clip(lower, upper)):
-                guard lower == 0, upper > 0 else { return .failure(.notHomogeneous(node.op.typeName)) }
-                guard relu6 == .perChannel else { return .failure(.relu6Kept) }
-            case let .clipPerChannel(lower, _):
-                guard lower.allSatisfy({ $0 == 0 }) else { return .failure(.notHomogeneous(node.op.typeName)) }
-            case let .pad(pads, value) where value == 0:
-                let rank = pads.count / 2
-                guard pads[0] == 0, pads[rank] == 0 else { return .failure(.notHomogeneous("Pad of channels")) }
-            case let .reshape(to):
-                // Only reshapes that keep channel i as feature i ([C,1,1] ↔ [C]).
-                let from = shapes[node.inputs[0]]!
-                guard from.first == channels, to.first == channels,
-                      from.dropFirst().allSatisfy({ $0 == 1 }), to.dropFirst().allSatisfy({ $0 == 1 })
-                else { return .failure(.notHomogeneous("Reshape that mixes channels")) }
-            default:
+            case .commutesWithBoundsScaled:
+                if case .activation(.clip) = node.op, relu6 == .skip { return .failure(.relu6Kept) }
+            case .residualAdd, .channelConcat, .blocks:
                 return .failure(.notHomogeneous(node.op.typeName))
             }
-            between.append(next)
+            between.append(node.id)
             value = node.output
         }
     }
@@ -93,10 +85,10 @@ public struct ScalingChainFinder {
     /// as consumer; a depthwise layer between two hops makes a triplet.
     public func sets() -> [ScalingSet] {
         var sets = [ScalingSet]()
-        var consumed = Set<Int>()      // layers already the middle or end of a triplet's first hop
-        for (i, node) in graph.nodes.enumerated() where node.op.isWeightedLayer && !consumed.contains(i) {
-            guard case let .success(first) = hop(from: i) else { continue }
-            if case let .conv(mid) = graph.nodes[first.consumer].op, mid.isDepthwise,
+        var consumed = Set<NodeID>()      // layers already the middle of a triplet
+        for node in graph.nodes where node.op.isWeightedLayer && !consumed.contains(node.id) {
+            guard case let .success(first) = hop(from: node.id) else { continue }
+            if case let .conv(mid) = graph.nodes[position[first.consumer]!].op, mid.isDepthwise,
                case let .success(second) = hop(from: first.consumer) {
                 sets.append(ScalingSet(hops: [first, second]))
                 consumed.insert(first.consumer)
@@ -109,11 +101,9 @@ public struct ScalingChainFinder {
 
     /// Channels of a weighted layer's output.
     static func outputChannelCount(_ op: Op) -> Int? {
-        switch op {
-        case let .conv(c): return c.outChannels
-        case let .linear(l): return l.outFeatures
-        default: return nil
-        }
+        if case let .conv(c) = op { return c.outChannels }
+        if case let .linear(l) = op { return l.outFeatures }
+        return nil
     }
 }
 

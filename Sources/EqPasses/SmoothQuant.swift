@@ -17,7 +17,7 @@ import Foundation
 public struct SmoothQuant: GraphPass {
     public static let minimumScale: Float = 0.01
     public let name = "smoothquant"
-    public let preservesFloatFunction = true
+    public let floatEffect = FloatEffect.preserves
     public let needsCalibrationData = true
     public var alpha: Float
 
@@ -41,7 +41,7 @@ public struct SmoothQuant: GraphPass {
     }
 
     public func apply(to graph: inout Graph, context: inout PassContext) throws -> PassReport {
-        try InputChannelScaling.apply(name, to: &graph, context: context, candidates: Self.isCandidate) { layer, stats in
+        try InputChannelScaling.apply(name, to: &graph, context: &context, candidates: Self.isCandidate) { layer, stats in
             Self.scales(activationMax: zip(stats.min, stats.max).map { max(abs($0), abs($1)) },
                         weightMax: LayerScaling.inputRanges(layer), alpha: alpha)
         } details: { absorbed, inserted in

@@ -72,6 +72,7 @@ public enum VariantConfig {
                 throw PassError("\(context): each pass is a name or an object with \"pass\"")
             }
         }
+        try PipelineValidator.validate(passes, context: context)
         var summary = "custom: " + passes.map(\.name).joined(separator: " → ")
         if case let .string(text)? = fields["summary"] { summary = text }
         return Variant(name: name, summary: summary, passes: passes)

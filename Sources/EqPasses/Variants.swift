@@ -13,6 +13,13 @@ public struct Variant: Sendable {
 
     /// True when every pass preserves the float function.
     public var preservesFloatFunction: Bool { passes.allSatisfy(\.preservesFloatFunction) }
+    /// What the pipeline does to the float function: "preserves the float
+    /// function", or every pass that does not, with how.
+    public var floatEffectDescription: String {
+        let others = passes.filter { !$0.preservesFloatFunction }
+        guard !others.isEmpty else { return FloatEffect.preserves.description }
+        return others.map { "\($0.name) \($0.floatEffect.description)" }.joined(separator: "; ")
+    }
     /// True when some pass depends on the simulated precision.
     public var dependsOnPrecision: Bool { passes.contains { $0.dependsOnPrecision } }
     public var passNames: [String] { passes.map(\.name) }
@@ -78,6 +85,7 @@ public struct Variant: Sendable {
             found.removeAll { pass in ["bnfold", "relu6relu"].contains(pass.name) && passes.contains { $0.name == pass.name } }
             passes += found
         }
+        try PipelineValidator.validate(passes, context: "variant '\(name)'")
         return Variant(name: name, summary: parts.count > 1 ? "combined: " + parts.joined(separator: " then ") : "pass \(name)",
                        passes: passes)
     }

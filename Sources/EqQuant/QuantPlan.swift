@@ -44,18 +44,10 @@ public struct QuantPlan: Sendable {
             if case .reshape = node.op, values.contains(node.inputs[0]) { continue }
             let quantized = graph.outputs.contains(node.output)
                 || { if case .batchNorm = node.op { return true } else { return false } }()
-                || readers.contains(where: QuantPlan.readsQuantizedInput)
+                || readers.contains(where: \.readsQuantizedInput)
             if quantized { values.append(node.output) }
         }
         quantizedValues = values
-    }
-
-    /// Ops whose inputs an int8 runtime consumes as integers.
-    static func readsQuantizedInput(_ op: Op) -> Bool {
-        switch op {
-        case .conv, .linear, .binary, .concat, .maxPool, .averagePool, .globalAveragePool: return true
-        default: return false
-        }
     }
 
     /// The node that produces a value, or nil for the graph input.

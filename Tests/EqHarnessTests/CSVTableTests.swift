@@ -27,15 +27,16 @@ final class CSVTableTests: XCTestCase {
             "model", "variant", "passes", "precision", "weights", "activations", "calib_images", "eval_images",
             "top1", "top1_ci_low", "top1_ci_high", "top5", "top1_delta_vs_float", "top1_delta_vs_baseline_int8",
             "logits_sqnr_db", "float_max_abs_diff", "status", "message",
-            "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max"])
+            "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max", "correct_images"])
         XCTAssertEqual(Recommendation.columns, ["model", "precision", "variant", "passes", "top1", "top1_ci_low", "top1_ci_high",
-                                                "margin_vs_baseline", "best_variant", "best_top1", "reason"])
+                                                "margin_vs_baseline", "best_variant", "best_top1", "reason",
+                                                "paired_diff_vs_best", "paired_diff_ci_low", "paired_diff_ci_high", "p_value"])
         XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s"])
         XCTAssertEqual(LayerRecord.columns, ["model", "variant", "precision", "node", "op", "out_channels", "sqnr_cumulative_db",
                                              "sqnr_local_db", "weight_range_ratio", "act_min", "act_max"])
         XCTAssertEqual(PassRecord.columns, ["model", "variant", "pass", "sets_found", "sets_scaled", "scale_min", "scale_max",
                                             "seconds", "float_max_abs_diff", "precision", "details", "peak_rss_mb"])
-        XCTAssertEqual(CoverageRecord.columns, ["model", "variant", "node", "op", "set", "status", "reason"])
+        XCTAssertEqual(CoverageRecord.columns, ["model", "variant", "node", "op", "set", "status", "reason", "pass", "float_change"])
     }
 
     func testUnknownVariantErrorListsTheValidNames() {

@@ -40,6 +40,71 @@ final class RecommendationTests: XCTestCase {
         XCTAssertTrue(recommendations[1].reason.hasPrefix("cls is best (93.00) but within baseline's 95% interval"), recommendations[1].reason)
     }
 
+    /// Rows with per-image outcomes: `wrongCheap` images only the best gets
+    /// right, `wrongBest` only the cheaper one, out of 1,000.
+    func pairedTable(wrongCheap: Int, wrongBest: Int) -> CSVTable {
+        var table = CSVTable(columns: AccuracyRecord.columns)
+        let n = 1000
+        var best = [Bool](repeating: true, count: n), cheap = best
+        for i in 0..<70 { best[i] = false; cheap[i] = false }                  // both wrong
+        for i in 70..<(70 + wrongCheap) { cheap[i] = false }
+        for i in (70 + wrongCheap)..<(70 + wrongCheap + wrongBest) { best[i] = false }
+        for (variant, passes, correct) in [("baseline", "", cheap), ("dfq", "relu6relu+bnfold+cls+hbf", best)] {
+            var record = AccuracyRecord(model: "m", variant: variant, precision: "w8a8-pt", weights: "", activations: "")
+            record.passes = passes.isEmpty ? [] : passes.split(separator: "+").map(String.init)
+            record.evalImages = n
+            record.correct = correct
+            record.top1 = 100 * Double(correct.filter { $0 }.count) / Double(n)
+            record.top1CI = Metrics.bootstrapInterval(correct: correct)
+            record.logitsSQNR = 20
+            table.append(record.fields)
+        }
+        return table
+    }
+
+    func testPairedTestDecidesWhereSeparateIntervalsCannot() throws {
+        // 0.6 points apart, the best right on 6 images where the cheaper one is
+        // wrong and never the other way: McNemar p = 2·0.5⁶ = 0.031, so the
+        // cheaper one is worse although its interval reaches the best top-1.
+        let six = Recommendation.all(in: pairedTable(wrongCheap: 6, wrongBest: 0))[0]
+        XCTAssertEqual(six.variant, "dfq")
+        XCTAssertTrue(six.reason.hasPrefix("best top-1; every cheaper variant is worse on the same images"), six.reason)
+        // 5 such images: p = 2·0.5⁵ = 0.0625, no significant difference.
+        let five = Recommendation.all(in: pairedTable(wrongCheap: 5, wrongBest: 0))[0]
+        XCTAssertEqual(five.variant, "baseline")
+        let paired = try XCTUnwrap(five.paired)
+        XCTAssertEqual(paired.difference, -0.5, accuracy: 1e-12)
+        XCTAssertEqual(paired.pValue, 0.0625, accuracy: 1e-12)
+        XCTAssertLessThanOrEqual(paired.interval.low, -0.5)
+        XCTAssertGreaterThanOrEqual(paired.interval.high, -0.5)
+        XCTAssertEqual(five.fields.last, "0.0625")
+        // 2 points apart but 100 images disagree both ways (40 vs 60): p = 0.057.
+        let noisy = Recommendation.all(in: pairedTable(wrongCheap: 60, wrongBest: 40))[0]
+        XCTAssertEqual(noisy.variant, "baseline")
+        XCTAssertEqual(noisy.paired!.pValue, 0.0569, accuracy: 5e-4)
+    }
+
+    func testExactMcNemarAgainstHandComputedBinomialTails() {
+        // n = 12, k = 2: 2·(1 + 12 + 66)/4096.
+        XCTAssertEqual(PairedComparison.mcNemarExact(10, 2), 2 * 79 / 4096, accuracy: 1e-15)
+        XCTAssertEqual(PairedComparison.mcNemarExact(2, 10), 2 * 79 / 4096, accuracy: 1e-15)
+        XCTAssertEqual(PairedComparison.mcNemarExact(5, 5), 1)
+        XCTAssertEqual(PairedComparison.mcNemarExact(0, 0), 1)
+        XCTAssertEqual(PairedComparison.mcNemarExact(0, 1), 1)
+        // Large counts stay finite: 1,000 vs 1,100 discordant images.
+        let p = PairedComparison.mcNemarExact(1000, 1100)
+        XCTAssertTrue(p > 0.02 && p < 0.04, "\(p)")
+    }
+
+    func testPerImageOutcomesRoundTripThroughTheirColumn() {
+        let outcomes = (0..<13).map { $0 % 3 == 0 }
+        let text = CorrectnessBits.encode(outcomes)
+        XCTAssertEqual(text, "9248")                                 // 1001 0010 0100 1(000)
+        XCTAssertEqual(CorrectnessBits.decode(text, count: 13), outcomes)
+        XCTAssertNil(CorrectnessBits.decode(text, count: 20))
+        XCTAssertNil(CorrectnessBits.decode("9z40", count: 13))
+    }
+
     func testBaselineDeltasAreFilledFromTheWrittenRows() {
         var report = RunReport()
         for (variant, top1) in [("baseline", 80.0), ("cls", 85.5)] {

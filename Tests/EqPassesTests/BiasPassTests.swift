@@ -18,7 +18,7 @@ final class BiasPassTests: XCTestCase {
         ], outputs: ["y"])
         let original = graph
         var context = PassContext()
-        context.batchNormStatistics["a"] = ([1], [5])
+        context.record(FoldedStatistics(gamma: [1], beta: [5]), for: graph.nodes[0].id)
         _ = try CrossLayerScaling(maxIterations: 1, scaleBounds: 1...1).apply(to: &graph, context: &context)
         let report = try HighBiasFold().apply(to: &graph, context: &context)
         XCTAssertEqual(report.setsScaled, 1)

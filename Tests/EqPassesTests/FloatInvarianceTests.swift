@@ -49,7 +49,7 @@ final class FloatInvarianceTests: XCTestCase {
         let perChannel = try CrossLayerScaling(relu6: .perChannel).find(in: folded)
         XCTAssertEqual(perChannel.coverage.count, 23)
         // The classifier's input comes from GlobalAveragePool → Reshape, which keep channels.
-        XCTAssertTrue(perChannel.sets.contains { $0.layers.contains(folded.nodes.count - 1) })
+        XCTAssertTrue(perChannel.sets.contains { $0.layers.contains(folded.nodes.last!.id) })
         XCTAssertGreaterThan(perChannel.sets.filter { $0.hops.count == 2 }.count, 0, "conv → depthwise → conv triplets")
         // Residual outputs feed two readers.
         XCTAssertTrue(perChannel.coverage.contains { $0.reason.hasPrefix("shared output") })

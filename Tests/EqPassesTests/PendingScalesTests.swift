@@ -24,20 +24,21 @@ final class PendingScalesTests: XCTestCase {
             Node(name: "flat", op: .reshape(to: [outs]), inputs: ["p"], output: "f"),
             Node(name: "fc", op: .linear(linear), inputs: ["f"], output: "y"),
         ], outputs: ["y"])
-        var pending = PendingScales(graph: graph, layers: [0, 3], bothSides: [0], threads: threads)
+        let (convID, fcID) = (graph.nodes[0].id, graph.nodes[3].id)
+        var pending = PendingScales(graph: graph, layers: [convID, fcID], bothSides: [convID], threads: threads)
         let rows: [Float] = [2, 0.5, 1, 4, 0.25], columns = (0..<ins).map { 0.5 + Float($0) * 0.2 }
-        pending.divideOutputs(0, by: rows.map { 1 / $0 })
-        pending.multiplyInputs(0, by: columns)
-        pending.multiplyInputs(3, by: rows)
+        pending.divideOutputs(convID, by: rows.map { 1 / $0 })
+        pending.multiplyInputs(convID, by: columns)
+        pending.multiplyInputs(fcID, by: rows)
 
         let w = conv.weight.data
         func effective(_ o: Int, _ i: Int, _ t: Int) -> Float { w[(o * ins + i) * taps + t] * rows[o] * columns[i] }
         let expectedRows = (0..<outs).map { o in (0..<ins).flatMap { i in (0..<taps).map { abs(effective(o, i, $0)) } }.max()! }
         let expectedColumns = (0..<ins).map { i in (0..<outs).flatMap { o in (0..<taps).map { abs(effective(o, i, $0)) } }.max()! }
-        for (a, e) in zip(pending.outputRanges(0), expectedRows) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
-        for (a, e) in zip(pending.inputRanges(0), expectedColumns) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
+        for (a, e) in zip(pending.outputRanges(convID), expectedRows) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
+        for (a, e) in zip(pending.inputRanges(convID), expectedColumns) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
         let fcColumns = (0..<outs).map { i in (0..<4).map { abs(linear.weight.data[$0 * outs + i]) }.max()! * rows[i] }
-        for (a, e) in zip(pending.inputRanges(3), fcColumns) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
+        for (a, e) in zip(pending.inputRanges(fcID), fcColumns) { XCTAssertEqual(a, e, accuracy: 1e-6 * e) }
 
         pending.write(to: &graph, threads: threads)
         guard case let .conv(written) = graph.nodes[0].op, case let .linear(fc) = graph.nodes[3].op else { return XCTFail("ops changed kind") }

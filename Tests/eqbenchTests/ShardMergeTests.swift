@@ -94,8 +94,15 @@ final class ShardMergeTests: CLITestCase {
         XCTAssertEqual(rows.first?[3], "(none)")
         XCTAssertEqual(rows.first?[7], "yes")
         // Round 1 tries every first pass; the kept ones form a chain of growing pipelines with rising top-1.
-        XCTAssertEqual(rows.filter { $0[2] == "1" }.count, 8, "every candidate but hbf, which needs cls first")
-        let kept = rows.filter { $0[7] == "yes" }
+        XCTAssertEqual(rows.filter { $0[2] == "1" }.count, 8, "every candidate but hbf, which needs bnfold first")
+        // Trials are scored on the held-out half of calib/, never on test/; the
+        // last row is the winner evaluated on test/.
+        let trials = rows.dropLast()
+        XCTAssertTrue(trials.allSatisfy { $0[10].hasPrefix("calib held-out half") }, "\(trials.map { $0[10] })")
+        let final = try XCTUnwrap(rows.last)
+        XCTAssertEqual(final[10], "test")
+        let kept = trials.filter { $0[7] == "yes" }
+        XCTAssertEqual(final[3], kept.last![3], "the winner is what the search kept last")
         XCTAssertGreaterThan(kept.count, 1, "cls rescues mlp_hard at w8a8-pt")
         for (a, b) in zip(kept, kept.dropFirst()) {
             XCTAssertTrue(b[3].hasPrefix(a[3] == "(none)" ? "" : a[3] + "+"), "\(a[3]) → \(b[3])")
