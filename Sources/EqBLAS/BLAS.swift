@@ -24,11 +24,9 @@ public enum BLAS {
     /// The OPENBLAS_CORETYPE to run with when the loaded OpenBLAS fell back to
     /// its Prescott (SSE3) kernels on a CPU it does not know, nil otherwise.
     /// Debian 12's OpenBLAS 0.3.21 does that on CPUs newer than it (Xeon
-    /// model 207, Emerald Rapids; AMD Zen 4): a 784→256 GEMM ran at 13–30
-    /// GFLOP/s there, against 54–60 with the Haswell kernels, 80–92 with
-    /// SkylakeX and 83–121 with Cooperlake (three interleaved runs; 0.3.21 has
-    /// no SapphireRapids kernels), so a floor measured on the fallback would
-    /// flatter every kernel held to it. The choice follows the CPU's flags
+    /// model 207, Emerald Rapids; AMD Zen 4), several times slower than its
+    /// Haswell, SkylakeX or Cooperlake kernels (commit 8515d04), so a floor
+    /// measured on the fallback would flatter every kernel held to it. The choice follows the CPU's flags
     /// (/proc/cpuinfo): AVX-512 BF16 → Cooperlake, AVX-512 F/VL/BW/DQ →
     /// SkylakeX, AVX2 + FMA → Haswell. OpenBLAS reads the variable only as it
     /// loads, so a process must be started with it set (Benchmarks/ names it).

@@ -6,15 +6,13 @@ import EqTensor
 /// them, a residual Add into the conv that computes one of its inputs (the
 /// other one becomes the conv step's second input), and activations into the
 /// conv, linear, batch-norm or elementwise binary step before them. ONNX
-/// Runtime fuses Conv + Add + ReLU the same way; on the demo ResNet the Add
-/// steps were 2.6% of a one-thread profile, each a full pass over three
-/// tensors.
+/// Runtime fuses Conv + Add + ReLU the same way; a separate Add is a full
+/// pass over three tensors (commit 3e5720f).
 ///
 /// In int8 simulation the conv's output is quantized before the Add reads
 /// it; the Add still fuses, the conv then storing its raw output and one pass
 /// over the tile applying that quantizer, the residual's add and the
-/// activation (`FakeQuantizer.applyThenAdd`). Separate, the Adds were 4% of
-/// the int8-simulated MobileNetV2's step time.
+/// activation (`FakeQuantizer.applyThenAdd`; commit 7ec3e60).
 ///
 /// Slots are assigned by liveness: a slot is free again after the last step
 /// that reads its value, so memory scales with the widest cut of the graph,
@@ -26,8 +24,7 @@ import EqTensor
 /// Nothing is copied that need not be: a reshape (Flatten, Reshape, Identity)
 /// whose output nobody observes is a view of its input's slot, not a step, and
 /// without an input quantizer the graph input is read where the caller keeps
-/// it (`inputBorrowed`: its slot is never handed to another value). On the
-/// MLP these two copies were 15% of a single-thread profile.
+/// it (`inputBorrowed`: its slot is never handed to another value).
 struct ExecutionPlan {
     struct Step {
         var node: String

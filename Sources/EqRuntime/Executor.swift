@@ -81,14 +81,7 @@ public final class Executor: @unchecked Sendable {
     /// runs step by step, so a step's input and output stay in the core's L2
     /// for the next step only when a tile's values fit there: the demo
     /// MobileNetV2 and Inception (64×28² maps) get 2 images, the ResNet 10,
-    /// and an MLP on 28×28 inputs 128, so its Gemms run with 128 rows
-    /// (OpenBLAS, which served them when this rule was set: 84 GFLOP/s at
-    /// 128×784×256 against 57 at 16 rows; `PackedLinear` runs within noise
-    /// at 32 rows or 128: medians 191k and 205k images/s, one thread). Conv
-    /// models had 16 before (3.2 MB per value). Interleaved runs at batch
-    /// 256 (Zen 4, 1 MB L2): one thread, median of 5, inception 1965 → 2230
-    /// images/s; two threads, range of 3, inception 3500–3760 → 3980–4120
-    /// and mbv2 5500–6740 → 7300–7490.
+    /// and an MLP on 28×28 inputs 128 (measurements: commit a566a42).
     /// Depends on the model only, never on the thread count, so results stay
     /// bit-identical across `threads`.
     public static func defaultTileSize(shapes: [String: [Int]]) -> Int {
@@ -100,11 +93,8 @@ public final class Executor: @unchecked Sendable {
     /// one tile of zeros through each, now rather than inside the first
     /// `run`, so that a timed run measures inference alone: weight packing,
     /// the first touch of every buffer and the worker threads' start are
-    /// one-off costs (ONNX Runtime's timing script warms up the same way).
-    /// `eqbench run` on the MLP at 2 threads (OpenBLAS then) measured 146k
-    /// images/s without arenas made here and 174k with them, best of 4; its
-    /// first batch then still took 1.5 ms against 0.85 ms for the next
-    /// three, which the warm-up tile removes.
+    /// one-off costs (ONNX Runtime's timing script warms up the same way;
+    /// measured in commit 1e9833c).
     public func prepare(taps: [String] = []) throws {
         let values = try tapValues(taps)
         let plan = self.plan(keeping: values)
@@ -230,8 +220,7 @@ public final class Executor: @unchecked Sendable {
 /// The tiles of one run, handed out in order to whichever worker asks next:
 /// on a shared machine one core can run slower for a while, and a fixed
 /// round-robin share then left the other idle at the end of every batch
-/// (two threads, medians of 5 interleaved runs: inception 3388 → 4114,
-/// mbv2_hard 6152 → 8094, resnet 6846 → 7394 images/s).
+/// (commit ceffdf0).
 /// Which worker runs a tile changes no result (each has its own arena and a
 /// tile's arithmetic is fixed).
 final class TileQueue: @unchecked Sendable {

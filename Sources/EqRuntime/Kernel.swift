@@ -46,18 +46,13 @@ enum Kernel {
 struct ConvKernel {
     enum Method { case pointwise, shifted, tapColumns, depthwise }
 
-    /// The largest rowLength / outW run as shifted rows. 3×3 windows on 28²
-    /// and 14² maps cost 4% and 7% more GEMM work and are in; on 7² maps 14%,
-    /// where tap columns ran the demo ResNet's 64→64 conv 5% faster.
+    /// The largest rowLength / outW run as shifted rows: 3×3 windows on 28²
+    /// and 14² maps are in, 7² maps (14% more GEMM work) are not (commit 021089f).
     static let shiftedLimit = 1.10
 
     /// Tap columns of at most this many floats (16 KB, well inside L1) run
-    /// faster than shifted rows whatever the map size: a 3×3 stem conv on one
-    /// input channel at 28² (2.5 K floats) took 7.8 µs per image as shifted
-    /// rows and 6.6 as tap columns (mbv2, AVX2 build, one run), while 8 input
-    /// channels at 14² (5.4 K floats) took 4.4 and 6.1 (inception, AVX-512
-    /// build, min of 5 interleaved runs) and 16 at 14² (10.8 K) 14.9 and 19.7
-    /// (inception, AVX2 build, one run).
+    /// faster than shifted rows whatever the map size (stem convs); larger
+    /// ones lose to shifted rows on 14² maps (commits 4dd8920, a4088ab).
     static let tapColumnsInCache = 4 * 1024
 
     var method: Method

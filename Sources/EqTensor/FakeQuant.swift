@@ -53,14 +53,13 @@ public struct FakeQuantizer: Equatable, Sendable, CustomStringConvertible {
     /// integers, so clamping and rounding commute) and then rounds with the
     /// 1.5·2^23 trick: adding and subtracting it leaves the nearest integer,
     /// ties to even, for |v| < 2^22 (codes are at most 16 bits). Select-only
-    /// arithmetic, so the loop vectorizes; `rounded(.toNearestOrEven)` is a
-    /// libm call per element and ran at 3% of copy bandwidth. NaN stays NaN.
+    /// arithmetic, so the loop vectorizes (`rounded(.toNearestOrEven)` is a
+    /// libm call per element). NaN stays NaN.
     /// x/s itself comes from `ExactQuotient` (no divide instruction) for
     /// every scale it covers, and there x is clamped instead of x/s (same
     /// codes; see the two-argument `roundTripHalfToEven`).
     /// (In place and out of place are separate loops: one loop called with
-    /// equal pointers fails the vectorizer's overlap check and runs scalar,
-    /// 1.24 ms against 0.20 ms on 4 MB in a micro-benchmark.)
+    /// equal pointers fails the vectorizer's overlap check and runs scalar.)
     @inlinable
     public func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
         if rounding == .halfToEven {
@@ -144,11 +143,8 @@ public struct FakeQuantizer: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// x / d without a divide instruction, for the fake quant's x / scale: a
-/// packed divide is one per 5 cycles for 8 floats on the Xeons this was
-/// measured on (the compiler's loop is 8 lanes wide), and it was most of the
-/// int8 simulation's extra time (an activation quantizer on a 64×28² map took
-/// 12.7 µs per image against 16.3 for the conv that computed it).
+/// x / d without a divide instruction, for the fake quant's x / scale: the
+/// packed divide was most of the int8 simulation's extra time (commit 7802556).
 ///
 /// With y = RN(1/d), q = RN(x·y) is within one ulp of x/d, the remainder
 /// r = x − q·d is exact as one fused multiply-add, and RN(q + r·y) is the
@@ -199,9 +195,8 @@ public struct ExactQuotient: Sendable {
 extension Tensor {
     /// Quantize-dequantize of a weight: one quantizer for the whole tensor, or
     /// one per slice along axis 0 (the output channel of conv and linear weights).
-    /// The result is new storage, whose first touch dominates on large weights
-    /// (on this project's VM, copying 32 MB into a new array took 30 ms against
-    /// 4.5 ms into an existing one); `apply` in place avoids it.
+    /// The result is new storage, whose first touch (page faults) dominates on
+    /// large weights; `apply` in place avoids it.
     public func fakeQuantized(_ quantizers: [FakeQuantizer]) -> Tensor {
         precondition(quantizers.count == 1 || quantizers.count == shape[0],
                      "\(quantizers.count) quantizers for \(shape[0]) channels")

@@ -32,8 +32,7 @@ func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).load
 /// Four floats from p, built from four scalar loads that LLVM merges into
 /// one vector load. Not `loadUnaligned(as: SIMD4<Float>.self)`: that generic
 /// call was at times left outlined, one call per load, in `rowGemm`'s
-/// single-column tiles, depending on what else the module held (adding
-/// `FlatDepthwise` made the demo ResNet's convs 30% slower that way).
+/// single-column tiles, depending on what else the module held (commit c44f983).
 @inlinable @inline(__always)
 func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> { SIMD4(p[0], p[1], p[2], p[3]) }
 
@@ -59,9 +58,8 @@ func forEachOverlappingVector(_ count: Int, _ body: (Int) -> Void) {
 
 /// Copies a short row (a map row into a zero-bordered plane): eight-wide
 /// overlapping vectors from 8 floats up, two overlapping four-wide ones from
-/// 4, one by one below; reads and writes stay inside the row. A memmove call
-/// per 7-float row cost a third of a 7² depthwise conv (256 channels: 12.3 µs
-/// with it, 8.2 µs without, in a standalone timing).
+/// 4, one by one below; reads and writes stay inside the row. Not memmove:
+/// a call per 7-float row cost a third of a 7² depthwise conv (commit fb3d4b8).
 @inlinable @inline(__always)
 func copyRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
     if count >= 8 {

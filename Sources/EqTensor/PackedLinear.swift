@@ -12,10 +12,8 @@
 /// loads of W, twelve broadcasts, twenty-four fused multiply-adds. This is
 /// the register blocking of Goto & van de Geijn's GEMM with the weight
 /// packed ahead of time, as ONNX Runtime's MLAS does for constant B;
-/// OpenBLAS packs both operands on every call, which was 22% of the demo
-/// MLP's sgemm time (perf, Cooperlake kernels). Standalone timing on a Xeon
-/// with two 512-bit FMA units (one thread, 128×784 · 784×256, best of 5, 3
-/// runs): this kernel 157–163 GFLOP/s, `cblas_sgemm` 117–128, FMA peak 169.
+/// OpenBLAS packs both operands on every call (measured against it in
+/// commit 523c039 and in Benchmarks/).
 ///
 /// Panels are the outer loop and row blocks the inner one, so a panel
 /// (k × 32 floats: 100 KB at k = 784) stays in L2 while every block of rows

@@ -15,13 +15,8 @@
 /// build CPU's widest (`WideLane`): 4×24 on AVX2, 4×48 on AVX-512, whose
 /// leftover 24-column tiles then run 8-lane. This is the register blocking of
 /// Goto & van de Geijn's GEMM, minus the B packing that dominates OpenBLAS's
-/// time when k is 16–600 and n a few hundred (the demo models' convs). The
-/// micro-kernel alone (a standalone swiftc -Ounchecked timing, n cut to a
-/// multiple of the tile) ran at 69–87 GFLOP/s at the demo shapes on a Zen 4
-/// core (8 lanes), where `cblas_sgemm` ran at 38–65; on a Xeon with two
-/// 512-bit FMA units, 86–88 with 8 lanes and 137–165 with 16 (16→16 @28²,
-/// 32→32 @14², 64→64 @7² and @14²). Benchmarks/ times whole convs against
-/// both.
+/// time when k is 16–600 and n a few hundred (the demo models' convs).
+/// Benchmarks/ times whole convs against OpenBLAS's sgemm (commit 8515d04).
 ///
 /// Column tails narrower than a tile use one-vector tiles over eight rows
 /// (16 wide, then 8), then
@@ -266,8 +261,7 @@ func tile8xV<V: SIMD>(_ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b
 
 /// One column of `blocks` (4 or 8) blocks of four rows: as many independent
 /// 4-lane chains. With four, each multiply-add waited on the one before it
-/// in its chain (a leftover column of a 7² map, n = 49, cost 16% of the
-/// GEMM in a standalone timing); eight cover both units' latency.
+/// in its chain; eight cover both units' latency (commit aeb5a68).
 @inline(__always)
 func tileColumn(_ blocks: Int, _ a: UnsafePointer<Float>, blockStride: Int, depth: Int, b: UnsafePointer<Float>,
                 rowOffsets: UnsafePointer<Int>, start: UnsafePointer<Float>?, accumulate: Bool, finish: OutputEpilogue?,

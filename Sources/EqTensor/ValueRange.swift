@@ -7,8 +7,7 @@
 /// (+∞, −∞). Sixteen-float vectors, four of each bound in flight: the scalar
 /// loop's min and max are not vectorized by the compiler (a float min/max
 /// reduction needs fast-math), so each element waited on a compare and a
-/// select; calibration's observers took 16% of `eqbench bench`'s int8 profile
-/// on mbv2_hard.
+/// select (commit f895e2a).
 @inlinable
 public func valueRange(_ p: UnsafePointer<Float>, count: Int) -> (min: Float, max: Float, hasNaN: Bool) {
     typealias V = SIMD16<Float>
