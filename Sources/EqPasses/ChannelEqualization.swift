@@ -3,7 +3,7 @@ import EqTensor
 import Foundation
 
 /// Activation-based channel equalization (Meller et al. 2019, "Same, Same But
-/// Different"; SiMa.ai's `channel_scaling`, seed 000).
+/// Different"; SiMa.ai's `channel_scaling`).
 ///
 /// For a parent layer with per-output-channel weight range w_i = max|W_i| and
 /// observed output range a_i = max|y_i| (calibration images),
@@ -64,7 +64,7 @@ public struct ChannelEqualization: GraphPass {
     }
 
     /// The scales of one parent: s, the largest activation before (a_max) and
-    /// after scaling (max_i a_i·s_i), as seed 000's get_equalization_scale.
+    /// after scaling (max_i a_i·s_i), as SiMa.ai's get_equalization_scale.
     public static func scales(weightRange w: [Float], activationRange a: [Float],
                               bounds: ClosedRange<Float> = defaultBounds) -> (scales: [Float], maxActivation: Float, newMax: Float) {
         let wMax = w.max() ?? 0, aMax = a.max() ?? 0

@@ -1,7 +1,7 @@
 import EqGraph
 
 /// A group of activations that one per-channel scale vector must move through
-/// together, found by channel equalization (seed 000's pairing sets).
+/// together, found by channel equalization (the pairing sets of SiMa.ai's channel_scaling).
 ///
 /// Starting from a layer's output, the region takes in every value tied to it
 /// channel for channel: through ops that commute with a positive per-channel

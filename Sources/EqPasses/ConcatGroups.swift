@@ -1,6 +1,6 @@
 import EqGraph
 
-/// The concat pairing sets of channel equalization (seed 000's
+/// The concat pairing sets of channel equalization (SiMa.ai's channel_scaling:
 /// find_largest_parent_set / scale_concat_parents / scale_concat_children).
 ///
 /// A channel Concat's parents are the single Conv/Gemm layers behind each

@@ -2,7 +2,7 @@ import EqGraph
 import EqQuant
 import EqTensor
 
-/// Fixed-point weights, as nnabla's FixedPointWeightConverter (seed 002):
+/// Fixed-point weights, as nnabla's FixedPointWeightConverter:
 /// the weights and biases of every Conv and Gemm are replaced by their
 /// quantize-dequantize values on a power-of-two step, one step per tensor,
 ///

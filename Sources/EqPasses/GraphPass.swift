@@ -5,7 +5,7 @@ import Foundation
 
 /// A graph transformation with a report, applied to a variant's own copy of
 /// the graph. Like ONNX Runtime's rewrite rules (SatisfyCondition, then Apply)
-/// and the seeds' get_pairings / pairings_update_pass, each pass first *finds*
+/// and SiMa.ai's get_pairings / pairings_update_pass, each pass first *finds*
 /// what it would touch (a plain value `inspect` can print) and then *applies*.
 ///
 /// A pass declares what it needs from the passes before it (`requires`), what

@@ -126,8 +126,8 @@ enum InputChannelScaling {
     }
 }
 
-/// Input-weight equalization for linear layers (PyTorch FX `_equalize.py`,
-/// seed 003): per input column j,
+/// Input-weight equalization for linear layers (`_equalize.py` of
+/// PyTorch's FX quantization): per input column j,
 ///
 ///   s_j = √(weight column range_j / input column range_j),
 ///

@@ -3,8 +3,8 @@ import EqRuntime
 import EqTensor
 import Foundation
 
-/// SmoothQuant-style scaling (Xiao et al. 2023; the SMOOTHQ_MINVAL of seed
-/// 000): for a Gemm or 1×1 conv with input channels j,
+/// SmoothQuant-style scaling (Xiao et al. 2023; the SMOOTHQ_MINVAL of
+/// SiMa.ai's channel_scaling): for a Gemm or 1×1 conv with input channels j,
 ///
 ///   s_j = max|X_j|^α / max|W_j|^(1−α),   floored at SMOOTHQ_MINVAL = 0.01,
 ///

@@ -77,16 +77,16 @@ public final class Executor: @unchecked Sendable {
     }
 
     /// Images per tile: as many as keep the widest value of a tile within
-    /// 128 Ki floats (512 KB, about an L2's size), between 1 and 128. A tile
-    /// runs step by step, so a step's input and output stay in the core's L2
-    /// for the next step only when a tile's values fit there: the demo
-    /// MobileNetV2 and Inception (64×28² maps) get 2 images, the ResNet 10,
-    /// and an MLP on 28×28 inputs 128 (measurements: commit a566a42).
+    /// `KernelTuning.tileFloats` (about an L2's size), between 1 and
+    /// `KernelTuning.tileImagesMax`. A tile runs step by step, so a step's
+    /// input and output stay in the core's L2 for the next step only when a
+    /// tile's values fit there: the demo MobileNetV2 and Inception (64×28²
+    /// maps) get 2 images, the ResNet 10, and an MLP on 28×28 inputs 128.
     /// Depends on the model only, never on the thread count, so results stay
     /// bit-identical across `threads`.
     public static func defaultTileSize(shapes: [String: [Int]]) -> Int {
         let widest = shapes.values.map { $0.reduce(1, *) }.max() ?? 1
-        return min(128, max(1, 131_072 / max(widest, 1)))
+        return min(KernelTuning.tileImagesMax, max(1, KernelTuning.tileFloats / max(widest, 1)))
     }
 
     /// Compiles the plan for `taps`, allocates one arena per worker and runs

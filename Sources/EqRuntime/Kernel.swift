@@ -33,7 +33,7 @@ enum Kernel {
 ///   oh·rowLength + ow of a wide result whose valid columns are then copied
 ///   out. One copy of the input, but the GEMM grows by rowLength / outW and
 ///   the result is copied again, so only where that is at most
-///   `shiftedLimit` and the tap columns would not fit in 16 KB (`tapColumnsInCache`);
+///   `KernelTuning.shiftedRowsMaxGrowth` and the tap columns would not fit in L1 (`KernelTuning.tapColumnsInL1`);
 /// - tapColumns (strides, groups, small maps, few input channels): the im2col
 ///   matrix's rows, per group, read from one copy of the input per column
 ///   tap and row phase (`tapColumns`: 3 copies for a 3×3 window where im2col
@@ -45,15 +45,6 @@ enum Kernel {
 ///   (`FlatDepthwise`: 7² and 14²) each output plane as one flat row.
 struct ConvKernel {
     enum Method { case pointwise, shifted, tapColumns, depthwise }
-
-    /// The largest rowLength / outW run as shifted rows: 3×3 windows on 28²
-    /// and 14² maps are in, 7² maps (14% more GEMM work) are not (commit 021089f).
-    static let shiftedLimit = 1.10
-
-    /// Tap columns of at most this many floats (16 KB, well inside L1) run
-    /// faster than shifted rows whatever the map size (stem convs); larger
-    /// ones lose to shifted rows on 14² maps (commits 4dd8920, a4088ab).
-    static let tapColumnsInCache = 4 * 1024
 
     var method: Method
     /// The flat [out, in/group, kh, kw] weight (the depthwise kernel's input).
@@ -81,8 +72,8 @@ struct ConvKernel {
             method = .depthwise
         } else if group == 1 && g.isPointwise {
             method = .pointwise
-        } else if group == 1 && g.strideH == 1 && g.strideW == 1 && taps.count > Self.tapColumnsInCache
-                    && Double(shiftedRowLength(width: inW, geometry: g)) <= Self.shiftedLimit * Double(outW) {
+        } else if group == 1 && g.strideH == 1 && g.strideW == 1 && taps.count > KernelTuning.tapColumnsInL1
+                    && Double(shiftedRowLength(width: inW, geometry: g)) <= KernelTuning.shiftedRowsMaxGrowth * Double(outW) {
             method = .shifted
         } else {
             method = .tapColumns

@@ -54,7 +54,7 @@ public struct FlatDepthwise: Sendable {
     let margin: Int
 
     /// Planes of at most this many floats (14²).
-    public static let largestPlane = 256
+    public static let largestPlane = KernelTuning.flatDepthwisePlaneMax
 
     /// The layout for a 3×3 conv at stride 1 padded by its dilation, or at
     /// stride 2 without dilation on an even-sized plane padded by 1 before
