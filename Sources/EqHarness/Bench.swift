@@ -56,9 +56,7 @@ public enum Bench {
             for variantName in settings.variants {
                 let variant = try Variant.resolve(variantName)
                 var graph = original
-                var context = PassContext(threads: settings.threadCounts.max() ?? 1, calibrationBatches: { body in
-                    for batch in calibration { try body(batch) }
-                })
+                var context = PassContext(threads: settings.threadCounts.max() ?? 1, calibration: calibration)
                 for pass in variant.passes {
                     ProcessMemory.resetPeak()
                     let began = DispatchTime.now().uptimeNanoseconds
@@ -75,7 +73,7 @@ public enum Bench {
                     var quantizers = [String: FakeQuantizer]()
                     if !precision.isFloat {
                         let plan = QuantPlan(graph: graph, precision: precision)
-                        let ranges = try plan.calibrate(threads: 1) { body in for batch in calibration { try body(batch) } }
+                        let ranges = try plan.calibrate(using: StatisticsService(batches: calibration, threads: 1))
                         timedGraph = try plan.quantizedGraph(ranges)
                         quantizers = ranges.quantizers
                     }

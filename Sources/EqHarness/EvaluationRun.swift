@@ -96,6 +96,8 @@ public final class EvaluationRun {
 
     /// What `--search` scores pipelines on, never the test images (nil without a search).
     var searchSplit: SearchData?
+    /// Statistics services of the current model, by image set (`statistics`).
+    var services = [String: StatisticsService]()
 
     /// Images per analysis batch (per-layer taps hold every layer's output).
     static let analysisBatch = 64
@@ -181,6 +183,8 @@ public final class EvaluationRun {
         var calibration: [DecodedImage]
         /// Disjoint calibration subsets for `--calib-resamples` (empty without it).
         var resampleSubsets: [[DecodedImage]]
+        /// Names `calibration` for the statistics services (one per model and image set).
+        var calibrationSet = "calib"
     }
 
     /// The images `--search` calibrates on and scores with, and which split they come from.
@@ -201,7 +205,7 @@ public final class EvaluationRun {
             let calibration = try calib.items.prefix(settings.calibLimit).map { try PNGCodec.decode(path: calib.path(of: $0)) }
             return SearchData(data: EvaluationData(images: try items.map { try PNGCodec.decode(path: split.path(of: $0)) },
                                                    labels: items.map(\.label), classes: classes, calibration: calibration,
-                                                   resampleSubsets: []),
+                                                   resampleSubsets: [], calibrationSet: "calib"),
                               split: "search (\(items.count) images)")
         }
         guard calib.count >= 2 else { throw HarnessError("--search needs at least 2 images in \(calib.root.path) (or a search/ split)") }
@@ -210,7 +214,7 @@ public final class EvaluationRun {
         return SearchData(data: EvaluationData(images: try second.map { try PNGCodec.decode(path: calib.path(of: $0)) },
                                                labels: second.map(\.label), classes: classes,
                                                calibration: try first.map { try PNGCodec.decode(path: calib.path(of: $0)) },
-                                               resampleSubsets: []),
+                                               resampleSubsets: [], calibrationSet: "calib first half"),
                           split: "calib held-out half (\(second.count) images; \(first.count) calibrate)")
     }
 
@@ -306,11 +310,8 @@ public final class EvaluationRun {
     /// each and measuring its own float change on the probe images.
     func apply(_ variant: Variant, to model: ModelSource, precision: Precision, data: EvaluationData, probe: Tensor) throws -> Pipeline {
         var graph = model.graph
-        let preprocessing = model.preprocessing
-        let calibration = data.calibration
-        var context = PassContext(precision: precision, threads: settings.threads, calibrationBatches: { body in
-            for batch in self.batches(calibration, preprocessing, size: Self.calibrationBatch) { try body(batch) }
-        })
+        var context = PassContext(precision: precision, threads: settings.threads,
+                                  statistics: statistics(data.calibration, set: data.calibrationSet, of: model, phase: "passes"))
         var before = try Executor(graph: graph, threads: settings.threads).run(probe).outputs[0]
         let range = Double(before.data.max()! - before.data.min()!)
         var pipeline = Pipeline(graph: graph, records: [], coverage: [])
@@ -387,7 +388,7 @@ public final class EvaluationRun {
         let key = precision.activationsDescription
         if calibrations[key] == nil {
             let began = DispatchTime.now().uptimeNanoseconds
-            let calibration = try calibrate(plan, on: data.calibration, model: model, phase: "calibrate")
+            let calibration = try calibrate(plan, on: data.calibration, set: data.calibrationSet, model: model, phase: "calibrate")
             calibrations[key] = (calibration, Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9)
         }
         let (calibration, calibrationSeconds) = calibrations[key]!
@@ -406,18 +407,38 @@ public final class EvaluationRun {
         }
         var resampled = [Double]()
         for (j, subset) in data.resampleSubsets.enumerated() {
-            let ranges = try calibrate(plan, on: subset, model: model, phase: "resample \(j + 1)")
+            let ranges = try calibrate(plan, on: subset, set: "resample \(j + 1)", model: model, phase: "resample \(j + 1)")
             resampled.append(try run(plan, ranges, model: model, data: data).top1)
         }
         return QuantizedEvaluation(evaluation: evaluation, calibrationImages: calibration.images,
                                    calibrationSeconds: calibrationSeconds, resampledTop1: resampled)
     }
 
-    /// Observes a plan's activation ranges on `images` in fixed-size batches.
-    func calibrate(_ plan: QuantPlan, on images: [DecodedImage], model: ModelSource, phase: String) throws -> Calibration {
-        try plan.calibrate(threads: settings.threads) { body in
-            try forEachBatch(images, model.preprocessing, size: Self.calibrationBatch, phase: phase) { try body($0) }
+    /// Observes a plan's activation ranges on `images` (the image set `set`) in fixed-size batches.
+    func calibrate(_ plan: QuantPlan, on images: [DecodedImage], set: String, model: ModelSource, phase: String) throws -> Calibration {
+        try plan.calibrate(using: statistics(images, set: set, of: model, phase: phase))
+    }
+
+    /// The statistics service over `images` preprocessed for `model`: made once
+    /// per model and image set, shared by the passes of every variant and the
+    /// calibrations after them; reports progress under `phase`.
+    func statistics(_ images: [DecodedImage], set: String, of model: ModelSource, phase: String) -> StatisticsService {
+        let key = model.url.path + "|" + set
+        let service: StatisticsService
+        if let known = services[key] {
+            service = known
+        } else {
+            service = StatisticsService(batches: batches(images, model.preprocessing, size: Self.calibrationBatch), threads: settings.threads)
+            services = services.filter { $0.key.hasPrefix(model.url.path + "|") }
+            services[key] = service
         }
+        service.progress = { [unowned self] done, total in
+            position.phase = phase
+            position.imagesDone = done
+            position.imagesTotal = total
+            progress?(position)
+        }
+        return service
     }
 
     /// Evaluates a plan's fake-quantized graph with the calibrated activation quantizers.

@@ -74,12 +74,12 @@ public struct BiasCorrection: GraphPass {
         return report
     }
 
-    /// Mean of ΔW·x per output channel over the calibration images.
+    /// Mean of ΔW·x per output channel over the calibration images: the float
+    /// graph's layer inputs from the statistics service, each run through its
+    /// layer's ΔW alone (a one-node graph).
     func empiricalCorrections(_ graph: Graph, deltas: [Int: Op], context: PassContext) throws -> [Int: [Float]] {
-        guard let batches = context.calibrationBatches else {
-            throw PassError("bc: empirical bias correction needs calibration images")
-        }
-        let float = try Executor(graph: graph, threads: context.threads)
+        let service = try context.requireStatistics(for: name)
+        let float = try service.executor(for: graph)
         let inputs = Array(Set(deltas.keys.map { graph.nodes[$0].inputs[0] })).sorted()
         var executors = [Int: Executor]()
         for (i, op) in deltas {
@@ -91,8 +91,8 @@ public struct BiasCorrection: GraphPass {
         }
         var sums = [Int: [Double]]()
         var counts = [Int: Int]()
-        try batches { batch in
-            let taps = try float.run(batch, taps: inputs).taps
+        try service.forEachBatch(of: graph, taps: inputs) { result in
+            let taps = result.taps
             for (i, executor) in executors.sorted(by: { $0.key < $1.key }) {
                 let y = try executor.run(taps[graph.nodes[i].inputs[0]]!).outputs[0]
                 let channels = y.shape[1], plane = y.count / (y.shape[0] * channels)

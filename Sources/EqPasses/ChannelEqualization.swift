@@ -100,14 +100,12 @@ public struct ChannelEqualization: GraphPass {
 
     public func apply(to graph: inout Graph, context: inout PassContext) throws -> PassReport {
         var report = PassReport(pass: name)
-        guard let batches = context.calibrationBatches else {
-            throw PassError("chaneq needs calibration images (run it through eqbench run)")
-        }
+        let service = try context.requireStatistics(for: name)
         let (sets, skipped, regions) = try find(in: graph)
         report.setsFound = sets.count + skipped.count
         let observed = Array(Set(sets.flatMap(\.parents).map { graph.nodes[$0].output })).sorted()
         let statistics = observed.isEmpty ? [:]
-            : try InputChannelScaling.observe(graph, values: observed, threads: context.threads, batches: batches)
+            : try service.channelRanges(of: observed, in: graph)
         func parentScales(_ p: Int) -> (scales: [Float], maxActivation: Float, newMax: Float) {
             let stats = statistics[graph.nodes[p].output]!
             return Self.scales(weightRange: LayerScaling.outputRanges(graph.nodes[p].op),

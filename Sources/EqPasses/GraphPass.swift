@@ -1,5 +1,6 @@
 import EqGraph
 import EqQuant
+import EqRuntime
 import EqTensor
 import Foundation
 
@@ -20,7 +21,7 @@ public protocol GraphPass: Sendable {
     /// True when the result depends on the precision being simulated (bias
     /// correction): the harness then applies the pipeline once per precision.
     var dependsOnPrecision: Bool { get }
-    /// True when the pass reads calibration images (`PassContext.calibrationBatches`).
+    /// True when the pass reads calibration images (`PassContext.statistics`).
     var needsCalibrationData: Bool { get }
     var requires: Set<PipelineFact> { get }
     var provides: Set<PipelineFact> { get }
@@ -89,7 +90,8 @@ public struct FoldedStatistics: Equatable, Sendable {
 
 /// What passes of one pipeline share: statistics of folded batch norms (kept
 /// current by every pass that rescales or shifts a layer's outputs, keyed by
-/// stable node ids), the precision being simulated, and calibration data.
+/// stable node ids), the precision being simulated, and the statistics
+/// service that runs graphs over the calibration images.
 public struct PassContext: @unchecked Sendable {
     /// Folded batch-norm statistics of each layer that absorbed one.
     public private(set) var foldedStatistics = [NodeID: FoldedStatistics]()
@@ -97,15 +99,25 @@ public struct PassContext: @unchecked Sendable {
     public var scalingSets = [ScalingSet]()
     /// The precision the pipeline is applied for (nil: float only).
     public var precision: Precision?
-    /// Feeds calibration batches (in a fixed order) to its argument.
-    public var calibrationBatches: (((Tensor) throws -> Void) throws -> Void)?
+    /// Runs graphs over the calibration images (nil: no data; passes that need it fail).
+    public var statistics: StatisticsService?
     public var threads: Int
 
-    public init(precision: Precision? = nil, threads: Int = 1,
-                calibrationBatches: (((Tensor) throws -> Void) throws -> Void)? = nil) {
+    public init(precision: Precision? = nil, threads: Int = 1, statistics: StatisticsService? = nil) {
         self.precision = precision
         self.threads = threads
-        self.calibrationBatches = calibrationBatches
+        self.statistics = statistics
+    }
+
+    /// A context whose statistics service runs these calibration batches.
+    public init(precision: Precision? = nil, threads: Int = 1, calibration: [Tensor]) {
+        self.init(precision: precision, threads: threads, statistics: StatisticsService(batches: calibration, threads: threads))
+    }
+
+    /// The statistics service, or an error naming the pass that needs calibration images.
+    func requireStatistics(for pass: String) throws -> StatisticsService {
+        guard let statistics else { throw PassError("\(pass) needs calibration images (run it through eqbench run)") }
+        return statistics
     }
 
     /// Records the batch norms folded into `graph`'s layers.

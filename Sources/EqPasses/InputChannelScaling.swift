@@ -11,23 +11,16 @@ import Foundation
 /// per-channel Mul node is inserted) and multiply the weight columns by s. The
 /// float function is unchanged.
 enum InputChannelScaling {
-    /// Per-channel minimum and maximum of one layer's input.
-    struct Statistics {
-        var min: [Float]
-        var max: [Float]
-    }
+    typealias Statistics = StatisticsService.ChannelRange
 
     static func apply(_ pass: String, to graph: inout Graph, context: inout PassContext, candidates: (Op) -> Bool,
                       scales: (Op, Statistics) -> [Float], details: (Int, Int) -> String) throws -> PassReport {
         var report = PassReport(pass: pass)
-        guard let batches = context.calibrationBatches else {
-            throw PassError("\(pass) needs calibration images (run it through eqbench run)")
-        }
+        let service = try context.requireStatistics(for: pass)
         let layers = graph.nodes.filter { candidates($0.op) }.map(\.id)
         report.setsFound = layers.count
         guard !layers.isEmpty else { return report }
-        let statistics = try observe(graph, values: Array(Set(layers.map { graph[$0].inputs[0] })).sorted(),
-                                     threads: context.threads, batches: batches)
+        let statistics = try service.channelRanges(of: Array(Set(layers.map { graph[$0].inputs[0] })).sorted(), in: graph)
         var inserted = 0
         var absorbed = 0
         // Later layers first, as the rounding of weights scaled on both sides has always been.
@@ -78,35 +71,6 @@ enum InputChannelScaling {
             current = node.inputs[0]
         }
         return false
-    }
-
-    /// Per-channel min and max of each value over the calibration batches.
-    static func observe(_ graph: Graph, values inputs: [String], threads: Int,
-                        batches: ((Tensor) throws -> Void) throws -> Void) throws -> [String: Statistics] {
-        let executor = try Executor(graph: graph, threads: threads)
-        var statistics = [String: Statistics]()
-        try batches { batch in
-            let taps = try executor.run(batch, taps: inputs).taps
-            for value in inputs {
-                let t = taps[value]!
-                let channels = t.shape[1], plane = t.count / (t.shape[0] * channels)
-                var s = statistics[value] ?? Statistics(min: [Float](repeating: .infinity, count: channels),
-                                                        max: [Float](repeating: -.infinity, count: channels))
-                t.data.withUnsafeBufferPointer { p in
-                    for n in 0..<t.shape[0] { for c in 0..<channels {
-                        let base = (n * channels + c) * plane
-                        var lo = s.min[c], hi = s.max[c]
-                        for i in 0..<plane { lo = Swift.min(lo, p[base + i]); hi = Swift.max(hi, p[base + i]) }
-                        s.min[c] = lo; s.max[c] = hi
-                    } }
-                }
-                statistics[value] = s
-            }
-        }
-        guard inputs.allSatisfy({ statistics[$0] != nil }) else {
-            throw PassError("no calibration images were given to observe activations on")
-        }
-        return statistics
     }
 
     /// Divides a producer's output channels by s: conv/linear rows and bias,

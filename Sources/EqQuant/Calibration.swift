@@ -16,20 +16,15 @@ public struct Calibration: Sendable {
 }
 
 extension QuantPlan {
-    /// Runs the float deployment graph over calibration batches, feeds every
-    /// quantized value to its observer (in batch order, so the result does not
-    /// depend on the thread count) and freezes the encodings.
-    ///
-    /// `batches` calls its argument once per batch; use a batch size that does
-    /// not depend on the thread count.
-    public func calibrate(threads: Int, batches: ((Tensor) throws -> Void) throws -> Void) throws -> Calibration {
+    /// Runs the float deployment graph over the service's calibration
+    /// batches, feeds every quantized value to its observer (in batch order,
+    /// so the result does not depend on the thread count) and freezes the
+    /// encodings.
+    public func calibrate(using service: StatisticsService) throws -> Calibration {
         guard let scheme = precision.activations else { return Calibration(ranges: [:], quantizers: [:], images: 0) }
-        let executor = try Executor(graph: graph, threads: threads)
         var observers = [String: RangeObserver]()
         for value in quantizedValues { observers[value] = RangeObserver(precision.estimator) }
-        var images = 0
-        try batches { batch in
-            let result = try executor.run(batch, taps: quantizedValues)
+        try service.forEachBatch(of: graph, taps: quantizedValues) { result in
             for value in quantizedValues {
                 do {
                     try result.taps[value]!.data.withUnsafeBufferPointer { try observers[value]!.observe($0) }
@@ -37,9 +32,8 @@ extension QuantPlan {
                     throw QuantError("\(value): \(error.message) during calibration")
                 }
             }
-            images += batch.shape[0]
         }
-        guard images > 0 else { throw QuantError("calibration saw no images") }
+        let images = service.imageCount
         var ranges = [String: (min: Float, max: Float)]()
         var quantizers = [String: FakeQuantizer]()
         for value in quantizedValues {

@@ -9,6 +9,7 @@ public enum ExecutorError: Error, Equatable, CustomStringConvertible {
     case inputShape(expected: [Int], got: [Int])
     case unknownTap(String)
     case emptyBatch
+    case noImages(graph: String)
 
     public var description: String {
         switch self {
@@ -17,6 +18,7 @@ public enum ExecutorError: Error, Equatable, CustomStringConvertible {
             return "input has shape \(got), the model expects [N] + \(expected)"
         case let .unknownTap(name): return "no node or value named '\(name)' to tap"
         case .emptyBatch: return "the batch holds no images"
+        case let .noImages(graph): return "no calibration images to run \(graph) on"
         }
     }
 }

@@ -50,7 +50,7 @@ final class BiasPassTests: XCTestCase {
         let data = Tensor(shape: [64, 8], data: rng.signedArray(512).map { $0 + 3 })
         let precision = try Precision.parse("w4a8-pt")
         var corrected = graph
-        var context = PassContext(precision: precision, threads: 2, calibrationBatches: { body in try body(data) })
+        var context = PassContext(precision: precision, threads: 2, calibration: [data])
         let report = try BiasCorrection(.empirical).apply(to: &corrected, context: &context)
         XCTAssertEqual(report.setsScaled, 1)
         func meanOutputs(_ g: Graph, quantize: Bool) throws -> [Double] {

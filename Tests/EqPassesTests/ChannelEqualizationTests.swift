@@ -23,7 +23,7 @@ final class ChannelEqualizationTests: XCTestCase {
 
     func apply(_ graph: Graph, data: Tensor) throws -> (Graph, PassReport) {
         var transformed = graph
-        var context = PassContext(threads: 1, calibrationBatches: { body in try body(data) })
+        var context = PassContext(threads: 1, calibration: [data])
         let report = try ChannelEqualization().apply(to: &transformed, context: &context)
         let before = try Executor(graph: graph).run(data).outputs[0]
         let after = try Executor(graph: transformed).run(data).outputs[0]
@@ -184,7 +184,7 @@ final class ChannelEqualizationTests: XCTestCase {
         for name in ["mbv2", "resnet", "inception", "mlp", "mbv2_hard", "mlp_hard"] {
             let graph = try ONNXImporter.load(contentsOf: root.appendingPathComponent("Datasets/models/\(name).onnx"))
             var transformed = graph
-            var context = PassContext(threads: 2, calibrationBatches: { body in try body(images) })
+            var context = PassContext(threads: 2, calibration: [images])
             for pass in try Variant.resolve("bnfold+chaneq").passes { _ = try pass.apply(to: &transformed, context: &context) }
             let before = try Executor(graph: graph).run(images).outputs[0]
             let after = try Executor(graph: transformed).run(images).outputs[0]

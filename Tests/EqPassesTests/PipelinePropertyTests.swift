@@ -68,7 +68,7 @@ final class PipelinePropertyTests: XCTestCase {
         var folded = 0
         for model in Self.models {
             let graph = try Self.load(model)
-            var context = PassContext(precision: precision, calibrationBatches: { body in try body(calibration) })
+            var context = PassContext(precision: precision, calibration: [calibration])
             context.threads = 1
             let start = State(graph: graph, context: context, logits: try Executor(graph: graph).run(probe).outputs[0], names: [])
             var frontier = [start]

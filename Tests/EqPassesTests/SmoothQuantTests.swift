@@ -32,7 +32,7 @@ final class SmoothQuantTests: XCTestCase {
         // the second's goes into the first, through the ReLU too.
         for (graph, absorbedCount) in [(direct, 1), (viaRelu, 1)] {
             var smoothed = graph
-            var context = PassContext(threads: 1, calibrationBatches: { body in try body(data) })
+            var context = PassContext(threads: 1, calibration: [data])
             let report = try SmoothQuant().apply(to: &smoothed, context: &context)
             XCTAssertEqual(report.setsScaled, 2)
             XCTAssertTrue(report.details.contains("\(absorbedCount) absorbed"), report.details)
@@ -55,7 +55,7 @@ final class SmoothQuantTests: XCTestCase {
         for name in ["mbv2", "mlp_hard"] {
             let graph = try ONNXImporter.load(contentsOf: root.appendingPathComponent("Datasets/models/\(name).onnx"))
             var smoothed = graph
-            var context = PassContext(threads: 2, calibrationBatches: { body in try body(images) })
+            var context = PassContext(threads: 2, calibration: [images])
             _ = try BatchNormFolding().apply(to: &smoothed, context: &context)
             let report = try SmoothQuant(alpha: 0.5).apply(to: &smoothed, context: &context)
             XCTAssertGreaterThan(report.setsScaled, 0, name)
@@ -86,7 +86,7 @@ final class InputWeightEqualizationTests: XCTestCase {
         ], outputs: ["y"])
         let data = Tensor(shape: [32, 3], data: rng.signedArray(96).map { $0 * 3 })
         var equalized = graph
-        var context = PassContext(threads: 1, calibrationBatches: { body in try body(data) })
+        var context = PassContext(threads: 1, calibration: [data])
         let report = try InputWeightEqualization().apply(to: &equalized, context: &context)
         XCTAssertEqual(report.setsScaled, 2)
         XCTAssertEqual(report.details, "1 scale folded into the previous layer, 1 Mul node inserted")
@@ -100,7 +100,7 @@ final class InputWeightEqualizationTests: XCTestCase {
         let hard = try ONNXImporter.load(contentsOf: mlp)
         var hardEqualized = hard
         let images = Tensor(shape: [16, 1, 28, 28], data: rng.signedArray(16 * 784).map { abs($0) })
-        var hardContext = PassContext(threads: 2, calibrationBatches: { body in try body(images) })
+        var hardContext = PassContext(threads: 2, calibration: [images])
         _ = try InputWeightEqualization().apply(to: &hardEqualized, context: &hardContext)
         let x = try Executor(graph: hard).run(images).outputs[0], y = try Executor(graph: hardEqualized).run(images).outputs[0]
         XCTAssertLessThanOrEqual(x.maxAbsDifference(y) / (x.data.max()! - x.data.min()!), 1e-5)

@@ -55,7 +55,7 @@ final class QuantPlanTests: XCTestCase {
                           nodes: [Node(name: "fc", op: .linear(fc), inputs: ["x"], output: "y")], outputs: ["y"])
         let plan = QuantPlan(graph: graph, precision: try Precision.parse("w8a8-pt-b32"))
         let batch = Tensor(shape: [2, 2], data: [0, 1, 2, 0.5])
-        let calibration = try plan.calibrate(threads: 2) { body in try body(batch) }
+        let calibration = try plan.calibrate(using: StatisticsService(batches: [batch], threads: 2))
         XCTAssertEqual(calibration.images, 2)
         XCTAssertEqual(calibration.ranges["x"]?.min, 0)
         XCTAssertEqual(calibration.ranges["x"]?.max, 2)

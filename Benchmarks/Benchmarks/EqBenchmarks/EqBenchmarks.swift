@@ -259,7 +259,7 @@ let benchmarks: @Sendable () -> Void = {
                     // A graph of its own, so the passes edit weights in place (the harness
                     // instead keeps the imported graph and pays one copy-on-write copy).
                     var graph = build()
-                    var context = PassContext(threads: 2, calibrationBatches: { body in try body(images) })
+                    var context = PassContext(threads: 2, calibration: [images])
                     // The floor beside each timed iteration, so both see the same machine.
                     let copy = Floors.copySeconds(bytes: bytes)
                     benchmark.startMeasurement()

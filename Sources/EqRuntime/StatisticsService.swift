@@ -1,0 +1,102 @@
+import EqGraph
+import EqTensor
+import Foundation
+
+/// The one place passes and calibration run graphs over the calibration
+/// images: the images preprocessed once into fixed batches, one compiled
+/// executor per graph state (kept while the graph is unchanged, so the passes
+/// of a pipeline and the calibration after them share what they can), and the
+/// per-channel ranges a pass asks for, computed once per graph state and value.
+///
+/// Batches are fed in their fixed order, so every statistic is independent of
+/// the thread count. A graph state is the graph's value: a pass that changes
+/// the graph gets a new executor, never a stale one.
+public final class StatisticsService: @unchecked Sendable {
+    /// Per-channel minimum and maximum of one activation (channel = axis 1).
+    public struct ChannelRange: Equatable, Sendable {
+        public var min: [Float]
+        public var max: [Float]
+    }
+
+    /// The preprocessed calibration batches, in order.
+    public let batches: [Tensor]
+    public let threads: Int
+    /// Called after each batch a graph is run on, with the images done so far and in all.
+    public var progress: ((_ done: Int, _ total: Int) -> Void)?
+
+    private let lock = NSLock()
+    /// Recent graph states with their executors and the ranges observed on them, newest last.
+    private var states = [(graph: Graph, executor: Executor, ranges: [String: ChannelRange])]()
+    private static let statesKept = 4
+
+    public init(batches: [Tensor], threads: Int) {
+        self.batches = batches
+        self.threads = threads
+    }
+
+    /// The number of images in all batches.
+    public var imageCount: Int { batches.reduce(0) { $0 + $1.shape[0] } }
+
+    /// The compiled executor of `graph`, made once per graph state.
+    public func executor(for graph: Graph) throws -> Executor {
+        try state(of: graph).executor
+    }
+
+    /// Runs `graph` over every batch in order, giving `body` each result with the `taps` values.
+    public func forEachBatch(of graph: Graph, taps: [String], _ body: (ExecutionResult) throws -> Void) throws {
+        guard !batches.isEmpty else { throw ExecutorError.noImages(graph: graph.name) }
+        let executor = try executor(for: graph)
+        var done = 0
+        for batch in batches {
+            try body(try executor.run(batch, taps: taps))
+            done += batch.shape[0]
+            progress?(done, imageCount)
+        }
+    }
+
+    /// Per-channel min and max of each of `values` over all batches, observed
+    /// on `graph` (values already observed on this graph state are not run again).
+    public func channelRanges(of values: [String], in graph: Graph) throws -> [String: ChannelRange] {
+        let known = try state(of: graph).ranges
+        let missing = Array(Set(values).subtracting(known.keys)).sorted()
+        var found = [String: ChannelRange]()
+        if !missing.isEmpty {
+            try forEachBatch(of: graph, taps: missing) { result in
+                for value in missing {
+                    let t = result.taps[value]!
+                    let channels = t.shape[1], plane = t.count / (t.shape[0] * channels)
+                    var r = found[value] ?? ChannelRange(min: [Float](repeating: .infinity, count: channels),
+                                                         max: [Float](repeating: -.infinity, count: channels))
+                    t.data.withUnsafeBufferPointer { p in
+                        for n in 0..<t.shape[0] { for c in 0..<channels {
+                            let (lo, hi, _) = valueRange(p.baseAddress! + (n * channels + c) * plane, count: plane)
+                            r.min[c] = Swift.min(r.min[c], lo); r.max[c] = Swift.max(r.max[c], hi)
+                        } }
+                    }
+                    found[value] = r
+                }
+            }
+            lock.lock()
+            if let i = states.lastIndex(where: { $0.graph == graph }) { states[i].ranges.merge(found) { old, _ in old } }
+            lock.unlock()
+        }
+        return Dictionary(uniqueKeysWithValues: values.map { ($0, known[$0] ?? found[$0]!) })
+    }
+
+    private func state(of graph: Graph) throws -> (graph: Graph, executor: Executor, ranges: [String: ChannelRange]) {
+        lock.lock()
+        if let i = states.lastIndex(where: { $0.graph == graph }) {
+            let state = states.remove(at: i)
+            states.append(state)
+            lock.unlock()
+            return state
+        }
+        lock.unlock()
+        let state = (graph: graph, executor: try Executor(graph: graph, threads: threads), ranges: [String: ChannelRange]())
+        lock.lock()
+        states.append(state)
+        if states.count > Self.statesKept { states.removeFirst() }
+        lock.unlock()
+        return state
+    }
+}
