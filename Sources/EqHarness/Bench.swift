@@ -12,7 +12,7 @@ public struct BenchSettings: Sendable {
     public var batchSizes = [1, 32, 256]
     public var threadCounts = [1, ProcessInfo.processInfo.activeProcessorCount]
     public var precisions = ["fp32", "w8a8-pt"]
-    public var variants = ["baseline"]
+    public var variants = [Variant.baselineName]
     /// Images per timed pass (random inputs in the model's input shape).
     public var images = 256
     /// Timed passes per configuration; the best is kept.

@@ -7,7 +7,7 @@ import EqQuant
 /// precision is `fp32` or a name of the grammar `Precision.parse` reads.
 public enum Catalog {
     public static let variants = Variant.all.map(\.name) + ["smoothquant@ALPHA", "A+B (e.g. bnfold+chaneq, dfq+smoothquant@0.5)"]
-    public static let defaultVariants = ["baseline", "bnfold", "cls", "dfq", "dfq+bc", "chaneq", "smoothquant"]
+    public static let defaultVariants = [Variant.baselineName, "bnfold", "cls", "dfq", "dfq+bc", "chaneq", "smoothquant"]
     public static let defaultPrecisions = ["fp32", "w8a8-pt", "w8a8-pc"]
     public static let precisionGrammar = "fp32, or w<bits>a<bits>-<pt|pc>[-pow2][-mse|-pct|-ema|-last][-b32] (e.g. w8a8-pt, w8a8-pc, w4a8-pc)"
 

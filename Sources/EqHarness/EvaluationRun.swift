@@ -73,7 +73,7 @@ public struct RunReport: Sendable {
     /// The tables as written, with derived columns filled in (nil until written).
     public var folder: ReportFolder?
     /// True when any row has status `error`.
-    public var hasErrors: Bool { accuracy.contains { $0.status == "error" } }
+    public var hasErrors: Bool { accuracy.contains { $0.status == .error } }
 }
 
 /// Runs every model under every variant and precision and writes
@@ -166,7 +166,7 @@ public final class EvaluationRun {
                         report.accuracy.append(AccuracyRecord(model: name, variant: variant, precision: precision.name,
                                                               weights: precision.weightsDescription,
                                                               activations: precision.activationsDescription,
-                                                              evalImages: count, status: "error", message: String(describing: error)))
+                                                              evalImages: count, status: .error, message: String(describing: error)))
                     }
                 }
             }
@@ -252,7 +252,7 @@ public final class EvaluationRun {
                     }
                     let key = variant.dependsOnPrecision ? precision.name : ""
                     if floatOfVariant[key] == nil {
-                        let float = name == "baseline" ? original : try run(pipeline.graph, quantizers: [:], model: model, data: data)
+                        let float = name == Variant.baselineName ? original : try run(pipeline.graph, quantizers: [:], model: model, data: data)
                         let diff = zip(float.logits, original.logits).map { Double(abs($0 - $1)) }.max()! / originalRange
                         floatOfVariant[key] = (float, diff)
                         if variant.preservesFloatFunction && diff > 1e-4 {
@@ -286,7 +286,7 @@ public final class EvaluationRun {
                     log(String(format: "%@ %@ %@: top-1 %.2f%%, %.0f images/s", model.name, name, precision.name,
                                result.top1, Double(data.images.count) / result.seconds))
                 } catch {
-                    record.status = "error"
+                    record.status = .error
                     record.message = String(describing: error)
                     log("error: \(model.name) \(name) \(precision.name): \(error)")
                 }

@@ -42,12 +42,12 @@ public enum EqualizationSummary {
             let (sets, coverage) = try CrossLayerScaling(relu6: policy).find(in: folded)
             let label = policy == .skip ? "cls (ReLU6 kept, pairs through it skipped)" : "cls6 / dfq6 (ReLU6 bounds scaled per channel)"
             lines.append("")
-            lines.append("\(label): \(sets.count) sets, \(coverage.filter { $0.status == "equalized" }.count) of \(coverage.count) layers covered")
+            lines.append("\(label): \(sets.count) sets, \(coverage.filter { $0.status == .equalized }.count) of \(coverage.count) layers covered")
             for set in sets {
                 let kind = set.hops.count == 2 ? "triplet" : "pair"
                 lines.append("  \(kind): " + set.layers.map { folded[$0].name }.joined(separator: " → "))
             }
-            let skipped = coverage.filter { $0.status == "skipped" }
+            let skipped = coverage.filter { $0.status == .skipped }
             if !skipped.isEmpty {
                 lines.append("  skipped:")
                 lines += skipped.map { "    \($0.node) (\($0.op)): \($0.reason)" }

@@ -1,3 +1,4 @@
+import EqPasses
 import Foundation
 
 /// `report.html`: one self-contained page (inline CSS and SVG, no script, no
@@ -64,7 +65,7 @@ struct HTMLReport {
     }
 
     func problemSection(_ accuracy: [[String: String]]) -> String {
-        let errors = accuracy.filter { $0["status"] != "ok" }
+        let errors = accuracy.filter { $0["status"] != RowStatus.ok.rawValue }
         guard !errors.isEmpty || !folder.warnings.isEmpty else { return "" }
         var out = "<h2>Problems</h2>\n<div class=warn><ul>\n"
         for e in errors { out += "<li>\(html(e["model"]!)) \(html(e["variant"]!)) \(html(e["precision"]!)): \(html(e["message"]!))</li>\n" }
@@ -82,12 +83,12 @@ struct HTMLReport {
             out += "<tr><td class=l>\(html(variant))</td>"
             for precision in precisions {
                 guard let row = byKey[variant + "|" + precision] else { out += "<td></td>"; continue }
-                guard row["status"] == "ok", let top1 = Double(row["top1"]!) else { out += "<td class=bad>error</td>"; continue }
+                guard row["status"] == RowStatus.ok.rawValue, let top1 = Double(row["top1"]!) else { out += "<td class=bad>error</td>"; continue }
                 let base = byKey["baseline|" + precision].flatMap { Double($0["top1"]!) }
                 let delta = base.map { top1 - $0 }
                 let tip = "95% interval \(row["top1_ci_low"]!)–\(row["top1_ci_high"]!); logits SQNR \(row["logits_sqnr_db"]!) dB"
                 out += "<td class=cell style=\"background:\(color(delta))\" title=\"\(html(tip))\"><b>\(row["top1"]!)</b>"
-                if let delta, variant != "baseline" { out += "<br><span class=d>\(signed(delta))</span>" }
+                if let delta, variant != Variant.baselineName { out += "<br><span class=d>\(signed(delta))</span>" }
                 out += "</td>"
             }
             out += "</tr>\n"
@@ -108,7 +109,7 @@ struct HTMLReport {
             let kept = r["kept"] == "yes"
             let name = html(r["pipeline"]!)
             out += "<tr><td>\(r["round"]!)</td><td class=l>\(kept ? "<b>\(name)</b>" : name)</td>"
-            out += "<td>\(r["status"] == "ok" ? r["top1"]! : "error")</td><td>\(r["logits_sqnr_db"]!)</td><td>\(r["seconds"]!)</td></tr>\n"
+            out += "<td>\(r["status"] == RowStatus.ok.rawValue ? r["top1"]! : RowStatus.error.rawValue)</td><td>\(r["logits_sqnr_db"]!)</td><td>\(r["seconds"]!)</td></tr>\n"
         }
         return out + "</table>\n"
     }

@@ -17,7 +17,7 @@ public struct SearchRecord: Equatable, Sendable {
     public var logitsSQNR: Double?
     public var seconds: Double
     public var kept: Bool
-    public var status = "ok"
+    public var status = RowStatus.ok
     public var message = ""
     /// The split that scored the row: a held-out part of calib/ or search/ for
     /// the trials, test/ for the winner's final row.
@@ -25,7 +25,7 @@ public struct SearchRecord: Equatable, Sendable {
 
     public var fields: [String] {
         [model, precision, String(round), pipeline.isEmpty ? "(none)" : pipeline.joined(separator: "+"), fixed(top1, 2),
-         fixed(logitsSQNR, 2), fixed(seconds, 3), kept ? "yes" : "no", status, message, scoredOn]
+         fixed(logitsSQNR, 2), fixed(seconds, 3), kept ? "yes" : "no", status.rawValue, message, scoredOn]
     }
 }
 
@@ -88,7 +88,7 @@ extension EvaluationRun {
                 record.top1 = result.top1
                 record.logitsSQNR = logitsSQNR(reference.logits, result.logits)
             } catch {
-                record.status = "error"
+                record.status = .error
                 record.message = String(describing: error)
             }
             record.seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9

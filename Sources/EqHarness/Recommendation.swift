@@ -1,3 +1,4 @@
+import EqPasses
 import Foundation
 
 /// Which variant to enable for a model at an int8 precision, chosen so that
@@ -60,7 +61,7 @@ public struct Recommendation: Equatable, Sendable {
         let outcomes = accuracy.columns.firstIndex(of: "correct_images")
         var groups = [String: [Candidate]]()
         var keys = [String]()
-        for (order, row) in accuracy.rows.enumerated() where row[c("status")] == "ok" && row[c("precision")] != "fp32" {
+        for (order, row) in accuracy.rows.enumerated() where row[c("status")] == RowStatus.ok.rawValue && row[c("precision")] != "fp32" {
             guard let top1 = Double(row[c("top1")]) else { continue }
             let passes = row[c("passes")]
             let correct = outcomes.flatMap { CorrectnessBits.decode(row[$0], count: Int(row[c("eval_images")]) ?? 0) }
@@ -98,7 +99,7 @@ public struct Recommendation: Equatable, Sendable {
             let indistinguishable = test.map { $0.pValue >= significance } ?? (candidate.high >= best.top1)
             if indistinguishable { chosen = candidate; comparison = test; break }
         }
-        let baseline = candidates.first { $0.variant == "baseline" }
+        let baseline = candidates.first { $0.variant == Variant.baselineName }
         let reason: String
         switch (chosen.order == best.order, comparison) {
         case (true, .some):

@@ -1,5 +1,12 @@
+import EqPasses
 import EqRuntime
 import Foundation
+
+/// Whether an evaluation (an accuracy.csv or search.csv row) ran: `error`
+/// rows carry the message and no numbers.
+public enum RowStatus: String, Sendable {
+    case ok, error
+}
 
 /// One row of `accuracy.csv`: a model evaluated under one variant and one
 /// precision. Optional fields are written empty where they do not apply (e.g.
@@ -27,7 +34,7 @@ public struct AccuracyRecord: Equatable, Sendable {
     public var top1DeltaVsFloat: Double?
     public var logitsSQNR: Double?
     public var floatMaxAbsDiff: Double?
-    public var status = "ok"
+    public var status = RowStatus.ok
     public var message = ""
     /// Seconds spent calibrating (range observation over the calibration images).
     public var calibSeconds: Double?
@@ -42,7 +49,7 @@ public struct AccuracyRecord: Equatable, Sendable {
         [model, variant, passes.joined(separator: "+"), precision, weights, activations,
          String(calibImages), String(evalImages), fixed(top1, 2), fixed(top1CI?.low, 2), fixed(top1CI?.high, 2),
          fixed(top5, 2), fixed(top1DeltaVsFloat, 2), "" /* top1_delta_vs_baseline_int8: ReportFolder fills it */,
-         fixed(logitsSQNR, 2), scientific(floatMaxAbsDiff), status, message,
+         fixed(logitsSQNR, 2), scientific(floatMaxAbsDiff), status.rawValue, message,
          fixed(calibSeconds, 4), calibResampledTop1.isEmpty ? "" : String(calibResampledTop1.count),
          fixed(calibResampledTop1.min(), 2), fixed(calibResampledTop1.max(), 2), CorrectnessBits.encode(correct)]
     }
@@ -157,7 +164,7 @@ public struct CoverageRecord: Equatable, Sendable {
     public var node: String
     public var op: String
     public var set: String
-    public var status: String
+    public var status: CoverageStatus
     public var reason: String
     /// The pass that reported the row.
     public var pass: String
@@ -165,5 +172,5 @@ public struct CoverageRecord: Equatable, Sendable {
     /// that output's range, on the probe images.
     public var floatChange: Double?
 
-    public var fields: [String] { [model, variant, node, op, set, status, reason, pass, floatChange.map { String(format: "%.3g", $0) } ?? ""] }
+    public var fields: [String] { [model, variant, node, op, set, status.rawValue, reason, pass, floatChange.map { String(format: "%.3g", $0) } ?? ""] }
 }

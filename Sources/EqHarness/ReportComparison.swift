@@ -38,7 +38,7 @@ public struct ReportComparison {
             result.comparedRows += 1
             let (o, n) = (oldRow["status"]!, newRow["status"]!)
             if o != n {
-                result.changes.append(Change(key: key, what: "status", old: o, new: n, delta: nil, regression: n == "error"))
+                result.changes.append(Change(key: key, what: "status", old: o, new: n, delta: nil, regression: n == RowStatus.error.rawValue))
             }
             if let a = Double(oldRow["top1"]!), let b = Double(newRow["top1"]!), abs(b - a) >= 0.005 {
                 result.changes.append(Change(key: key, what: "top1", old: oldRow["top1"]!, new: newRow["top1"]!,

@@ -81,7 +81,7 @@ public struct ReportFolder: Sendable {
     mutating func fillBaselineDeltas() {
         let c = accuracy.index
         var baseline = [String: Double]()
-        for row in accuracy.rows where row[c("variant")] == "baseline" && row[c("status")] == "ok" {
+        for row in accuracy.rows where row[c("variant")] == Variant.baselineName && row[c("status")] == RowStatus.ok.rawValue {
             baseline[row[c("model")] + "|" + row[c("precision")]] = Double(row[c("top1")])
         }
         for i in accuracy.rows.indices {

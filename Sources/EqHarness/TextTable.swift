@@ -1,3 +1,5 @@
+import EqPasses
+
 /// Plain-text tables for the terminal: columns padded to their widest cell,
 /// numbers right-aligned.
 public enum TextTable {
@@ -35,9 +37,9 @@ extension ReportFolder {
             let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
             return parts + precisions.map { precision in
                 guard let r = byKey[key + "|" + precision] else { return "" }
-                guard r["status"] == "ok" else { return "error" }
+                guard r["status"] == RowStatus.ok.rawValue else { return RowStatus.error.rawValue }
                 let delta = r["top1_delta_vs_baseline_int8"]!
-                return r["top1"]! + (delta.isEmpty || parts[1] == "baseline" ? "" : " (\(delta.hasPrefix("-") ? "" : "+")\(delta))")
+                return r["top1"]! + (delta.isEmpty || parts[1] == Variant.baselineName ? "" : " (\(delta.hasPrefix("-") ? "" : "+")\(delta))")
             }
         }
         var text = "top-1 % (int8: change against baseline at the same precision)\n"

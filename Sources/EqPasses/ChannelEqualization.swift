@@ -174,9 +174,9 @@ public struct ChannelEqualization: GraphPass {
         for s in skipped { for m in s.members where reasons[m] == nil { reasons[m] = "\(s.kind.rawValue) set skipped: \(s.reason)" } }
         return graph.nodes.enumerated().filter { $0.element.op.isWeightedLayer }.map { i, node in
             if let label = labels[i] {
-                return CoverageEntry(node: node.name, op: node.op.typeName, set: label, status: "equalized", reason: "")
+                return CoverageEntry(node: node.name, op: node.op.typeName, set: label, status: .equalized, reason: "")
             }
-            return CoverageEntry(node: node.name, op: node.op.typeName, set: "", status: "skipped",
+            return CoverageEntry(node: node.name, op: node.op.typeName, set: "", status: .skipped,
                                  reason: reasons[i] ?? "in no pairing set")
         }
     }

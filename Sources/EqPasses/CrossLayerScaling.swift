@@ -61,14 +61,14 @@ public struct CrossLayerScaling: GraphPass {
         var coverage = [CoverageEntry]()
         for node in graph.nodes where node.op.isWeightedLayer {
             if let label = membership[node.id] {
-                coverage.append(CoverageEntry(node: node.name, op: node.op.typeName, set: label, status: "equalized", reason: ""))
+                coverage.append(CoverageEntry(node: node.name, op: node.op.typeName, set: label, status: .equalized, reason: ""))
             } else {
                 let reason: String
                 switch finder.hop(from: node.id) {
                 case let .failure(why): reason = why.description
                 case .success: reason = manualSets == nil ? "its next layer is already in another set" : "not in the manual sets"
                 }
-                coverage.append(CoverageEntry(node: node.name, op: node.op.typeName, set: "", status: "skipped", reason: reason))
+                coverage.append(CoverageEntry(node: node.name, op: node.op.typeName, set: "", status: .skipped, reason: reason))
             }
         }
         return (sets, coverage)

@@ -163,20 +163,24 @@ public struct PassReport: Sendable {
     }
 }
 
+/// What an equalization pass did with a layer (coverage.csv's `status`).
+public enum CoverageStatus: String, Sendable {
+    case equalized, skipped
+}
+
 /// One row of `coverage.csv`: a Conv/Gemm and what an equalization pass did with it.
 public struct CoverageEntry: Equatable, Sendable {
     public var node: String
     public var op: String
     /// The set it belongs to ("A → B" names), empty when skipped.
     public var set: String
-    /// "equalized" or "skipped".
-    public var status: String
+    public var status: CoverageStatus
     public var reason: String
     /// For an approximate pass: the value whose float output the pass means to
     /// keep (the harness measures by how much it moved).
     public var checkedValue: String?
 
-    public init(node: String, op: String, set: String, status: String, reason: String, checkedValue: String? = nil) {
+    public init(node: String, op: String, set: String, status: CoverageStatus, reason: String, checkedValue: String? = nil) {
         self.node = node; self.op = op; self.set = set; self.status = status; self.reason = reason
         self.checkedValue = checkedValue
     }

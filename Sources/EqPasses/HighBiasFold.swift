@@ -45,7 +45,7 @@ public struct HighBiasFold: GraphPass {
             func skip(_ why: Skip) {
                 if why != .noPair { skipped[why, default: 0] += 1 }
                 report.coverage.append(CoverageEntry(node: graph[layer].name, op: graph[layer].op.typeName, set: "",
-                                                     status: "skipped", reason: why.rawValue))
+                                                     status: .skipped, reason: why.rawValue))
             }
             guard case let .success(hop) = finder.hop(from: layer) else { skip(.noPair); continue }
             report.setsFound += 1
@@ -66,7 +66,7 @@ public struct HighBiasFold: GraphPass {
             absorbed += c.filter { $0 > 0 }
             report.coverage.append(CoverageEntry(node: graph[layer].name, op: graph[layer].op.typeName,
                                                  set: graph[hop.producer].name + " → " + graph[hop.consumer].name,
-                                                 status: "equalized", reason: "", checkedValue: graph[hop.consumer].output))
+                                                 status: .equalized, reason: "", checkedValue: graph[hop.consumer].output))
         }
         report.details = "\(absorbed.count) channel\(absorbed.count == 1 ? "" : "s") absorbed"
             + (absorbed.max().map { String(format: " (largest %.4g)", $0) } ?? "")

@@ -30,10 +30,13 @@ public struct Variant: Sendable {
         self.name = name; self.summary = summary; self.passes = passes
     }
 
+    /// The variant every delta is measured against: the model as given.
+    public static let baselineName = "baseline"
+
     public static let all: [Variant] = {
         let dfq: [any GraphPass] = [ReLU6ToReLU(), BatchNormFolding(), CrossLayerScaling(relu6: .skip), HighBiasFold()]
         return [
-            Variant(name: "baseline", summary: "the model as given", passes: []),
+            Variant(name: baselineName, summary: "the model as given", passes: []),
             Variant(name: "bnfold", summary: "batch norms folded", passes: [BatchNormFolding()]),
             Variant(name: "cls", summary: "bnfold + cross-layer scaling, pairs through ReLU6 skipped",
                     passes: [BatchNormFolding(), CrossLayerScaling(relu6: .skip)]),

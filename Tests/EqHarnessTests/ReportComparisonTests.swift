@@ -20,7 +20,7 @@ final class ReportComparisonTests: XCTestCase {
         for (model, top1, status) in accuracy {
             var record = AccuracyRecord(model: model, variant: "dfq", precision: "w8a8-pt", weights: "w", activations: "a")
             record.top1 = Double(top1)
-            record.status = status
+            record.status = RowStatus(rawValue: status)!
             table.append(record.fields)
         }
         try table.write(to: folder.appendingPathComponent("accuracy.csv"))

@@ -63,7 +63,7 @@ final class ChannelEqualizationTests: XCTestCase {
         XCTAssertTrue(report.details.hasPrefix("0 single, 1 concat, 0 residual"), report.details)
         XCTAssertEqual(report.scaleRange?.min, 1)
         XCTAssertEqual(report.scaleRange?.max, 8)
-        XCTAssertTrue(report.coverage.allSatisfy { $0.status == "equalized" && $0.set.hasPrefix("concat: A, B → C") })
+        XCTAssertTrue(report.coverage.allSatisfy { $0.status == .equalized && $0.set.hasPrefix("concat: A, B → C") })
     }
 
     /// Concat parent sets must nest: A feeding two concats with different

@@ -174,7 +174,7 @@ final class PipelinePropertyTests: XCTestCase {
     func checkHighBiasFold(_ report: PassReport, before graph: Graph, after: Graph, context: PassContext, probe: Tensor,
                            change: Float, label: String) throws {
         var bands = [(value: String, c: [Float])]()
-        for entry in report.coverage where entry.status == "equalized" {
+        for entry in report.coverage where entry.status == .equalized {
             guard let node = graph.nodes.first(where: { $0.name == entry.node }), let stats = context.foldedStatistics[node.id] else {
                 XCTFail("\(label): hbf folded \(entry.node) without statistics"); continue
             }
@@ -193,7 +193,7 @@ final class PipelinePropertyTests: XCTestCase {
             }
             if inBand { XCTAssertLessThanOrEqual(change, 1e-4, "\(label): hbf moved the logits with every pre-activation in its band") }
         }
-        for entry in report.coverage where entry.status == "skipped" {
+        for entry in report.coverage where entry.status == .skipped {
             guard let node = graph.nodes.first(where: { $0.name == entry.node }) else { XCTFail("\(label): unknown node \(entry.node)"); continue }
             let stats = context.foldedStatistics[node.id]
             switch HighBiasFold.Skip(rawValue: entry.reason) {
@@ -215,7 +215,7 @@ final class PipelinePropertyTests: XCTestCase {
     func checkScalingReasons(_ report: PassReport, graph: Graph, label: String) throws {
         let shapes = try graph.inferShapes()
         let consumers = graph.consumers()
-        for entry in report.coverage where entry.status == "skipped" {
+        for entry in report.coverage where entry.status == .skipped {
             guard let node = graph.nodes.first(where: { $0.name == entry.node }) else { XCTFail("\(label): unknown node \(entry.node)"); continue }
             if entry.reason.hasPrefix("groups") {
                 guard case let .conv(c) = node.op else { XCTFail("\(label): \(node.name) is no conv"); continue }
