@@ -11,7 +11,8 @@ public enum EQBenchVersion {
 /// machine, so one file describes a run completely.
 enum RunSummary {
     /// Columns kept as text even when they look like numbers.
-    static let textColumns: Set<String> = ["model", "variant", "node", "precision", "pass", "passes", "best_variant"]
+    static let textColumns: Set<String> = ["model", "variant", "node", "precision", "pass", "passes", "best_variant",
+                                           "correct_images", "message", "reason", "details", "set", "pipeline", "scored_on"]
 
     static func objects(_ table: CSVTable) -> JSONValue {
         .array(table.rows.map { row in

@@ -19,7 +19,7 @@ public enum PassCatalog {
     }
 
     public static let entries: [Entry] = [
-        Entry(name: "relu6relu", summary: "ReLU6 → ReLU (DFQ's first step; changes the float function)", parameters: [], primary: nil) { _ in
+        Entry(name: "relu6relu", summary: "ReLU6 → ReLU (DFQ's first step)", parameters: [], primary: nil) { _ in
             ReLU6ToReLU()
         },
         Entry(name: "bnfold", summary: "fold batch norms into the neighbouring Conv/Gemm", parameters: [], primary: nil) { _ in
@@ -41,7 +41,7 @@ public enum PassCatalog {
                                      tolerance: try p.float("tolerance", default: 1e-3), scaleBounds: bounds,
                                      manualSets: try p.chains("sets"))
         },
-        Entry(name: "hbf", summary: "high-bias fold (after bnfold + cls)", parameters: [], primary: nil) { _ in HighBiasFold() },
+        Entry(name: "hbf", summary: "high-bias fold of layers whose batch norm was folded", parameters: [], primary: nil) { _ in HighBiasFold() },
         Entry(name: "bc", summary: "empirical bias correction (calibration images)", parameters: [], primary: nil) { _ in
             BiasCorrection(.empirical)
         },

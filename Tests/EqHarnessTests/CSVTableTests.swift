@@ -39,6 +39,13 @@ final class CSVTableTests: XCTestCase {
         XCTAssertEqual(CoverageRecord.columns, ["model", "variant", "node", "op", "set", "status", "reason", "pass", "float_change"])
     }
 
+    /// Per-image outcomes that happen to be all digits stay text in summary.json.
+    func testSummaryKeepsTextColumnsAsText() {
+        let table = CSVTable(columns: ["top1", "correct_images", "reason"], rows: [["93.50", "1111", "12"]])
+        XCTAssertEqual(RunSummary.objects(table), .array([.object(["top1": .number(93.5), "correct_images": .string("1111"),
+                                                                   "reason": .string("12")])]))
+    }
+
     func testUnknownVariantErrorListsTheValidNames() {
         XCTAssertThrowsError(try Catalog.validateVariants(["baseline", "dfq9"])) { error in
             XCTAssertTrue(String(describing: error).hasPrefix("--variants: unknown variant or pass 'dfq9'; variants: baseline, bnfold, cls, cls6, dfq"), "\(error)")
