@@ -52,7 +52,7 @@ struct HTMLReport {
 
     func recommendationSection() -> String {
         guard !recommendations.isEmpty else { return "" }
-        var out = "<h2>Recommendations</h2>\n<p>The cheapest variant whose 95% interval reaches the best top-1 at that precision.</p>\n"
+        var out = "<h2>Recommendations</h2>\n<p>The cheapest variant that the evaluation images cannot tell apart from the best at that precision: each is compared with the best image by image (exact McNemar test, p ≥ 0.05).</p>\n"
         out += "<table><tr><th class=l>model</th><th class=l>precision</th><th class=l>recommended</th><th>top-1 %</th><th>vs baseline</th><th class=l>best</th><th class=l>why</th></tr>\n"
         for r in recommendations {
             let margin = r.marginVsBaseline.map { signed($0) } ?? ""

@@ -46,7 +46,7 @@ extension ReportFolder {
             + TextTable.render(["model", "variant"] + precisions, table)
         let recommendations = Recommendation.all(in: accuracy)
         if !recommendations.isEmpty {
-            text += "\n\nrecommended (cheapest variant whose 95% interval reaches the best top-1)\n"
+            text += "\n\nrecommended (cheapest variant the same images cannot tell from the best: paired McNemar test, p ≥ 0.05)\n"
             text += TextTable.render(["model", "precision", "variant", "top1 %", "vs baseline", "best"], recommendations.map { r in
                 [r.model, r.precision, r.variant, fixed(r.top1, 2), r.marginVsBaseline.map { ($0 >= 0 ? "+" : "") + fixed($0, 2) } ?? "",
                  r.best + " " + fixed(r.bestTop1, 2)]
