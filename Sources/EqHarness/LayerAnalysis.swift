@@ -6,11 +6,15 @@ import Foundation
 
 /// One row of `layers.csv`: a weighted layer's output or a quantized
 /// activation, under one model, variant and precision.
-public struct LayerRecord: Equatable, Sendable {
-    public static let columns = [
-        "model", "variant", "precision", "node", "op", "out_channels",
-        "sqnr_cumulative_db", "sqnr_local_db", "weight_range_ratio", "act_min", "act_max",
-    ]
+public struct LayerRecord: ReportRecord, Equatable, Sendable {
+    public static var schema: [ReportColumn<Self>] {
+        [.text("model", \.model), .text("variant", \.variant), .text("precision", \.precision), .text("node", \.node),
+         .text("op", \.op), .integer("out_channels", \.outChannels),
+         .init("sqnr_cumulative_db", number: true) { decibels($0.sqnrCumulative) }, .init("sqnr_local_db", number: true) { decibels($0.sqnrLocal) },
+         .init("weight_range_ratio", number: true) { $0.weightRangeRatio.map { $0.isFinite ? String(format: "%.2f", $0) : "inf" } ?? "" },
+         .init("act_min", number: true) { $0.activationRange.map { String(format: "%.6g", $0.min) } ?? "" },
+         .init("act_max", number: true) { $0.activationRange.map { String(format: "%.6g", $0.max) } ?? "" }]
+    }
 
     public var model: String
     public var variant: String
@@ -24,13 +28,6 @@ public struct LayerRecord: Equatable, Sendable {
     public var activationRange: (min: Float, max: Float)?
 
     public static func == (a: LayerRecord, b: LayerRecord) -> Bool { a.fields == b.fields }
-
-    public var fields: [String] {
-        [model, variant, precision, node, op, String(outChannels), decibels(sqnrCumulative), decibels(sqnrLocal),
-         weightRangeRatio.map { $0.isFinite ? String(format: "%.2f", $0) : "inf" } ?? "",
-         activationRange.map { String(format: "%.6g", $0.min) } ?? "",
-         activationRange.map { String(format: "%.6g", $0.max) } ?? ""]
-    }
 }
 
 /// Signal-to-quantization-noise ratio, SQNR = 10·log10(Σ x² / Σ (x − x̂)²) in dB,

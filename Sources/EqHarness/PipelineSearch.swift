@@ -5,9 +5,14 @@ import EqTensor
 import Foundation
 
 /// One row of `search.csv`: a pipeline `--search` tried on a model.
-public struct SearchRecord: Equatable, Sendable {
-    public static let columns = ["model", "precision", "round", "pipeline", "top1", "logits_sqnr_db", "seconds", "kept", "status", "message",
-                                 "scored_on"]
+public struct SearchRecord: ReportRecord, Equatable, Sendable {
+    public static var schema: [ReportColumn<Self>] {
+        [.text("model", \.model), .text("precision", \.precision), .integer("round", \.round),
+         .init("pipeline") { $0.pipeline.isEmpty ? "(none)" : $0.pipeline.joined(separator: "+") }, .fixed("top1", \.top1, 2),
+         .fixed("logits_sqnr_db", \.logitsSQNR, 2), .init("seconds", number: true) { fixed($0.seconds, 3) },
+         .init("kept") { $0.kept ? "yes" : "no" }, .init("status") { $0.status.rawValue }, .text("message", \.message),
+         .text("scored_on", \.scoredOn)]
+    }
 
     public var model: String
     public var precision: String
@@ -22,11 +27,6 @@ public struct SearchRecord: Equatable, Sendable {
     /// The split that scored the row: a held-out part of calib/ or search/ for
     /// the trials, test/ for the winner's final row.
     public var scoredOn = ""
-
-    public var fields: [String] {
-        [model, precision, String(round), pipeline.isEmpty ? "(none)" : pipeline.joined(separator: "+"), fixed(top1, 2),
-         fixed(logitsSQNR, 2), fixed(seconds, 3), kept ? "yes" : "no", status.rawValue, message, scoredOn]
-    }
 }
 
 /// `eqbench run --search SECONDS`: greedy search over pass pipelines beyond

@@ -14,10 +14,17 @@ import Foundation
 /// recorded fall back to the unpaired rule: the candidate's 95% bootstrap
 /// interval reaches the best top-1. The margin is its top-1 minus
 /// `baseline`'s at the same precision.
-public struct Recommendation: Equatable, Sendable {
-    public static let columns = ["model", "precision", "variant", "passes", "top1", "top1_ci_low", "top1_ci_high",
-                                 "margin_vs_baseline", "best_variant", "best_top1", "reason",
-                                 "paired_diff_vs_best", "paired_diff_ci_low", "paired_diff_ci_high", "p_value"]
+public struct Recommendation: ReportRecord, Equatable, Sendable {
+    public static var schema: [ReportColumn<Self>] {
+        [.text("model", \.model), .text("precision", \.precision), .text("variant", \.variant), .text("passes", \.passes),
+         .init("top1", number: true) { fixed($0.top1, 2) }, .init("top1_ci_low", number: true) { fixed($0.interval.low, 2) },
+         .init("top1_ci_high", number: true) { fixed($0.interval.high, 2) }, .fixed("margin_vs_baseline", \.marginVsBaseline, 2),
+         .text("best_variant", \.best), .init("best_top1", number: true) { fixed($0.bestTop1, 2) }, .text("reason", \.reason),
+         .init("paired_diff_vs_best", number: true) { fixed($0.paired?.difference, 2) },
+         .init("paired_diff_ci_low", number: true) { fixed($0.paired?.interval.low, 2) },
+         .init("paired_diff_ci_high", number: true) { fixed($0.paired?.interval.high, 2) },
+         .init("p_value", number: true) { $0.paired.map { String(format: "%.4g", $0.pValue) } ?? "" }]
+    }
     /// Below this McNemar p-value a cheaper variant counts as worse than the best.
     public static let significance = 0.05
 
@@ -35,13 +42,6 @@ public struct Recommendation: Equatable, Sendable {
     public var paired: PairedComparison?
 
     public static func == (a: Recommendation, b: Recommendation) -> Bool { a.fields == b.fields }
-
-    public var fields: [String] {
-        [model, precision, variant, passes, fixed(top1, 2), fixed(interval.low, 2), fixed(interval.high, 2),
-         fixed(marginVsBaseline, 2), best, fixed(bestTop1, 2), reason,
-         fixed(paired?.difference, 2), fixed(paired?.interval.low, 2), fixed(paired?.interval.high, 2),
-         paired.map { String(format: "%.4g", $0.pValue) } ?? ""]
-    }
 
     struct Candidate {
         var variant: String

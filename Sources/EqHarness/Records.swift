@@ -11,14 +11,22 @@ public enum RowStatus: String, Sendable {
 /// One row of `accuracy.csv`: a model evaluated under one variant and one
 /// precision. Optional fields are written empty where they do not apply (e.g.
 /// `logits_sqnr_db` for fp32).
-public struct AccuracyRecord: Equatable, Sendable {
-    public static let columns = [
-        "model", "variant", "passes", "precision", "weights", "activations",
-        "calib_images", "eval_images", "top1", "top1_ci_low", "top1_ci_high", "top5",
-        "top1_delta_vs_float", "top1_delta_vs_baseline_int8", "logits_sqnr_db",
-        "float_max_abs_diff", "status", "message",
-        "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max", "correct_images",
-    ]
+public struct AccuracyRecord: ReportRecord, Equatable, Sendable {
+    public static var schema: [ReportColumn<Self>] {
+        [.text("model", \.model), .text("variant", \.variant), .init("passes") { $0.passes.joined(separator: "+") },
+         .text("precision", \.precision), .text("weights", \.weights), .text("activations", \.activations),
+         .integer("calib_images", \.calibImages), .integer("eval_images", \.evalImages),
+         .fixed("top1", \.top1, 2), .init("top1_ci_low", number: true) { fixed($0.top1CI?.low, 2) },
+         .init("top1_ci_high", number: true) { fixed($0.top1CI?.high, 2) }, .fixed("top5", \.top5, 2),
+         .fixed("top1_delta_vs_float", \.top1DeltaVsFloat, 2),
+         .init("top1_delta_vs_baseline_int8", number: true) { _ in "" },   // derived from the written rows (ReportFolder)
+         .fixed("logits_sqnr_db", \.logitsSQNR, 2), .scientific("float_max_abs_diff", \.floatMaxAbsDiff),
+         .init("status") { $0.status.rawValue }, .text("message", \.message), .fixed("calib_seconds", \.calibSeconds, 4),
+         .init("calib_resamples", number: true) { $0.calibResampledTop1.isEmpty ? "" : String($0.calibResampledTop1.count) },
+         .init("top1_calib_min", number: true) { fixed($0.calibResampledTop1.min(), 2) },
+         .init("top1_calib_max", number: true) { fixed($0.calibResampledTop1.max(), 2) },
+         .init("correct_images") { CorrectnessBits.encode($0.correct) }]
+    }
 
     public var model: String
     public var variant: String
@@ -44,20 +52,15 @@ public struct AccuracyRecord: Equatable, Sendable {
     public var correct: [Bool] = []
 
     public static func == (a: AccuracyRecord, b: AccuracyRecord) -> Bool { a.fields == b.fields }
-
-    public var fields: [String] {
-        [model, variant, passes.joined(separator: "+"), precision, weights, activations,
-         String(calibImages), String(evalImages), fixed(top1, 2), fixed(top1CI?.low, 2), fixed(top1CI?.high, 2),
-         fixed(top5, 2), fixed(top1DeltaVsFloat, 2), "" /* top1_delta_vs_baseline_int8: ReportFolder fills it */,
-         fixed(logitsSQNR, 2), scientific(floatMaxAbsDiff), status.rawValue, message,
-         fixed(calibSeconds, 4), calibResampledTop1.isEmpty ? "" : String(calibResampledTop1.count),
-         fixed(calibResampledTop1.min(), 2), fixed(calibResampledTop1.max(), 2), CorrectnessBits.encode(correct)]
-    }
 }
 
 /// One row of `throughput.csv`: images per second of one evaluation.
-public struct ThroughputRecord: Equatable, Sendable {
-    public static let columns = ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s"]
+public struct ThroughputRecord: ReportRecord, Equatable, Sendable {
+    public static var schema: [ReportColumn<Self>] {
+        [.text("model", \.model), .text("variant", \.variant), .text("precision", \.precision), .integer("batch", \.batch),
+         .integer("threads", \.threads), .integer("images", \.images), .init("seconds", number: true) { fixed($0.seconds, 4) },
+         .init("images_per_s", number: true) { fixed($0.imagesPerSecond, 1) }]
+    }
 
     public var model: String
     public var variant: String
@@ -68,20 +71,20 @@ public struct ThroughputRecord: Equatable, Sendable {
     public var seconds: Double
 
     public var imagesPerSecond: Double { seconds > 0 ? Double(images) / seconds : 0 }
-
-    public var fields: [String] {
-        [model, variant, precision, String(batch), String(threads), String(images),
-         fixed(seconds, 4), fixed(imagesPerSecond, 1)]
-    }
 }
 
 /// One step of a profiled graph (`Executor.profile`): a row of kernels.csv.
 /// `nodes` joins the step's node and the nodes fused into it with "+";
 /// `share` is its part of the graph's one-thread time; `gflops` is
 /// 2 · multiply-adds per second, for convs and linear layers only.
-public struct KernelTimingRecord: Equatable, Sendable {
-    public static let columns = ["model", "variant", "precision", "step", "nodes", "kernel", "output_shape",
-                                 "us_per_image", "share", "gflops"]
+public struct KernelTimingRecord: ReportRecord, Equatable, Sendable {
+    public static var schema: [ReportColumn<Self>] {
+        [.text("model", \.model), .text("variant", \.variant), .text("precision", \.precision), .integer("step", \.step),
+         .text("nodes", \.nodes), .text("kernel", \.kernel),
+         .init("output_shape") { $0.outputShape.map(String.init).joined(separator: "x") },
+         .init("us_per_image", number: true) { fixed($0.microsecondsPerImage, 3) }, .init("share", number: true) { fixed($0.share, 4) },
+         .fixed("gflops", \.gflops, 2)]
+    }
 
     public var model: String
     public var variant: String
@@ -106,32 +109,20 @@ public struct KernelTimingRecord: Equatable, Sendable {
         self.share = share
         gflops = profile.gflops
     }
-
-    public var fields: [String] {
-        [model, variant, precision, String(step), nodes, kernel, outputShape.map(String.init).joined(separator: "x"),
-         fixed(microsecondsPerImage, 3), fixed(share, 4), fixed(gflops, 2)]
-    }
-}
-
-/// Fixed-point text with `digits` decimals ("" for nil), locale-independent.
-func fixed(_ value: Double?, _ digits: Int) -> String {
-    guard let value else { return "" }
-    return String(format: "%.\(digits)f", value)
-}
-
-/// Scientific text with 3 significant decimals ("" for nil).
-func scientific(_ value: Double?) -> String {
-    guard let value else { return "" }
-    return String(format: "%.3e", value)
 }
 
 /// One row of `passes.csv`: one pass of one variant's pipeline.
 /// `float_max_abs_diff` is that pass's own change of the float logits (max
 /// |Δ| over the first 64 evaluation images, relative to the logits' range);
 /// `precision` is set when the pipeline depends on it (bias correction).
-public struct PassRecord: Equatable, Sendable {
-    public static let columns = ["model", "variant", "pass", "sets_found", "sets_scaled", "scale_min", "scale_max",
-                                 "seconds", "float_max_abs_diff", "precision", "details", "peak_rss_mb"]
+public struct PassRecord: ReportRecord, Equatable, Sendable {
+    public static var schema: [ReportColumn<Self>] {
+        [.text("model", \.model), .text("variant", \.variant), .text("pass", \.pass), .integer("sets_found", \.setsFound),
+         .integer("sets_scaled", \.setsScaled), .init("scale_min", number: true) { $0.scaleRange.map { String(format: "%.6g", $0.min) } ?? "" },
+         .init("scale_max", number: true) { $0.scaleRange.map { String(format: "%.6g", $0.max) } ?? "" },
+         .init("seconds", number: true) { fixed($0.seconds, 6) }, .init("float_max_abs_diff", number: true) { scientific($0.floatMaxAbsDiff) },
+         .text("precision", \.precision), .text("details", \.details), .fixed("peak_rss_mb", \.peakRSSMB, 1)]
+    }
 
     public var model: String
     public var variant: String
@@ -147,17 +138,15 @@ public struct PassRecord: Equatable, Sendable {
     public var peakRSSMB: Double?
 
     public static func == (a: PassRecord, b: PassRecord) -> Bool { a.fields == b.fields }
-
-    public var fields: [String] {
-        [model, variant, pass, String(setsFound), String(setsScaled),
-         scaleRange.map { String(format: "%.6g", $0.min) } ?? "", scaleRange.map { String(format: "%.6g", $0.max) } ?? "",
-         fixed(seconds, 6), scientific(floatMaxAbsDiff), precision, details, fixed(peakRSSMB, 1)]
-    }
 }
 
 /// One row of `coverage.csv`: a Conv/Gemm and what the equalization did with it.
-public struct CoverageRecord: Equatable, Sendable {
-    public static let columns = ["model", "variant", "node", "op", "set", "status", "reason", "pass", "float_change"]
+public struct CoverageRecord: ReportRecord, Equatable, Sendable {
+    public static var schema: [ReportColumn<Self>] {
+        [.text("model", \.model), .text("variant", \.variant), .text("node", \.node), .text("op", \.op), .text("set", \.set),
+         .init("status") { $0.status.rawValue }, .text("reason", \.reason), .text("pass", \.pass),
+         .init("float_change", number: true) { $0.floatChange.map { String(format: "%.3g", $0) } ?? "" }]
+    }
 
     public var model: String
     public var variant: String
@@ -172,5 +161,4 @@ public struct CoverageRecord: Equatable, Sendable {
     /// that output's range, on the probe images.
     public var floatChange: Double?
 
-    public var fields: [String] { [model, variant, node, op, set, status.rawValue, reason, pass, floatChange.map { String(format: "%.3g", $0) } ?? ""] }
 }

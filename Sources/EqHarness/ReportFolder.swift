@@ -34,8 +34,11 @@ public struct ReportFolder: Sendable {
         fillBaselineDeltas()
     }
 
-    public var tables: [(name: String, table: CSVTable)] {
-        [("accuracy", accuracy), ("layers", layers), ("passes", passes), ("coverage", coverage), ("throughput", throughput), ("search", search)]
+    /// Each table by file name, with the columns that hold numbers.
+    public var tables: [(name: String, table: CSVTable, numbers: Set<String>)] {
+        [("accuracy", accuracy, AccuracyRecord.numberColumns), ("layers", layers, LayerRecord.numberColumns),
+         ("passes", passes, PassRecord.numberColumns), ("coverage", coverage, CoverageRecord.numberColumns),
+         ("throughput", throughput, ThroughputRecord.numberColumns), ("search", search, SearchRecord.numberColumns)]
     }
 
     /// Reads a folder written by `eqbench run` (its CSVs and summary.json).
@@ -98,7 +101,7 @@ public struct ReportFolder: Sendable {
     /// Writes the CSVs, summary.json, recommendations.csv and report.html.
     public func write(to folder: URL, extra: [String: JSONValue] = [:]) throws {
         let recommendations = Recommendation.all(in: accuracy)
-        for (name, table) in tables { try table.write(to: folder.appendingPathComponent("\(name).csv")) }
+        for (name, table, _) in tables { try table.write(to: folder.appendingPathComponent("\(name).csv")) }
         try Recommendation.table(recommendations).write(to: folder.appendingPathComponent("recommendations.csv"))
         try AtomicFile.write(RunSummary.json(self, recommendations: recommendations, extra: extra),
                              to: folder.appendingPathComponent("summary.json"))

@@ -10,14 +10,15 @@ public enum EQBenchVersion {
 /// numbers), the recommendations, the settings, the eqbench version and the
 /// machine, so one file describes a run completely.
 enum RunSummary {
-    /// Columns kept as text even when they look like numbers.
-    static let textColumns: Set<String> = ["model", "variant", "node", "precision", "pass", "passes", "best_variant",
-                                           "correct_images", "message", "reason", "details", "set", "pipeline", "scored_on"]
-
-    static func objects(_ table: CSVTable) -> JSONValue {
+    /// The rows as JSON objects: the table's number columns (its record's
+    /// `numberColumns`) as numbers, null where empty (text such as "inf"
+    /// stays text), every other column as text.
+    static func objects(_ table: CSVTable, numbers: Set<String>) -> JSONValue {
         .array(table.rows.map { row in
             .object(Dictionary(uniqueKeysWithValues: zip(table.columns, row).map { column, field -> (String, JSONValue) in
-                if !textColumns.contains(column), let number = Double(field), number.isFinite { return (column, .number(number)) }
+                guard numbers.contains(column) else { return (column, .string(field)) }
+                if field.isEmpty { return (column, .null) }
+                if let number = Double(field), number.isFinite { return (column, .number(number)) }
                 return (column, .string(field))
             }))
         })
@@ -31,10 +32,10 @@ enum RunSummary {
             "machine": .object(["cores": .number(Double(info.activeProcessorCount)), "os": .string(info.operatingSystemVersionString),
                                 "memory_bytes": .number(Double(info.physicalMemory))]),
             "settings": folder.settings,
-            "recommendations": objects(Recommendation.table(recommendations)),
+            "recommendations": objects(Recommendation.table(recommendations), numbers: Recommendation.numberColumns),
             "warnings": .array(folder.warnings.map(JSONValue.string)),
         ]
-        for (name, table) in folder.tables { summary[name] = objects(table) }
+        for (name, table, numbers) in folder.tables { summary[name] = objects(table, numbers: numbers) }
         summary.merge(extra) { _, new in new }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

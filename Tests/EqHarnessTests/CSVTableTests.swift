@@ -39,11 +39,14 @@ final class CSVTableTests: XCTestCase {
         XCTAssertEqual(CoverageRecord.columns, ["model", "variant", "node", "op", "set", "status", "reason", "pass", "float_change"])
     }
 
-    /// Per-image outcomes that happen to be all digits stay text in summary.json.
+    /// summary.json follows the column lists: numbers as numbers, empty numbers
+    /// as null, text as text even when it is all digits.
     func testSummaryKeepsTextColumnsAsText() {
-        let table = CSVTable(columns: ["top1", "correct_images", "reason"], rows: [["93.50", "1111", "12"]])
-        XCTAssertEqual(RunSummary.objects(table), .array([.object(["top1": .number(93.5), "correct_images": .string("1111"),
-                                                                   "reason": .string("12")])]))
+        let table = CSVTable(columns: ["top1", "top5", "correct_images", "reason"], rows: [["93.50", "", "1111", "12"]])
+        XCTAssertEqual(RunSummary.objects(table, numbers: AccuracyRecord.numberColumns),
+                       .array([.object(["top1": .number(93.5), "top5": .null, "correct_images": .string("1111"), "reason": .string("12")])]))
+        XCTAssertEqual(AccuracyRecord.numberColumns.intersection(["model", "status", "message", "correct_images"]), [])
+        XCTAssertTrue(AccuracyRecord.numberColumns.isSuperset(of: ["top1", "top1_ci_low", "calib_images", "float_max_abs_diff"]))
     }
 
     func testUnknownVariantErrorListsTheValidNames() {
