@@ -23,8 +23,11 @@ public protocol GraphPass: Sendable {
     var dependsOnPrecision: Bool { get }
     /// True when the pass reads calibration images (`PassContext.statistics`).
     var needsCalibrationData: Bool { get }
+    /// Facts an earlier pass of the pipeline must have established.
     var requires: Set<PipelineFact> { get }
+    /// Facts the pass establishes for the passes after it.
     var provides: Set<PipelineFact> { get }
+    /// Facts the pass makes untrue.
     var invalidates: Set<PipelineFact> { get }
     func apply(to graph: inout Graph, context: inout PassContext) throws -> PassReport
 }
