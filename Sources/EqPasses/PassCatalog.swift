@@ -107,7 +107,7 @@ public enum PassCatalog {
 
     /// A pass from `name` or `name@VALUE`; nil when `name` is no pass.
     public static func make(token: String, context: String) throws -> (any GraphPass)? {
-        let parts = token.split(separator: "@", maxSplits: 1).map(String.init)
+        let parts = token.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let entry = entries.first(where: { $0.name == parts[0] }) else { return nil }
         guard parts.count == 2 else { return try make(entry.name, context: context) }
         guard let primary = entry.primary else { throw PassError("\(context): pass \(entry.name) takes no @ value") }
@@ -125,10 +125,17 @@ public enum PassCatalog {
             guard case let .number(d) = v else { throw PassError("\(context): parameter \(key) must be a number") }
             return d
         }
-        func float(_ key: String, default value: Float) throws -> Float { try number(key).map(Float.init) ?? value }
+        func float(_ key: String, default value: Float) throws -> Float {
+            guard let d = try number(key) else { return value }
+            guard Float(d).isFinite else { throw PassError("\(context): parameter \(key) must be a finite number, got \(d)") }
+            return Float(d)
+        }
         func int(_ key: String, default value: Int, min: Int) throws -> Int {
             guard let d = try number(key) else { return value }
-            guard d == d.rounded(), d >= Double(min) else { throw PassError("\(context): parameter \(key) must be an integer ≥ \(min), got \(d)") }
+            // Bounded well inside Int, so the conversion cannot trap; no parameter needs more.
+            guard d.isFinite, d == d.rounded(), d >= Double(min), d <= 1e9 else {
+                throw PassError("\(context): parameter \(key) must be an integer from \(min) to 10⁹, got \(d)")
+            }
             return Int(d)
         }
         func bool(_ key: String, default value: Bool) throws -> Bool {

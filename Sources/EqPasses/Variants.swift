@@ -67,6 +67,9 @@ public struct Variant: Sendable {
     public static func resolve(_ name: String, custom: [Variant] = []) throws -> Variant {
         if let variant = (custom + all).first(where: { $0.name == name }) { return variant }
         let parts = name.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+        if parts.contains(where: \.isEmpty) {
+            throw PassError("variant '\(name)' has an empty part: join variant and pass names with single '+', e.g. dfq+bc")
+        }
         var passes = [any GraphPass]()
         for (k, part) in parts.enumerated() {
             let context = "variant '\(name)'"

@@ -39,6 +39,18 @@ final class PipelineValidatorTests: XCTestCase {
         }
     }
 
+    /// Names and numbers that trapped the parser are errors naming the variant or parameter.
+    func testMalformedNamesAndNumbersAreErrors() {
+        for name in ["baseline+", "+bnfold", "dfq++bc", "fixedpoint@inf", "fixedpoint@1e300", "fixedpoint@-3", "chaneq@1e40", "smoothquant@"] {
+            XCTAssertThrowsError(try Variant.resolve(name), name) { error in
+                XCTAssertTrue(error is PassError, "\(name): \(error)")
+            }
+        }
+        XCTAssertThrowsError(try PassCatalog.make("cls", parameters: ["max_iterations": .number(1e300)], context: "c")) { error in
+            XCTAssertEqual((error as? PassError)?.message, "c: parameter max_iterations must be an integer from 1 to 10⁹, got 1e+300")
+        }
+    }
+
     func testNodeIDsSurviveInsertionAndNamesStayUnique() {
         var graph = Graph(name: "g", input: GraphInput(name: "x", shape: [2]), nodes: [
             Node(name: "a", op: .activation(.relu), inputs: ["x"], output: "a"),
