@@ -6,7 +6,9 @@ import Foundation
 /// (model, variant, precision, node). A regression is a top-1 drop of more
 /// than `maxTop1Drop` points, a row whose status turned to `error`, or a
 /// layer whose cumulative or local SQNR dropped by more than `maxSQNRDrop` dB.
-/// Rows present on one side only are listed, not counted as regressions.
+/// Rows only in the new report are listed; rows that vanished from it (a
+/// model or variant that silently dropped out) fail the gate unless
+/// `allowPartial` is set.
 public struct ReportComparison {
     public struct Change: Equatable, Sendable {
         public var key: String
@@ -24,6 +26,11 @@ public struct ReportComparison {
     public var comparedLayers = 0
 
     public var regressions: [Change] { changes.filter(\.regression) }
+    /// Accepts rows of the old report that the new one lacks (a partial run compared on purpose).
+    public var allowPartial = false
+
+    /// True when the gate fails: a regression, or rows that vanished without `allowPartial`.
+    public var failed: Bool { !regressions.isEmpty || (!allowPartial && !onlyInOld.isEmpty) }
 
     /// Reads both folders' accuracy.csv (required) and layers.csv (when both
     /// have it); any unreadable or malformed file is an error naming it.
@@ -111,9 +118,14 @@ public struct ReportComparison {
         }
         if !onlyInOld.isEmpty { lines.append("only in the old report: " + onlyInOld.joined(separator: "; ")) }
         if !onlyInNew.isEmpty { lines.append("only in the new report: " + onlyInNew.joined(separator: "; ")) }
-        let verdict = regressions.isEmpty
+        var failures = [String]()
+        if !regressions.isEmpty { failures.append("\(regressions.count) regression\(regressions.count == 1 ? "" : "s")") }
+        if !allowPartial && !onlyInOld.isEmpty {
+            failures.append("\(onlyInOld.count) row\(onlyInOld.count == 1 ? "" : "s") of the old report missing from the new one (--allow-partial accepts that)")
+        }
+        let verdict = failures.isEmpty
             ? "OK: no regressions (\(comparedRows) accuracy rows, \(comparedLayers) layer rows compared)"
-            : "FAIL: \(regressions.count) regression\(regressions.count == 1 ? "" : "s")"
+            : "FAIL: " + failures.joined(separator: "; ")
         lines.append(markdown ? "\n**\(verdict)**" : verdict)
         return lines.joined(separator: "\n")
     }

@@ -7,7 +7,7 @@ struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
         abstract: "Compare two report folders; exit 1 on a regression, 2 on unreadable input.",
-        discussion: "Rows are matched by model, variant and precision (layers also by node). A regression is a top-1 drop above --max-top1-drop points, a row that turned to status error, or a layer SQNR drop above --max-sqnr-drop dB.")
+        discussion: "Rows are matched by model, variant and precision (layers also by node). A regression is a top-1 drop above --max-top1-drop points, a row that turned to status error, or a layer SQNR drop above --max-sqnr-drop dB. Rows of the old report missing from the new one also fail, unless --allow-partial.")
 
     @Argument(help: "The earlier report folder (holding accuracy.csv, optionally layers.csv).")
     var old: String
@@ -24,6 +24,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Output format: text or markdown.")
     var format = "text"
 
+    @Flag(help: "Accept rows of the old report that the new one lacks (comparing a partial run on purpose).")
+    var allowPartial = false
+
     func validate() throws {
         guard maxTop1Drop >= 0 else { throw ValidationError("--max-top1-drop must be 0 or more, got \(maxTop1Drop)") }
         guard maxSqnrDrop >= 0 else { throw ValidationError("--max-sqnr-drop must be 0 or more, got \(maxSqnrDrop)") }
@@ -31,7 +34,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
-        let comparison: ReportComparison
+        var comparison: ReportComparison
         do {
             comparison = try ReportComparison.compare(old: URL(fileURLWithPath: old), new: URL(fileURLWithPath: new),
                                                       maxTop1Drop: maxTop1Drop, maxSQNRDrop: maxSqnrDrop)
@@ -39,7 +42,8 @@ struct CompareCommand: ParsableCommand {
             Log.line("Error: \(error)")
             throw ExitCode(2)
         }
+        comparison.allowPartial = allowPartial
         print(comparison.render(markdown: format == "markdown"))
-        if !comparison.regressions.isEmpty { throw ExitCode.failure }
+        if comparison.failed { throw ExitCode.failure }
     }
 }

@@ -42,10 +42,15 @@ final class ReportComparisonTests: XCTestCase {
         XCTAssertEqual(result.changes.count, 2)                      // a changed within the tolerance
         XCTAssertEqual(result.onlyInOld, ["c / dfq / w8a8-pt"])
         XCTAssertEqual(result.onlyInNew, ["d / dfq / w8a8-pt"])
-        XCTAssertTrue(result.render(markdown: false).hasSuffix("FAIL: 1 regression"))
+        XCTAssertTrue(result.render(markdown: false).hasSuffix(
+            "FAIL: 1 regression; 1 row of the old report missing from the new one (--allow-partial accepts that)"))
         XCTAssertTrue(result.render(markdown: true).contains("| REGRESSION | b / dfq / w8a8-pt | top1 | 80.00 | 79.00 | -1.00 |"))
-        let lenient = try ReportComparison.compare(old: old, new: new, maxTop1Drop: 2, maxSQNRDrop: 3)
+        var lenient = try ReportComparison.compare(old: old, new: new, maxTop1Drop: 2, maxSQNRDrop: 3)
         XCTAssertTrue(lenient.regressions.isEmpty)
+        XCTAssertTrue(lenient.failed, "model c vanished from the new report")
+        lenient.allowPartial = true
+        XCTAssertFalse(lenient.failed)
+        XCTAssertTrue(lenient.render(markdown: false).hasPrefix("only in the old report") || lenient.render(markdown: false).contains("OK: no regressions"))
     }
 
     func testErrorStatusAndLayerSQNRDropsAreRegressions() throws {
