@@ -6,6 +6,26 @@ extension ReportFolder {
     static let sharedSettings = ["models", "dataset", "variants", "precisions", "eval_images", "calib_images", "mean", "std",
                                  "custom_variants", "calib_resamples", "search_seconds", "analysis_images"]
 
+    /// Folders of a sharded run must hold each slice 1…N of the same N once: a
+    /// merge of some of them would be a partial report that looks whole.
+    static func checkEveryShardIsThere(_ shards: [(url: URL, folder: ReportFolder)]) throws {
+        let slices = shards.map { shard -> (index: Int, count: Int)? in
+            guard let text = shard.folder.settings["shard"]?.string else { return nil }
+            let parts = text.split(separator: "/").compactMap { Int($0) }
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }
+        guard let count = slices.compactMap({ $0?.count }).first else { return }   // unsharded folders
+        guard slices.allSatisfy({ $0?.count == count }) else {
+            throw HarnessError("merge: the folders are not slices of one --shard K/\(count) run")
+        }
+        let present = Set(slices.compactMap { $0?.index })
+        let missing = (1...count).filter { !present.contains($0) }
+        guard missing.isEmpty else {
+            throw HarnessError("merge: shard\(missing.count == 1 ? "" : "s") " + missing.map { "\($0)/\(count)" }.joined(separator: ", ")
+                + " missing; merge needs every slice of the run")
+        }
+    }
+
     /// Joins the folders of `eqbench run --shard K/N` into the report the
     /// unsharded run writes: rows in model-major, then variant order (as the
     /// settings list them), each shard's order kept within a model and
@@ -44,6 +64,7 @@ extension ReportFolder {
                 seen[key] = url
             }
         }
+        try checkEveryShardIsThere(shards)
         var settings = first.folder.settings
         if case var .object(fields) = settings { fields["shard"] = .null; settings = .object(fields) }
         var merged = ReportFolder(accuracy: sorted(shards.map(\.folder.accuracy)), layers: sorted(shards.map(\.folder.layers)),
