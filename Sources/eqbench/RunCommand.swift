@@ -67,6 +67,10 @@ struct RunCommand: ParsableCommand {
         if let search, !(search > 0) { throw ValidationError("--search must be a positive number of seconds, got \(search)") }
         guard analysisImages >= 0 else { throw ValidationError("--analysis-images must be 0 (all) or more, got \(analysisImages)") }
         guard calibResamples >= 1 else { throw ValidationError("--calib-resamples must be at least 1, got \(calibResamples)") }
+        if let out { try Self.checkWritableFolder(out) }
+        for model in models where !FileManager.default.fileExists(atPath: model) {
+            throw ValidationError("--model \(model): no such file")
+        }
         if let mean { _ = try parseFloats(mean, flag: "--mean") }
         if let std { _ = try parseFloats(std, flag: "--std") }
         do {
@@ -74,6 +78,24 @@ struct RunCommand: ParsableCommand {
             _ = try Catalog.precisions(parseNames(precisions))
         } catch let error as HarnessError {
             throw ValidationError(error.message)
+        }
+    }
+
+    /// `--out` must name a folder that exists and is writable, or that can be
+    /// created in a writable folder: checked before any work, not after the
+    /// whole evaluation.
+    static func checkWritableFolder(_ path: String) throws {
+        guard !path.isEmpty else { throw ValidationError("--out is empty; name the folder to write the report into") }
+        let files = FileManager.default
+        var isFolder: ObjCBool = false
+        var existing = URL(fileURLWithPath: path).standardizedFileURL
+        if files.fileExists(atPath: existing.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw ValidationError("--out \(path) exists and is not a folder")
+        }
+        while !files.fileExists(atPath: existing.path, isDirectory: &isFolder) { existing.deleteLastPathComponent() }
+        guard isFolder.boolValue else { throw ValidationError("--out \(path): \(existing.path) is not a folder") }
+        guard files.isWritableFile(atPath: existing.path) else {
+            throw ValidationError("--out \(path): \(existing.path) is not writable")
         }
     }
 

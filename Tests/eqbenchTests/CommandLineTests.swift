@@ -25,6 +25,30 @@ final class CommandLineTests: CLITestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
+    /// An --out that cannot be written, or a --model that does not exist, is a
+    /// usage error (64) before any image is read.
+    func testUnwritableOutAndMissingModelFailBeforeAnyWork() throws {
+        let file = scratch.appendingPathComponent("a-file")
+        try "x".write(to: file, atomically: true, encoding: .utf8)
+        let readOnly = scratch.appendingPathComponent("read-only")
+        try FileManager.default.createDirectory(at: readOnly, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: readOnly.path)
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: readOnly.path) }
+        var cases = [(file.path, "exists and is not a folder"), ("/dev/null", "exists and is not a folder"),
+                     (file.appendingPathComponent("sub").path, "is not a folder"), ("", "--out is empty")]
+        // root writes into a read-only folder anyway, so that case only means something for other users
+        if getuid() != 0 { cases.append((readOnly.appendingPathComponent("report").path, "is not writable")) }
+        for (out, message) in cases {
+            let result = try eqbench("run", "--out", out)
+            XCTAssertEqual(result.status, 64, out)
+            XCTAssertTrue(result.err.contains(message), "\(out): \(result.err)")
+            XCTAssertFalse(result.err.contains("dataset"), "\(out): work started before the check")
+        }
+        let model = try eqbench("run", "--model", "Datasets/models/nope.onnx")
+        XCTAssertEqual(model.status, 64)
+        XCTAssertTrue(model.err.contains("--model Datasets/models/nope.onnx: no such file"), model.err)
+    }
+
     func testTextFileNamedONNXAndTruncatedModelAreClearErrors() throws {
         let text = scratch.appendingPathComponent("readme.onnx")
         try "not a model\n".write(to: text, atomically: true, encoding: .utf8)
