@@ -15,10 +15,10 @@ struct CompareCommand: ParsableCommand {
     @Argument(help: "The later report folder.")
     var new: String
 
-    @Option(help: "Largest tolerated top-1 drop, in points.")
+    @Option(parsing: .unconditional, help: "Largest tolerated top-1 drop, in points.")
     var maxTop1Drop = 0.5
 
-    @Option(help: "Largest tolerated per-layer SQNR drop, in dB.")
+    @Option(parsing: .unconditional, help: "Largest tolerated per-layer SQNR drop, in dB.")
     var maxSqnrDrop = 3.0
 
     @Option(help: "Output format: text or markdown.")

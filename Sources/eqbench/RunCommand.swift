@@ -16,37 +16,37 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Dataset folder with test/ (and calib/) image-folder splits.")
     var dataset = "Datasets/fashion-mnist"
 
-    @Option(name: .customLong("eval"), help: "Evaluate only the first N test images.")
+    @Option(name: .customLong("eval"), parsing: .unconditional, help: "Evaluate only the first N test images.")
     var evalLimit: Int?
 
-    @Option(name: .customLong("calib"), help: "Calibrate int8 precisions on the first N images of calib/ (all if fewer).")
+    @Option(name: .customLong("calib"), parsing: .unconditional, help: "Calibrate int8 precisions on the first N images of calib/ (all if fewer).")
     var calibLimit = 500
 
     @Option(help: "Output folder for the report. Default: reports/<timestamp>.")
     var out: String?
 
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Worker threads (default: this machine's cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Images per executor batch.")
+    @Option(parsing: .unconditional, help: "Images per executor batch.")
     var batch = 256
 
-    @Option(help: "Input mean, one value or one per channel (overrides the model's sidecar JSON).")
+    @Option(parsing: .unconditional, help: "Input mean, one value or one per channel (overrides the model's sidecar JSON).")
     var mean: String?
 
-    @Option(help: "Input std, one value or one per channel (overrides the model's sidecar JSON).")
+    @Option(parsing: .unconditional, help: "Input std, one value or one per channel (overrides the model's sidecar JSON).")
     var std: String?
 
     @Option(help: "Comma-separated variants (default \(Catalog.defaultVariants.joined(separator: ",")); with --config: baseline plus the file's). Valid: \(Catalog.variants.joined(separator: ", ")).")
     var variants: String?
 
-    @Option(name: .customLong("analysis-images"), help: "Measure per-layer SQNR (layers.csv) on the first N evaluation images; 0 for all. Top-1 and logits SQNR always use every image.")
+    @Option(name: .customLong("analysis-images"), parsing: .unconditional, help: "Measure per-layer SQNR (layers.csv) on the first N evaluation images; 0 for all. Top-1 and logits SQNR always use every image.")
     var analysisImages = 256
 
-    @Option(name: .customLong("calib-resamples"), help: "Also calibrate each int8 precision on K disjoint subsets of calib/ and report the spread of top-1 (top1_calib_min/max).")
+    @Option(name: .customLong("calib-resamples"), parsing: .unconditional, help: "Also calibrate each int8 precision on K disjoint subsets of calib/ and report the spread of top-1 (top1_calib_min/max).")
     var calibResamples = 1
 
-    @Option(help: "Seconds per model for a greedy search over pass pipelines beyond the named variants, scored at the first int8 precision; every tried pipeline is a row of search.csv.")
+    @Option(parsing: .unconditional, help: "Seconds per model for a greedy search over pass pipelines beyond the named variants, scored at the first int8 precision; every tried pipeline is a row of search.csv.")
     var search: Double?
 
     @Option(help: "Run slice K of N of the model × variant matrix (e.g. 2/8), for a batch job fanned out over N workers; join the folders with `eqbench merge`.")

@@ -25,6 +25,20 @@ final class CommandLineTests: CLITestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
+    /// A bare `eqbench` prints help instead of starting the two-minute matrix;
+    /// a negative number is read as the flag's value and then refused by name.
+    func testBareCommandPrintsHelpAndNegativeNumbersAreValues() throws {
+        let bare = try eqbench()
+        XCTAssertEqual(bare.status, 0)
+        XCTAssertTrue(bare.out.contains("SUBCOMMANDS") && bare.out.contains("run"), bare.out)
+        for (flag, message) in [("--eval", "--eval must be at least 1, got -5"), ("--threads", "--threads must be at least 1, got -5"),
+                                ("--analysis-images", "--analysis-images must be 0 (all) or more, got -5")] {
+            let result = try eqbench("run", flag, "-5")
+            XCTAssertEqual(result.status, 64, flag)
+            XCTAssertTrue(result.err.contains(message), "\(flag): \(result.err)")
+        }
+    }
+
     /// An --out that cannot be written, or a --model that does not exist, is a
     /// usage error (64) before any image is read.
     func testUnwritableOutAndMissingModelFailBeforeAnyWork() throws {
