@@ -31,6 +31,9 @@ final class CommandLineTests: CLITestCase {
         let bare = try eqbench()
         XCTAssertEqual(bare.status, 0)
         XCTAssertTrue(bare.out.contains("SUBCOMMANDS") && bare.out.contains("run"), bare.out)
+        let typo = try eqbench("inpsect", "m.onnx")
+        XCTAssertEqual(typo.status, 64)
+        XCTAssertTrue(typo.err.contains("unknown subcommand 'inpsect'; did you mean 'inspect'?"), typo.err)
         for (flag, message) in [("--eval", "--eval must be at least 1, got -5"), ("--threads", "--threads must be at least 1, got -5"),
                                 ("--analysis-images", "--analysis-images must be 0 (all) or more, got -5")] {
             let result = try eqbench("run", flag, "-5")
