@@ -25,7 +25,7 @@ run: deps
 # Tests run a release build (with @testable access): in a debug build the
 # kernels' generic vector loads stay calls, and the suite runs over 20× slower.
 test: deps
-	swift test -c release -Xswiftc -enable-testing
+	swift test -c release -Xswiftc -enable-testing --disable-swift-testing
 
 build: deps
 	$(RELEASE)

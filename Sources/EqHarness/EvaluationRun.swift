@@ -116,6 +116,12 @@ public final class EvaluationRun {
         if settings.searchBudget != nil, precisions.allSatisfy(\.isFloat) {
             throw HarnessError("--search needs an int8 precision in --precisions to score pipelines")
         }
+        // A model's file name is its key in every table; two alike would be compared as one.
+        let names = settings.models.map { $0.deletingPathExtension().lastPathComponent }
+        if let clash = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+            let paths = settings.models.filter { $0.deletingPathExtension().lastPathComponent == clash }.map(\.path)
+            throw HarnessError("two models are named '\(clash)' (\(paths.joined(separator: ", "))): rename one, the name is its key in every table")
+        }
         let test = try ImageFolder(root: settings.dataset.appendingPathComponent("test"))
         let count = min(settings.evalLimit ?? test.count, test.count)
         guard count > 0 else { throw HarnessError("--eval must be at least 1") }

@@ -61,6 +61,14 @@ final class CommandLineTests: CLITestCase {
             XCTAssertTrue(result.err.contains(message), "\(out): \(result.err)")
             XCTAssertFalse(result.err.contains("dataset"), "\(out): work started before the check")
         }
+        let other = scratch.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("Datasets/models/mlp.onnx"), to: other.appendingPathComponent("mlp.onnx"))
+        let clash = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--model", other.appendingPathComponent("mlp.onnx").path,
+                                "--out", scratch.appendingPathComponent("clash").path)
+        XCTAssertNotEqual(clash.status, 0)
+        XCTAssertTrue(clash.err.contains("two models are named 'mlp'"), clash.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("clash").path))
         let model = try eqbench("run", "--model", "Datasets/models/nope.onnx")
         XCTAssertEqual(model.status, 64)
         XCTAssertTrue(model.err.contains("--model Datasets/models/nope.onnx: no such file"), model.err)
