@@ -66,6 +66,10 @@ public enum IDXImport {
             throw DatasetError.invalid(path: "--labels", reason: "label \(bad) has no class name (\(classNames.count) given)")
         }
         let fm = FileManager.default
+        var isFolder: ObjCBool = false
+        if fm.fileExists(atPath: output.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw DatasetError.invalid(path: output.path, reason: "exists and is not a folder; choose another --out")
+        }
         if let existing = try? fm.contentsOfDirectory(atPath: output.path), !existing.isEmpty {
             throw DatasetError.invalid(path: output.path, reason: "output folder is not empty; remove it or choose another --out")
         }

@@ -39,6 +39,14 @@ final class DatasetFolderTests: XCTestCase {
         // Importing into a non-empty folder is refused.
         XCTAssertThrowsError(try IDXImport.writeImageFolder(images: IDXImport.read(path: images), labels: IDXImport.read(path: labels),
                                                             classNames: ["a", "b", "c"], perClass: nil, output: out))
+        // So is importing onto a file, which the rename used to replace.
+        let file = scratch.appendingPathComponent("notes.txt")
+        try "keep me".write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try IDXImport.writeImageFolder(images: IDXImport.read(path: images), labels: IDXImport.read(path: labels),
+                                                            classNames: ["a", "b", "c"], perClass: nil, output: file)) { error in
+            XCTAssertTrue("\(error)".contains("notes.txt: exists and is not a folder"), "\(error)")
+        }
+        XCTAssertEqual(try String(contentsOf: file, encoding: .utf8), "keep me")
     }
 
     func testBadIDXFilesAreNamed() throws {
