@@ -42,7 +42,7 @@ extension ReportFolder {
                 return r["top1"]! + (delta.isEmpty || parts[1] == Variant.baselineName ? "" : " (\(delta.hasPrefix("-") ? "" : "+")\(delta))")
             }
         }
-        var text = "top-1 % (int8: change against baseline at the same precision)\n"
+        var text = "top-1 % (quantized precisions: change against baseline at the same precision)\n"
             + TextTable.render(["model", "variant"] + precisions, table)
         let recommendations = Recommendation.all(in: accuracy)
         if !recommendations.isEmpty {

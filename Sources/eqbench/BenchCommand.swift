@@ -45,7 +45,12 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         _ = try counts(batches, flag: "--batches")
         if let threads { _ = try counts(threads, flag: "--threads") }
-        guard images >= 1 else { throw ValidationError("--images must be at least 1, got \(images)") }
+        guard (1...Limits.images).contains(images) else {
+            throw ValidationError("--images must be from 1 to \(Limits.images), got \(images)")
+        }
+        if let threads, try counts(threads, flag: "--threads").contains(where: { $0 > Limits.threads }) {
+            throw ValidationError("--threads must be at most \(Limits.threads) (4 per core), got '\(threads)'")
+        }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         do {
             try Catalog.validateVariants(parseNames(variants))

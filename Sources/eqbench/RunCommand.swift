@@ -59,12 +59,16 @@ struct RunCommand: ParsableCommand {
     var precisions = Catalog.defaultPrecisions.joined(separator: ",")
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard (1...Limits.threads).contains(threads) else {
+            throw ValidationError("--threads must be from 1 to \(Limits.threads) (4 per core), got \(threads)")
+        }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
         if let evalLimit, evalLimit < 1 { throw ValidationError("--eval must be at least 1, got \(evalLimit)") }
         guard calibLimit >= 1 else { throw ValidationError("--calib must be at least 1, got \(calibLimit)") }
         _ = try parsedShard()
-        if let search, !(search > 0) { throw ValidationError("--search must be a positive number of seconds, got \(search)") }
+        if let search, !(search > 0 && search <= Limits.searchSeconds) {
+            throw ValidationError("--search must be a number of seconds above 0 and at most \(Int(Limits.searchSeconds)) (a day), got \(search)")
+        }
         guard analysisImages >= 0 else { throw ValidationError("--analysis-images must be 0 (all) or more, got \(analysisImages)") }
         guard calibResamples >= 1 else { throw ValidationError("--calib-resamples must be at least 1, got \(calibResamples)") }
         if let out { try Self.checkWritableFolder(out) }
@@ -170,6 +174,14 @@ struct RunCommand: ParsableCommand {
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         return formatter.string(from: Date())
     }
+}
+
+/// Bounds on flags whose values become allocations or loop counts: each worker
+/// thread keeps its own buffers, bench allocates its random inputs at once.
+enum Limits {
+    static let threads = 4 * ProcessInfo.processInfo.activeProcessorCount
+    static let images = 1_000_000
+    static let searchSeconds = 86_400.0
 }
 
 /// Progress and diagnostics go to standard error; tables to standard output.

@@ -34,7 +34,7 @@ final class CommandLineTests: CLITestCase {
         let typo = try eqbench("inpsect", "m.onnx")
         XCTAssertEqual(typo.status, 64)
         XCTAssertTrue(typo.err.contains("unknown subcommand 'inpsect'; did you mean 'inspect'?"), typo.err)
-        for (flag, message) in [("--eval", "--eval must be at least 1, got -5"), ("--threads", "--threads must be at least 1, got -5"),
+        for (flag, message) in [("--eval", "--eval must be at least 1, got -5"), ("--threads", "--threads must be from 1 to"),
                                 ("--analysis-images", "--analysis-images must be 0 (all) or more, got -5")] {
             let result = try eqbench("run", flag, "-5")
             XCTAssertEqual(result.status, 64, flag)
@@ -69,6 +69,14 @@ final class CommandLineTests: CLITestCase {
         XCTAssertNotEqual(clash.status, 0)
         XCTAssertTrue(clash.err.contains("two models are named 'mlp'"), clash.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("clash").path))
+        for (arguments, message) in [(["run", "--search", "inf"], "--search must be a number of seconds above 0"),
+                                     (["run", "--threads", "100000"], "--threads must be from 1 to"),
+                                     (["bench", "--images", "4611686018427387904"], "--images must be from 1 to 1000000"),
+                                     (["bench", "--threads", "1,100000"], "--threads must be at most")] {
+            let result = try eqbench(arguments: arguments)
+            XCTAssertEqual(result.status, 64, "\(arguments)")
+            XCTAssertTrue(result.err.contains(message), "\(arguments): \(result.err)")
+        }
         let model = try eqbench("run", "--model", "Datasets/models/nope.onnx")
         XCTAssertEqual(model.status, 64)
         XCTAssertTrue(model.err.contains("--model Datasets/models/nope.onnx: no such file"), model.err)
