@@ -11,7 +11,8 @@ struct EQBench: ParsableCommand {
         commandName: "eqbench",
         abstract: "Accuracy evaluation and benchmarking of weight-equalization passes for int8 quantization.",
         version: EQBenchVersion.current,
-        subcommands: [RunCommand.self, MergeCommand.self, CompareCommand.self, BenchCommand.self, InspectCommand.self, DatasetCommand.self]
+        subcommands: [RunCommand.self, MergeCommand.self, CompareCommand.self, BenchCommand.self, InspectCommand.self, PassesCommand.self,
+                      DatasetCommand.self]
     )
 
     /// Parses and runs, first turning a misspelt subcommand into a one-line

@@ -8,7 +8,7 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Evaluate models under each variant and precision; write report.html and the CSV tables.",
-        discussion: "Passes for `+` combinations and --config files, with their parameters:\n" + PassCatalog.reference)
+        discussion: "`eqbench passes` lists the passes that `+` combinations and --config files can name, with their parameters.")
 
     @Option(name: .customLong("model"), help: "An ONNX model to evaluate (repeatable). Default: every .onnx in Datasets/models.")
     var models: [String] = []
