@@ -98,7 +98,8 @@ public struct FoldedStatistics: Equatable, Sendable {
 public struct PassContext: @unchecked Sendable {
     /// Folded batch-norm statistics of each layer that absorbed one.
     public private(set) var foldedStatistics = [NodeID: FoldedStatistics]()
-    /// The cross-layer-scaling sets of the last CLS pass, with their scales.
+    /// The cross-layer-scaling sets of the last CLS pass, with their scales,
+    /// for callers to inspect; no pass reads them (hbf finds its own pairs).
     public var scalingSets = [ScalingSet]()
     /// The precision the pipeline is applied for (nil: float only).
     public var precision: Precision?

@@ -213,7 +213,6 @@ final class PipelinePropertyTests: XCTestCase {
     /// Re-derives each skip reason of cross-layer scaling by walking the graph
     /// with its own short list of ops a scale passes.
     func checkScalingReasons(_ report: PassReport, graph: Graph, label: String) throws {
-        let shapes = try graph.inferShapes()
         let consumers = graph.consumers()
         for entry in report.coverage where entry.status == .skipped {
             guard let node = graph.nodes.first(where: { $0.name == entry.node }) else { XCTFail("\(label): unknown node \(entry.node)"); continue }
@@ -240,7 +239,6 @@ final class PipelinePropertyTests: XCTestCase {
                 default:
                     found = "non-positive-homogeneous op between: \(next.op.typeName)"
                 }
-                _ = shapes
             }
             let expected = found ?? ""
             switch expected {
