@@ -14,7 +14,7 @@ endif
 RELEASE = swift build -c release
 EQBENCH = .build/release/eqbench
 ARGS ?=
-DEBIAN_PACKAGES = libopenblas-dev libpng-dev zlib1g-dev pkg-config
+DEBIAN_PACKAGES = libopenblas-dev libpng-dev zlib1g-dev libturbojpeg0-dev pkg-config
 
 .PHONY: run test build deps clean
 
@@ -32,7 +32,7 @@ build: deps
 
 # Installs the C libraries when pkg-config cannot find them.
 deps:
-	@if ! pkg-config --exists openblas libpng zlib 2>/dev/null; then \
+	@if ! pkg-config --exists openblas libpng zlib libturbojpeg 2>/dev/null; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		echo "installing $(DEBIAN_PACKAGES)"; \
 		$$SUDO apt-get update -qq && \

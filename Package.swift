@@ -49,13 +49,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        // C libraries from Debian: libopenblas-dev, libpng-dev (zlib comes with it).
+        // C libraries from Debian: libopenblas-dev, libpng-dev (zlib comes with it), libturbojpeg0-dev.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
 
         .target(name: "EqTensor", swiftSettings: kernelSettings),
         // OpenBLAS's sgemm, the independent GEMM the tests check the runtime's
@@ -69,7 +71,7 @@ let package = Package(
         .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqQuant", dependencies: ["EqGraph", "EqRuntime", "EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqPasses", dependencies: ["EqGraph", "EqQuant", "EqRuntime", "EqTensor"], swiftSettings: cpuSettings),
-        .target(name: "EqData", dependencies: ["EqTensor", "CPNG", "CZlib"], swiftSettings: cpuSettings),
+        .target(name: "EqData", dependencies: ["EqTensor", "CPNG", "CZlib", "CTurboJPEG"], swiftSettings: cpuSettings),
         .target(name: "EqHarness", dependencies: ["EqONNX", "EqRuntime", "EqQuant", "EqPasses", "EqData"], swiftSettings: cpuSettings),
         .executableTarget(name: "eqbench", dependencies: [
             "EqHarness", "EqTensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -3,7 +3,8 @@ import Foundation
 
 /// An image-classification split stored as a folder: `classes.txt` (one class
 /// name per line; line index = label) and one subfolder per class holding PNG
-/// files.
+/// and JPEG files (`.png`, `.jpg`, `.jpeg` in any letter case). Other files
+/// are listed in `skipped`, for the run to warn about, never dropped unsaid.
 ///
 /// Order: all images sorted by file name, then by label, so that files named by
 /// their index in the source dataset (as `eqbench dataset import-idx` writes
@@ -18,7 +19,9 @@ public struct ImageFolder: Sendable {
 
     public let root: URL
     public let classes: [String]
-    public let items: [Item]
+    public private(set) var items: [Item]
+    /// Files in class folders that are not images by their extension (relative paths, sorted).
+    public let skipped: [String]
 
     /// Reads the folder's class list and file listing.
     public init(root: URL) throws {
@@ -35,16 +38,24 @@ public struct ImageFolder: Sendable {
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !classes.isEmpty else { throw DatasetError.invalid(path: listURL.path, reason: "the class list is empty") }
         var items = [Item]()
+        var skipped = [String]()
         for (label, name) in classes.enumerated() {
             let folder = root.appendingPathComponent(name)
             guard let files = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else {
                 throw DatasetError.missing(path: folder.path, what: "folder for class '\(name)' (line \(label + 1) of classes.txt)")
             }
-            for file in files where file.lowercased().hasSuffix(".png") {
-                items.append(Item(relativePath: name + "/" + file, label: label))
+            for file in files {
+                if ImageFile.hasImageExtension(file) {
+                    items.append(Item(relativePath: name + "/" + file, label: label))
+                } else {
+                    skipped.append(name + "/" + file)
+                }
             }
         }
-        guard !items.isEmpty else { throw DatasetError.invalid(path: root.path, reason: "no .png images in any class folder") }
+        guard !items.isEmpty else {
+            throw DatasetError.invalid(path: root.path, reason: "no .png, .jpg or .jpeg images in any class folder")
+        }
+        self.skipped = skipped.sorted()
         // Sort by (file name, label), with the names computed once.
         let keyed = items.map { (name: String($0.relativePath.split(separator: "/").last ?? ""), item: $0) }
         self.items = keyed.sorted { $0.name != $1.name ? $0.name < $1.name : $0.item.label < $1.item.label }.map(\.item)
@@ -52,6 +63,16 @@ public struct ImageFolder: Sendable {
     }
 
     public var count: Int { items.count }
+
+    /// The same folder with only `items[range]`.
+    public func subset(_ range: Range<Int>) -> ImageFolder {
+        var copy = self
+        copy.items = Array(items[range])
+        return copy
+    }
+
+    /// The same folder with only its first `n` items (all when there are fewer).
+    public func prefix(_ n: Int) -> ImageFolder { subset(0..<min(max(n, 0), count)) }
 
     /// The absolute path of an item.
     public func path(of item: Item) -> String { root.appendingPathComponent(item.relativePath).path }
@@ -61,7 +82,7 @@ public struct ImageFolder: Sendable {
         var data = [Float](repeating: 0, count: range.count * preprocessing.count)
         try data.withUnsafeMutableBufferPointer { buffer in
             for (offset, index) in range.enumerated() {
-                let image = try PNGCodec.decode(path: path(of: items[index]))
+                let image = try ImageFile.decode(path: path(of: items[index]))
                 preprocessing.apply(image, into: buffer.baseAddress! + offset * preprocessing.count)
             }
         }

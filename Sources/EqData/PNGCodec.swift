@@ -33,12 +33,7 @@ public enum PNGCodec {
 
     /// Decodes the PNG file at `path`.
     public static func decode(path: String) throws -> DecodedImage {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw FileManager.default.fileExists(atPath: path)
-                ? DatasetError.unreadable(path: path, reason: "permission denied or not a regular file")
-                : DatasetError.missing(path: path, what: "image file")
-        }
-        return try decode(data: data, path: path)
+        try decode(data: ImageFile.contents(of: path), path: path)
     }
 
     /// Decodes PNG bytes; `path` names them in errors.

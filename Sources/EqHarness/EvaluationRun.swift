@@ -20,6 +20,9 @@ public struct RunSettings: Sendable {
     public var batchSize: Int
     public var mean: [Float]?
     public var std: [Float]?
+    /// `--resize N --crop M`: shorter side to N, then the center M×M (overriding the sidecar's).
+    public var resize: Int?
+    public var crop: Int?
     public var variants: [String]
     /// Variants defined by a `--config` file, found by name before the built-in ones.
     public var customVariants: [Variant] = []
@@ -68,6 +71,8 @@ public struct RunReport: Sendable {
     public var search: [SearchRecord] = []
     /// Human-readable warnings (e.g. a function-preserving pipeline that changed the float logits).
     public var warnings: [String] = []
+    /// Per model, the input it was fed (size, resize, mean, std), for summary.json.
+    public var modelInputs: [String: JSONValue] = [:]
     /// True when the run was cancelled before it finished.
     public var interrupted = false
     /// The tables as written, with derived columns filled in (nil until written).
@@ -98,9 +103,13 @@ public final class EvaluationRun {
     var searchSplit: SearchData?
     /// Statistics services of the current model, by image set (`statistics`).
     var services = [String: StatisticsService]()
+    /// Decoded image sets, by image set and input geometry (`prepared`).
+    var preparedSets = [String: PreparedImages]()
 
-    /// Images per analysis batch (per-layer taps hold every layer's output).
+    /// Images per analysis batch at most (per-layer taps hold every layer's output; `analysisBatchSize`).
     static let analysisBatch = 64
+    /// Bytes of layer outputs one analysis batch may hold (fewer images per batch for large models).
+    static let analysisBytes = 512 << 20
     /// Images per calibration batch: fixed, so EMA ranges do not depend on settings.
     static let calibrationBatch = 50
 
@@ -122,31 +131,28 @@ public final class EvaluationRun {
             let paths = settings.models.filter { $0.deletingPathExtension().lastPathComponent == clash }.map(\.path)
             throw HarnessError("two models are named '\(clash)' (\(paths.joined(separator: ", "))): rename one, the name is its key in every table")
         }
-        let test = try ImageFolder(root: settings.dataset.appendingPathComponent("test"))
+        var report = RunReport()
+        let test = try split("test", report: &report)
         let count = min(settings.evalLimit ?? test.count, test.count)
         guard count > 0 else { throw HarnessError("--eval must be at least 1") }
-        let images = try (0..<count).map { try PNGCodec.decode(path: test.path(of: test.items[$0])) }
-        let labels = test.items.prefix(count).map(\.label)
-        var calibration = [DecodedImage]()
-        var resampleSubsets = [[DecodedImage]]()
+        var calibration: ImageFolder?
+        var resampleSubsets = [ImageFolder]()
         let variantsNeedData = try settings.variants.contains { try Variant.resolve($0, custom: settings.customVariants).needsCalibrationData }
         if precisions.contains(where: { !$0.isFloat }) || variantsNeedData || settings.searchBudget != nil {
-            let calib = try ImageFolder(root: settings.dataset.appendingPathComponent("calib"))
+            let calib = try split("calib", report: &report)
+            calibration = calib.prefix(settings.calibLimit)
             let k = settings.calibResamples
-            let all = try calib.items.prefix(k > 1 ? calib.items.count : settings.calibLimit).map { try PNGCodec.decode(path: calib.path(of: $0)) }
-            calibration = Array(all.prefix(settings.calibLimit))
             if k > 1 {
-                let size = min(settings.calibLimit, all.count / k)
+                let size = min(settings.calibLimit, calib.count / k)
                 guard size > 0 else { throw HarnessError("--calib-resamples \(k) needs at least \(k) images in \(calib.root.path)") }
-                resampleSubsets = (0..<k).map { Array(all[($0 * size)..<(($0 + 1) * size)]) }
+                resampleSubsets = (0..<k).map { calib.subset(($0 * size)..<(($0 + 1) * size)) }
             }
         }
-        log("dataset \(settings.dataset.path): \(count) test images, \(calibration.count) calibration images, \(test.classes.count) classes")
-        let data = EvaluationData(images: images, labels: labels, classes: test.classes.count, calibration: calibration,
-                                  resampleSubsets: resampleSubsets)
-        if settings.searchBudget != nil { searchSplit = try searchData(classes: test.classes.count) }
+        log("dataset \(settings.dataset.path): \(count) test images, \(calibration?.count ?? 0) calibration images, \(test.classes.count) classes")
+        let data = EvaluationData(images: test.prefix(count), imageSet: "test", classes: test.classes.count,
+                                  calibration: calibration, resampleSubsets: resampleSubsets)
+        if settings.searchBudget != nil { searchSplit = try searchData(classes: test.classes.count, report: &report) }
 
-        var report = RunReport()
         /// Pair (model m, variant v) is pair m·V + v of the matrix; a shard takes every count-th.
         func inShard(_ m: Int, _ v: Int) -> Bool {
             guard let shard = settings.shard else { return true }
@@ -162,9 +168,13 @@ public final class EvaluationRun {
             guard !variants.isEmpty else { continue }
             position.model = name
             do {
-                let model = try ModelSource.load(url, mean: settings.mean, std: settings.std)
+                let model = try ModelSource.load(url, mean: settings.mean, std: settings.std, resize: settings.resize, crop: settings.crop)
+                report.modelInputs[name] = model.inputJSON
                 // The search runs once per model, in the shard holding its first pair.
                 try evaluate(model, variants: variants, precisions: precisions, data: data, search: inShard(m, 0), into: &report)
+            } catch let problem as DatasetProblem {
+                // A dataset that cannot be read stops the run: every model would fail on it.
+                throw problem.error
             } catch {
                 log("error: \(error)")
                 for variant in variants where !report.accuracy.contains(where: { $0.model == name && $0.variant == variant }) {
@@ -182,15 +192,36 @@ public final class EvaluationRun {
         return report
     }
 
+    /// A split's image folder (listing only, decoded per model geometry by
+    /// `prepared`); its skipped files become a counted warning.
+    func split(_ name: String, report: inout RunReport) throws -> ImageFolder {
+        let folder = try ImageFolder(root: settings.dataset.appendingPathComponent(name))
+        if let example = folder.skipped.first {
+            let warning = "\(folder.root.path): \(folder.skipped.count) file\(folder.skipped.count == 1 ? " is" : "s are") not .png, .jpg or .jpeg and not used (e.g. \(example))"
+            if !report.warnings.contains(warning) { report.warnings.append(warning); log("warning: " + warning) }
+        }
+        return folder
+    }
+
     struct EvaluationData {
-        var images: [DecodedImage]
-        var labels: [Int]
+        var images: ImageFolder
+        /// Names `images` for the decoded-image cache (`prepared`).
+        var imageSet: String
         var classes: Int
-        var calibration: [DecodedImage]
+        /// nil when nothing in the run calibrates.
+        var calibration: ImageFolder?
         /// Disjoint calibration subsets for `--calib-resamples` (empty without it).
-        var resampleSubsets: [[DecodedImage]]
-        /// Names `calibration` for the statistics services (one per model and image set).
+        var resampleSubsets: [ImageFolder]
+        /// Names `calibration` for the statistics services and the decoded-image cache.
         var calibrationSet = "calib"
+
+        var labels: [Int] { images.items.map(\.label) }
+    }
+
+    /// A dataset image that cannot be decoded: it stops the run instead of failing each model in turn.
+    struct DatasetProblem: Error, CustomStringConvertible {
+        var error: Error
+        var description: String { String(describing: error) }
     }
 
     /// The images `--search` calibrates on and scores with, and which split they come from.
@@ -202,25 +233,21 @@ public final class EvaluationRun {
     /// A `search/` split when the dataset has one (scored whole, calibrated on
     /// calib/); otherwise calib/ cut in two: the first half calibrates, the
     /// second half scores. Either way the winner is then evaluated on test/.
-    func searchData(classes: Int) throws -> SearchData {
-        let searchFolder = settings.dataset.appendingPathComponent("search")
-        let calib = try ImageFolder(root: settings.dataset.appendingPathComponent("calib"))
-        if FileManager.default.fileExists(atPath: searchFolder.path) {
-            let split = try ImageFolder(root: searchFolder)
-            let items = split.items.prefix(settings.evalLimit ?? split.count)
-            let calibration = try calib.items.prefix(settings.calibLimit).map { try PNGCodec.decode(path: calib.path(of: $0)) }
-            return SearchData(data: EvaluationData(images: try items.map { try PNGCodec.decode(path: split.path(of: $0)) },
-                                                   labels: items.map(\.label), classes: classes, calibration: calibration,
-                                                   resampleSubsets: [], calibrationSet: "calib"),
-                              split: "search (\(items.count) images)")
+    func searchData(classes: Int, report: inout RunReport) throws -> SearchData {
+        let calib = try split("calib", report: &report)
+        if FileManager.default.fileExists(atPath: settings.dataset.appendingPathComponent("search").path) {
+            let search = try split("search", report: &report)
+            let images = search.prefix(settings.evalLimit ?? search.count)
+            return SearchData(data: EvaluationData(images: images, imageSet: "search", classes: classes,
+                                                   calibration: calib.prefix(settings.calibLimit), resampleSubsets: [],
+                                                   calibrationSet: "calib"),
+                              split: "search (\(images.count) images)")
         }
         guard calib.count >= 2 else { throw HarnessError("--search needs at least 2 images in \(calib.root.path) (or a search/ split)") }
         let half = calib.count / 2
-        let first = calib.items.prefix(min(half, settings.calibLimit)), second = calib.items.suffix(calib.count - half)
-        return SearchData(data: EvaluationData(images: try second.map { try PNGCodec.decode(path: calib.path(of: $0)) },
-                                               labels: second.map(\.label), classes: classes,
-                                               calibration: try first.map { try PNGCodec.decode(path: calib.path(of: $0)) },
-                                               resampleSubsets: [], calibrationSet: "calib first half"),
+        let first = calib.subset(0..<min(half, settings.calibLimit)), second = calib.subset(half..<calib.count)
+        return SearchData(data: EvaluationData(images: second, imageSet: "calib second half", classes: classes,
+                                               calibration: first, resampleSubsets: [], calibrationSet: "calib first half"),
                           split: "calib held-out half (\(second.count) images; \(first.count) calibrate)")
     }
 
@@ -230,7 +257,7 @@ public final class EvaluationRun {
         (position.variant, position.precision) = ("(imported model)", "fp32")
         let original = try run(model.graph, quantizers: [:], model: model, data: data)
         let originalRange = Double(original.logits.max()! - original.logits.min()!)
-        let probe = batches(Array(data.images.prefix(64)), model.preprocessing, size: 64)[0]
+        let probe = try prepared(data.images, set: data.imageSet, for: model).batch(0..<min(64, data.images.count), preprocessing: model.preprocessing)
         for name in variants where !cancellation.isCancelled {
             let variant = try Variant.resolve(name, custom: settings.customVariants)
             var shared: Pipeline?
@@ -317,7 +344,7 @@ public final class EvaluationRun {
     func apply(_ variant: Variant, to model: ModelSource, precision: Precision, data: EvaluationData, probe: Tensor) throws -> Pipeline {
         var graph = model.graph
         var context = PassContext(precision: precision, threads: settings.threads,
-                                  statistics: statistics(data.calibration, set: data.calibrationSet, of: model, phase: "passes"))
+                                  statistics: try data.calibration.map { try statistics($0, set: data.calibrationSet, of: model, phase: "passes") })
         var before = try Executor(graph: graph, threads: settings.threads).run(probe).outputs[0]
         let range = Double(before.data.max()! - before.data.min()!)
         var pipeline = Pipeline(graph: graph, records: [], coverage: [])
@@ -387,14 +414,16 @@ public final class EvaluationRun {
     func evaluateQuantized(_ graph: Graph, precision: Precision, model: ModelSource, variant: String, data: EvaluationData,
                            calibrations: inout [String: (calibration: Calibration, seconds: Double)],
                            layers: inout [LayerRecord]) throws -> QuantizedEvaluation {
-        guard !data.calibration.isEmpty else { throw HarnessError("\(settings.dataset.path)/calib has no images to calibrate on") }
+        guard let calibrationImages = data.calibration, calibrationImages.count > 0 else {
+            throw HarnessError("\(settings.dataset.path)/calib has no images to calibrate on")
+        }
         let plan = QuantPlan(graph: graph, precision: precision)
         // The observed ranges depend on the deployment graph (the same for every
         // precision of a pipeline) and the activation scheme and estimator only.
         let key = precision.activationsDescription
         if calibrations[key] == nil {
             let began = DispatchTime.now().uptimeNanoseconds
-            let calibration = try calibrate(plan, on: data.calibration, set: data.calibrationSet, model: model, phase: "calibrate")
+            let calibration = try calibrate(plan, on: calibrationImages, set: data.calibrationSet, model: model, phase: "calibrate")
             calibrations[key] = (calibration, Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9)
         }
         let (calibration, calibrationSeconds) = calibrations[key]!
@@ -403,8 +432,10 @@ public final class EvaluationRun {
 
         var analysis = try LayerAnalysis(plan: plan, quantizedGraph: quantizedGraph, calibration: calibration,
                                          threads: settings.threads)
-        let analysed = Array(data.images.prefix(settings.analysisLimit ?? data.images.count))
-        try forEachBatch(analysed, model.preprocessing, size: Self.analysisBatch, phase: "analyse") { try analysis.add($0) }
+        let analysed = min(settings.analysisLimit ?? data.images.count, data.images.count)
+        try forEachBatch(try prepared(data.images, set: data.imageSet, for: model), model.preprocessing,
+                         size: analysis.batchSize(maxBytes: Self.analysisBytes, upTo: Self.analysisBatch), limit: analysed,
+                         phase: "analyse") { try analysis.add($0) }
         for row in analysis.rows {
             layers.append(LayerRecord(model: model.name, variant: variant, precision: precision.name, node: row.node,
                                       op: row.op, outChannels: row.channels, sqnrCumulative: row.cumulative.decibels,
@@ -421,20 +452,44 @@ public final class EvaluationRun {
     }
 
     /// Observes a plan's activation ranges on `images` (the image set `set`) in fixed-size batches.
-    func calibrate(_ plan: QuantPlan, on images: [DecodedImage], set: String, model: ModelSource, phase: String) throws -> Calibration {
+    func calibrate(_ plan: QuantPlan, on images: ImageFolder, set: String, model: ModelSource, phase: String) throws -> Calibration {
         try plan.calibrate(using: statistics(images, set: set, of: model, phase: phase))
+    }
+
+    /// `images` decoded for `model`'s input geometry: once per image set and
+    /// geometry in a run, shared by every model, variant and precision.
+    func prepared(_ images: ImageFolder, set: String, for model: ModelSource) throws -> PreparedImages {
+        let key = set + "|" + model.preprocessing.geometryKey
+        if let known = preparedSets[key] { return known }
+        let phase = "decode " + set
+        do {
+            let prepared = try PreparedImages(images, geometry: model.preprocessing, threads: settings.threads) { [unowned self] done, total in
+                position.phase = phase
+                position.imagesDone = done
+                position.imagesTotal = total
+                progress?(position)
+            }
+            preparedSets[key] = prepared
+            return prepared
+        } catch {
+            throw DatasetProblem(error: error)
+        }
     }
 
     /// The statistics service over `images` preprocessed for `model`: made once
     /// per model and image set, shared by the passes of every variant and the
     /// calibrations after them; reports progress under `phase`.
-    func statistics(_ images: [DecodedImage], set: String, of model: ModelSource, phase: String) -> StatisticsService {
+    func statistics(_ images: ImageFolder, set: String, of model: ModelSource, phase: String) throws -> StatisticsService {
         let key = model.url.path + "|" + set
         let service: StatisticsService
         if let known = services[key] {
             service = known
         } else {
-            service = StatisticsService(batches: batches(images, model.preprocessing, size: Self.calibrationBatch), threads: settings.threads)
+            let source = try prepared(images, set: set, for: model), size = Self.calibrationBatch, preprocessing = model.preprocessing
+            service = StatisticsService(batchCount: (source.count + size - 1) / size, imageCount: source.count,
+                                        threads: settings.threads) { i in
+                try source.batch((i * size)..<min((i + 1) * size, source.count), preprocessing: preprocessing)
+            }
             services = services.filter { $0.key.hasPrefix(model.url.path + "|") }
             services[key] = service
         }
@@ -466,7 +521,8 @@ public final class EvaluationRun {
         logits.reserveCapacity(data.images.count * outputShape[0])
         try executor.prepare()
         var seconds = 0.0
-        try forEachBatch(data.images, model.preprocessing, size: settings.batchSize, phase: "evaluate") { batch in
+        try forEachBatch(try prepared(data.images, set: data.imageSet, for: model), model.preprocessing,
+                         size: settings.batchSize, phase: "evaluate") { batch in
             let began = DispatchTime.now().uptimeNanoseconds
             let result = try executor.run(batch)
             seconds += Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
@@ -488,36 +544,30 @@ public final class EvaluationRun {
         return sqnr.decibels
     }
 
-    /// Gives `body` each preprocessed batch in order, reporting progress after each.
-    func forEachBatch(_ images: [DecodedImage], _ preprocessing: Preprocessing, size: Int, phase: String,
+    /// Gives `body` the first `limit` images (all when nil) normalised in
+    /// batches of `size`, read one batch at a time, reporting progress after each.
+    func forEachBatch(_ images: PreparedImages, _ preprocessing: Preprocessing, size: Int, limit: Int? = nil, phase: String,
                       _ body: (Tensor) throws -> Void) throws {
+        let count = min(limit ?? images.count, images.count)
         position.phase = phase
-        position.imagesTotal = images.count
+        position.imagesTotal = count
         position.imagesDone = 0
-        for batch in batches(images, preprocessing, size: size) {
+        for start in stride(from: 0, to: count, by: size) {
+            let batch = try images.batch(start..<min(start + size, count), preprocessing: preprocessing)
             try body(batch)
             position.imagesDone += batch.shape[0]
             progress?(position)
         }
     }
 
-    /// Preprocessed batches of `size` images, in order.
-    func batches(_ images: [DecodedImage], _ preprocessing: Preprocessing, size: Int) -> [Tensor] {
-        stride(from: 0, to: images.count, by: size).map { start in
-            let slice = images[start..<min(start + size, images.count)]
-            var data = [Float](repeating: 0, count: slice.count * preprocessing.count)
-            data.withUnsafeMutableBufferPointer { buffer in
-                for (i, image) in slice.enumerated() {
-                    preprocessing.apply(image, into: buffer.baseAddress! + i * preprocessing.count)
-                }
-            }
-            return Tensor(shape: [slice.count, preprocessing.channels, preprocessing.height, preprocessing.width], data: data)
-        }
-    }
-
     /// Writes every file of the report folder; returns the tables as written.
     func write(_ report: RunReport) throws -> ReportFolder {
-        let folder = ReportFolder(report: report, settings: settings.json)
+        var json = settings.json
+        if case var .object(fields) = json {
+            fields["model_inputs"] = .object(report.modelInputs)
+            json = .object(fields)
+        }
+        let folder = ReportFolder(report: report, settings: json)
         try folder.write(to: settings.output)
         return folder
     }

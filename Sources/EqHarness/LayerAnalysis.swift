@@ -143,6 +143,17 @@ struct LayerAnalysis: @unchecked Sendable {
         self.rows = rows
     }
 
+    /// Images per `add` batch so the tapped outputs of both runs stay within
+    /// `maxBytes` (at least 1, at most `upTo`): the analysis holds every
+    /// analysed layer's output of a batch at once, twice.
+    func batchSize(maxBytes: Int, upTo: Int) -> Int {
+        func floats(_ value: String) -> Int { float.shapes[value].map { $0.reduce(1, *) } ?? 0 }
+        let reference = Set(rows.map(\.value) + rows.compactMap(\.input)).map(floats).reduce(0, +)
+        let simulated = rows.map { floats($0.value) }.reduce(0, +)
+        let bytesPerImage = max(1, (reference + simulated) * MemoryLayout<Float>.size)
+        return max(1, min(upTo, maxBytes / bytesPerImage))
+    }
+
     /// max over channels of (max − min) divided by the min over channels.
     static func rangeRatio(_ op: Op) -> Double? {
         let weight: Tensor

@@ -1,14 +1,17 @@
 import EqData
 import EqGraph
 import EqONNX
+import EqPasses
 import Foundation
 
 /// A model to evaluate: its ONNX file, the imported graph and the
 /// preprocessing its inputs need.
 ///
 /// Preprocessing comes from, in order of precedence: the command line
-/// (`--mean`, `--std`), the sidecar `<model>.json` beside the model
-/// (`{"mean": [...], "std": [...]}`), and otherwise mean 0, std 1.
+/// (`--mean`, `--std`, `--resize`, `--crop`), the sidecar `<model>.json`
+/// beside the model (`{"mean": [...], "std": [...], "resize": 256, "crop": 224}`),
+/// and otherwise mean 0, std 1 and a straight resize to the input size. The
+/// crop is the model's input: `crop`, where given, must match it.
 public struct ModelSource: Sendable {
     public var name: String
     public var url: URL
@@ -19,9 +22,11 @@ public struct ModelSource: Sendable {
     public struct Sidecar: Codable, Sendable {
         public var mean: [Float]?
         public var std: [Float]?
+        public var resize: Int?
+        public var crop: Int?
     }
 
-    public static func load(_ url: URL, mean: [Float]?, std: [Float]?) throws -> ModelSource {
+    public static func load(_ url: URL, mean: [Float]?, std: [Float]?, resize: Int? = nil, crop: Int? = nil) throws -> ModelSource {
         let graph = try ONNXImporter.load(contentsOf: url)
         let sidecarURL = url.deletingPathExtension().appendingPathExtension("json")
         var sidecar = Sidecar()
@@ -29,17 +34,38 @@ public struct ModelSource: Sendable {
             do {
                 sidecar = try JSONDecoder().decode(Sidecar.self, from: data)
             } catch {
-                throw HarnessError("\(sidecarURL.path): not a valid sidecar (expected {\"mean\": [...], \"std\": [...]}): \(error.localizedDescription)")
+                throw HarnessError("\(sidecarURL.path): not a valid sidecar (expected {\"mean\": [...], \"std\": [...], \"resize\": N, \"crop\": M}): \(error.localizedDescription)")
             }
         }
         let shape = graph.input.shape
         guard shape.count == 3 else {
             throw HarnessError("\(url.path): input shape [N] + \(shape) is not an image batch [N, C, H, W]")
         }
+        let cropSource = crop != nil ? "--crop" : "the sidecar's \"crop\""
+        let resize = resize ?? sidecar.resize, crop = crop ?? sidecar.crop
+        if let crop, crop != shape[1] || crop != shape[2] {
+            throw HarnessError("\(url.path): \(cropSource) \(crop) does not match the model's \(shape[1])×\(shape[2]) input")
+        }
+        if crop != nil, resize == nil {
+            throw HarnessError("\(url.path): a crop needs a resize before it (--resize N, or \"resize\" in the sidecar)")
+        }
         let preprocessing = try Preprocessing(channels: shape[0], height: shape[1], width: shape[2],
-                                              mean: mean ?? sidecar.mean ?? [0], std: std ?? sidecar.std ?? [1])
+                                              mean: mean ?? sidecar.mean ?? [0], std: std ?? sidecar.std ?? [1], resize: resize)
         return ModelSource(name: url.deletingPathExtension().lastPathComponent, url: url,
                            graph: graph, preprocessing: preprocessing)
+    }
+
+    /// The input this model is fed, as summary.json records it.
+    public var inputJSON: JSONValue {
+        let p = preprocessing
+        func number(_ value: Int?) -> JSONValue { value.map { JSONValue.number(Double($0)) } ?? .null }
+        func numbers(_ values: [Float]) -> JSONValue { .array(values.map { JSONValue.number(Double("\($0)") ?? Double($0)) }) }
+        let fields: [String: JSONValue] = [
+            "channels": number(p.channels), "height": number(p.height), "width": number(p.width),
+            "resize": number(p.resize), "crop": number(p.resize == nil ? nil : p.height),
+            "mean": numbers(p.mean), "std": numbers(p.std),
+        ]
+        return .object(fields)
     }
 
     /// The `.onnx` files of a folder, sorted by name.

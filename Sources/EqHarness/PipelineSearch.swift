@@ -83,7 +83,8 @@ extension EvaluationRun {
                 let variant = Variant(name: "search:" + pipeline.joined(separator: "+"), summary: "search", passes: passes)
                 let graph = try apply(variant, to: model, precision: precision, data: data, probe: probe).graph
                 let plan = QuantPlan(graph: graph, precision: precision)
-                let ranges = try calibrate(plan, on: data.calibration, set: data.calibrationSet, model: model, phase: "search calibrate")
+                guard let calibration = data.calibration else { throw HarnessError("the search has no calibration images") }
+                let ranges = try calibrate(plan, on: calibration, set: data.calibrationSet, model: model, phase: "search calibrate")
                 let result = try run(plan, ranges, model: model, data: data)
                 record.top1 = result.top1
                 record.logitsSQNR = logitsSQNR(reference.logits, result.logits)

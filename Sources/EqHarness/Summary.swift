@@ -38,7 +38,7 @@ enum RunSummary {
         for (name, table, numbers) in folder.tables { summary[name] = objects(table, numbers: numbers) }
         summary.merge(extra) { _, new in new }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(JSONValue.object(summary))
     }
 }
@@ -52,6 +52,7 @@ extension RunSettings {
             "eval_images": evalLimit.map { .number(Double($0)) } ?? .null, "calib_images": .number(Double(calibLimit)),
             "threads": .number(Double(threads)), "batch": .number(Double(batchSize)),
             "mean": numbers(mean), "std": numbers(std),
+            "resize": resize.map { .number(Double($0)) } ?? .null, "crop": crop.map { .number(Double($0)) } ?? .null,
             "variants": .array(variants.map(JSONValue.string)), "precisions": .array(precisions.map(JSONValue.string)),
             "calib_resamples": .number(Double(calibResamples)),
             "analysis_images": analysisLimit.map { .number(Double($0)) } ?? .null,

@@ -3,7 +3,8 @@ import EqTensor
 import Foundation
 
 /// The one place passes and calibration run graphs over the calibration
-/// images: the images preprocessed once into fixed batches, one compiled
+/// images: the images in fixed batches (held, or read from a cache of decoded
+/// images batch by batch, so memory does not grow with their number), one compiled
 /// executor per graph state (kept while the graph is unchanged, so the passes
 /// of a pipeline and the calibration after them share what they can), and the
 /// per-channel ranges a pass asks for, computed once per graph state and value.
@@ -18,9 +19,12 @@ public final class StatisticsService: @unchecked Sendable {
         public var max: [Float]
     }
 
-    /// The preprocessed calibration batches, in order.
-    public let batches: [Tensor]
+    /// The number of batches and of images in all of them.
+    public let batchCount: Int
+    public let imageCount: Int
     public let threads: Int
+    /// Batch i of the calibration images, the same tensor every time it is asked for.
+    private let batch: (Int) throws -> Tensor
     /// Called after each batch a graph is run on, with the images done so far and in all.
     public var progress: ((_ done: Int, _ total: Int) -> Void)?
 
@@ -29,13 +33,18 @@ public final class StatisticsService: @unchecked Sendable {
     private var states = [(graph: Graph, executor: Executor, ranges: [String: ChannelRange])]()
     private static let statesKept = 4
 
-    public init(batches: [Tensor], threads: Int) {
-        self.batches = batches
+    /// Batches made on demand by `batch` (e.g. read from `PreparedImages`).
+    public init(batchCount: Int, imageCount: Int, threads: Int, batch: @escaping (Int) throws -> Tensor) {
+        self.batchCount = batchCount
+        self.imageCount = imageCount
         self.threads = threads
+        self.batch = batch
     }
 
-    /// The number of images in all batches.
-    public var imageCount: Int { batches.reduce(0) { $0 + $1.shape[0] } }
+    /// Batches held in memory.
+    public convenience init(batches: [Tensor], threads: Int) {
+        self.init(batchCount: batches.count, imageCount: batches.reduce(0) { $0 + $1.shape[0] }, threads: threads) { batches[$0] }
+    }
 
     /// The compiled executor of `graph`, made once per graph state.
     public func executor(for graph: Graph) throws -> Executor {
@@ -44,10 +53,11 @@ public final class StatisticsService: @unchecked Sendable {
 
     /// Runs `graph` over every batch in order, giving `body` each result with the `taps` values.
     public func forEachBatch(of graph: Graph, taps: [String], _ body: (ExecutionResult) throws -> Void) throws {
-        guard !batches.isEmpty else { throw ExecutorError.noImages(graph: graph.name) }
+        guard batchCount > 0 else { throw ExecutorError.noImages(graph: graph.name) }
         let executor = try executor(for: graph)
         var done = 0
-        for batch in batches {
+        for index in 0..<batchCount {
+            let batch = try self.batch(index)
             try body(try executor.run(batch, taps: taps))
             done += batch.shape[0]
             progress?(done, imageCount)

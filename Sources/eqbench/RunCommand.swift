@@ -37,6 +37,12 @@ struct RunCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Input std, one value or one per channel (overrides the model's sidecar JSON).")
     var std: String?
 
+    @Option(parsing: .unconditional, help: "Resize each image's shorter side to N pixels, then center-crop to the model's input (torchvision's Resize(N) + CenterCrop; overrides the sidecar's \"resize\"). Default: resize straight to the input size.")
+    var resize: Int?
+
+    @Option(parsing: .unconditional, help: "The center crop after --resize, in pixels; must equal the model's input size (a check).")
+    var crop: Int?
+
     @Option(help: "Comma-separated variants (default \(Catalog.defaultVariants.joined(separator: ",")); with --config: baseline plus the file's). Valid: \(Catalog.variants.joined(separator: ", ")).")
     var variants: String?
 
@@ -75,6 +81,8 @@ struct RunCommand: ParsableCommand {
         for model in models where !FileManager.default.fileExists(atPath: model) {
             throw ValidationError("--model \(model): no such file")
         }
+        if let resize, !(1...32768).contains(resize) { throw ValidationError("--resize must be from 1 to 32768 pixels, got \(resize)") }
+        if let crop, !(1...32768).contains(crop) { throw ValidationError("--crop must be from 1 to 32768 pixels, got \(crop)") }
         if let mean { _ = try parseFloats(mean, flag: "--mean") }
         if let std { _ = try parseFloats(std, flag: "--std") }
         do {
@@ -137,6 +145,8 @@ struct RunCommand: ParsableCommand {
                                    mean: try mean.map { try parseFloats($0, flag: "--mean") },
                                    std: try std.map { try parseFloats($0, flag: "--std") },
                                    variants: try variantNames(), precisions: parseNames(precisions))
+        settings.resize = resize
+        settings.crop = crop
         settings.customVariants = try customVariants()
         settings.shard = try parsedShard()
         settings.calibResamples = calibResamples

@@ -70,4 +70,58 @@ final class DatasetFolderTests: XCTestCase {
             XCTAssertTrue(String(describing: error).contains("folder for class 'dogs'"))
         }
     }
+
+    /// A folder mixing PNG and JPEG in any letter case, with a stray file.
+    func mixedFolder() throws -> ImageFolder {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        try "a\nb\n".write(to: scratch.appendingPathComponent("classes.txt"), atomically: true, encoding: .utf8)
+        for name in ["a", "b"] { try FileManager.default.createDirectory(at: scratch.appendingPathComponent(name), withIntermediateDirectories: true) }
+        for (source, target) in [("rgb8.png", "a/1.PNG"), ("rgb.jpg", "a/2.JpG"), ("gray.JPEG", "b/3.jpeg"), ("cmyk.jpg", "b/4.jpg")] {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent(source), to: scratch.appendingPathComponent(target))
+        }
+        try "not an image".write(to: scratch.appendingPathComponent("b/notes.txt"), atomically: true, encoding: .utf8)
+        return try ImageFolder(root: scratch)
+    }
+
+    func testFoldersMixPNGAndJPEGInAnyCaseAndListWhatTheySkip() throws {
+        let folder = try mixedFolder()
+        XCTAssertEqual(folder.items.map(\.relativePath), ["a/1.PNG", "a/2.JpG", "b/3.jpeg", "b/4.jpg"])
+        XCTAssertEqual(folder.skipped, ["b/notes.txt"])
+        XCTAssertEqual(folder.prefix(2).items.map(\.label), [0, 0])
+        XCTAssertEqual(folder.subset(2..<4).items.map(\.label), [1, 1])
+    }
+
+    /// The decoded-image cache gives what preprocessing each image alone gives,
+    /// in order, whatever the thread count and batch boundaries.
+    func testPreparedImagesMatchPerImagePreprocessing() throws {
+        let folder = try mixedFolder()
+        let geometry = try Preprocessing(channels: 3, height: 5, width: 5, mean: [0.5], std: [0.25], resize: 6)
+        var expected = [Float]()
+        for item in folder.items {
+            var out = [Float](repeating: 0, count: geometry.count)
+            let image = try ImageFile.decode(path: folder.path(of: item))
+            out.withUnsafeMutableBufferPointer { geometry.apply(image, into: $0.baseAddress!) }
+            expected += out
+        }
+        for threads in [1, 3] {
+            var reported = [Int]()
+            let prepared = try PreparedImages(folder, geometry: geometry, threads: threads) { done, _ in reported.append(done) }
+            XCTAssertEqual(reported, [1, 2, 3, 4])
+            XCTAssertEqual(prepared.labels, [0, 0, 1, 1])
+            let whole = try prepared.batch(0..<4, preprocessing: geometry)
+            XCTAssertEqual(whole.shape, [4, 3, 5, 5])
+            XCTAssertEqual(whole.data, expected)
+            let tail = try prepared.batch(1..<3, preprocessing: geometry)
+            XCTAssertEqual(tail.data, Array(expected[geometry.count..<(3 * geometry.count)]))
+        }
+    }
+
+    func testACorruptImageStopsPreparationNamingTheFirstBadFile() throws {
+        let folder = try mixedFolder()
+        try Data([0xFF, 0xD8, 0xFF, 0, 1, 2]).write(to: scratch.appendingPathComponent("b/3.jpeg"))
+        let geometry = try Preprocessing(channels: 1, height: 4, width: 4)
+        XCTAssertThrowsError(try PreparedImages(folder, geometry: geometry, threads: 2)) { error in
+            XCTAssertTrue(String(describing: error).contains("b/3.jpeg: corrupt or unsupported image"), "\(error)")
+        }
+    }
 }

@@ -112,10 +112,40 @@ final class CommandLineTests: CLITestCase {
         try FileManager.default.createDirectory(at: split.appendingPathComponent("a"), withIntermediateDirectories: true)
         try "a\n".write(to: split.appendingPathComponent("classes.txt"), atomically: true, encoding: .utf8)
         try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0]).write(to: split.appendingPathComponent("a/0.png"))
+        let out = scratch.appendingPathComponent("r")
         let result = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--dataset", split.deletingLastPathComponent().path,
-                                 "--out", scratch.appendingPathComponent("r").path)
+                                 "--variants", "baseline", "--precisions", "fp32", "--out", out.path)
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.err.contains("a/0.png: corrupt or unsupported image"), result.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("accuracy.csv").path))
+    }
+
+    /// JPEGs beside PNGs are read; other files are a counted warning in the log and summary.json.
+    func testJPEGsAreReadAndStrayFilesAreCounted() throws {
+        let data = scratch.appendingPathComponent("data")
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("EqDataTests/Fixtures")
+        let split = data.appendingPathComponent("test")
+        try FileManager.default.createDirectory(at: split.appendingPathComponent("a"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: split.appendingPathComponent("b"), withIntermediateDirectories: true)
+        try "a\nb\n".write(to: split.appendingPathComponent("classes.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("rgb.jpg"), to: split.appendingPathComponent("a/0.JPG"))
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("gray8.png"), to: split.appendingPathComponent("b/1.png"))
+        try "x".write(to: split.appendingPathComponent("b/readme.txt"), atomically: true, encoding: .utf8)
+        let out = scratch.appendingPathComponent("r")
+        let result = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--dataset", data.path, "--resize", "32", "--crop", "28",
+                                 "--variants", "baseline", "--precisions", "fp32", "--out", out.path)
+        XCTAssertEqual(result.status, 0, result.err)
+        XCTAssertTrue(result.err.contains("2 test images"), result.err)
+        XCTAssertTrue(result.err.contains("1 file is not .png, .jpg or .jpeg and not used (e.g. b/readme.txt)"), result.err)
+        let summary = try String(contentsOf: out.appendingPathComponent("summary.json"), encoding: .utf8)
+        XCTAssertTrue(summary.contains("b/readme.txt"), summary)
+        XCTAssertTrue(summary.contains("\"resize\" : 32"), summary)
+        // A crop that is not the model's input is refused, naming the flag.
+        let wrong = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--dataset", data.path, "--resize", "32", "--crop", "24",
+                                "--variants", "baseline", "--precisions", "fp32", "--out", scratch.appendingPathComponent("r2").path)
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.err.contains("--crop 24 does not match the model's 28×28 input"), wrong.err)
     }
 
     func testRunWritesAccuracyTableForARealModel() throws {
