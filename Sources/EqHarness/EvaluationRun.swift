@@ -109,7 +109,7 @@ public final class EvaluationRun {
     /// Images per analysis batch at most (per-layer taps hold every layer's output; `analysisBatchSize`).
     static let analysisBatch = 64
     /// Bytes of layer outputs one analysis batch may hold (fewer images per batch for large models).
-    static let analysisBytes = 512 << 20
+    static let analysisBytes = 128 << 20
     /// Images per calibration batch: fixed, so EMA ranges do not depend on settings.
     static let calibrationBatch = 50
 

@@ -18,16 +18,17 @@ public struct Calibration: Sendable {
 extension QuantPlan {
     /// Runs the float deployment graph over the service's calibration
     /// batches, feeds every quantized value to its observer (in batch order,
-    /// so the result does not depend on the thread count) and freezes the
-    /// encodings.
+    /// so the result does not depend on the thread count; a batch too large
+    /// to tap at once in parts, closed by `endBatch`) and freezes the encodings.
     public func calibrate(using service: StatisticsService) throws -> Calibration {
         guard let scheme = precision.activations else { return Calibration(ranges: [:], quantizers: [:], images: 0) }
         var observers = [String: RangeObserver]()
         for value in quantizedValues { observers[value] = RangeObserver(precision.estimator) }
-        try service.forEachBatch(of: graph, taps: quantizedValues) { result in
+        try service.forEachPart(of: graph, taps: quantizedValues) { result, endsBatch in
             for value in quantizedValues {
                 do {
-                    try result.taps[value]!.data.withUnsafeBufferPointer { try observers[value]!.observe($0) }
+                    try result.taps[value]!.data.withUnsafeBufferPointer { try observers[value]!.observePart($0) }
+                    if endsBatch { observers[value]!.endBatch() }
                 } catch let error as QuantError {
                     throw QuantError("\(value): \(error.message) during calibration")
                 }

@@ -36,6 +36,8 @@ public struct RangeObserver: Sendable {
     public private(set) var maximum = -Float.infinity
     private var smoothed: (min: Float, max: Float)?
     private var histogram: Histogram?
+    /// The range of the batch being fed in parts, until `endBatch`.
+    private var batch: (min: Float, max: Float)?
 
     public init(_ estimator: RangeEstimator) {
         self.estimator = estimator
@@ -47,11 +49,27 @@ public struct RangeObserver: Sendable {
 
     /// Feeds one batch of values; NaN or infinite values are an error.
     public mutating func observe(_ values: UnsafeBufferPointer<Float>) throws {
+        try observePart(values)
+        endBatch()
+    }
+
+    /// Feeds part of a batch (a batch too large to hold at once comes in
+    /// parts); `endBatch` closes it. Min-max, moving average and last batch
+    /// see the batch's range whatever the parts; the histogram widens per part.
+    public mutating func observePart(_ values: UnsafeBufferPointer<Float>) throws {
         guard let base = values.baseAddress, !values.isEmpty else { return }
         let (lo, hi, hasNaN) = valueRange(base, count: values.count)
         guard !hasNaN, lo.isFinite, hi.isFinite else { throw QuantError("non-finite activation values") }
         minimum = Swift.min(minimum, lo)
         maximum = Swift.max(maximum, hi)
+        batch = batch.map { (Swift.min($0.min, lo), Swift.max($0.max, hi)) } ?? (lo, hi)
+        histogram?.add(values, low: lo, high: hi)
+    }
+
+    /// Ends the batch fed since the last call: the moving average and last-batch estimators take its range.
+    public mutating func endBatch() {
+        guard let (lo, hi) = batch else { return }
+        batch = nil
         if case let .movingAverage(decay) = estimator {
             if let s = smoothed {
                 smoothed = (decay * s.min + (1 - decay) * lo, decay * s.max + (1 - decay) * hi)
@@ -60,7 +78,6 @@ public struct RangeObserver: Sendable {
             }
         }
         if case .lastValue = estimator { smoothed = (lo, hi) }
-        histogram?.add(values, low: lo, high: hi)
     }
 
     /// The estimated range, for the scheme it will be used with (MSE needs it).

@@ -98,7 +98,7 @@ public final class Executor: @unchecked Sendable {
     /// one-off costs (ONNX Runtime's timing script warms up the same way;
     /// measured in commit 1e9833c).
     public func prepare(taps: [String] = []) throws {
-        let values = try tapValues(taps)
+        let values = planKey(try tapValues(taps))
         let plan = self.plan(keeping: values)
         // Taken out of the pool while warming, so a concurrent `run` never shares one.
         lock.lock()
@@ -135,6 +135,10 @@ public final class Executor: @unchecked Sendable {
         return graph.nodes.first(where: { $0.name == name })?.output
     }
 
+    /// The key of the plan and arenas that keep `values`: each once, sorted,
+    /// so the same values in another order (e.g. from a Set) reuse them.
+    func planKey(_ values: [String]) -> [String] { Set(values).sorted() }
+
     /// The values `taps` refer to, or `unknownTap` for the first that names none.
     func tapValues(_ taps: [String]) throws -> [String] {
         try taps.map { name in
@@ -156,7 +160,8 @@ public final class Executor: @unchecked Sendable {
     public func run(_ input: Tensor, taps: [String] = []) throws -> ExecutionResult {
         try validate(input)
         let tapValues = try tapValues(taps)
-        let plan = self.plan(keeping: tapValues)
+        let key = planKey(tapValues)
+        let plan = self.plan(keeping: key)
         let batch = input.shape[0]
         // Results are written straight into the arrays the tensors will own
         // (every element is written: the tiles cover the whole batch).
@@ -171,8 +176,8 @@ public final class Executor: @unchecked Sendable {
             let inputPointer = SendablePointer(UnsafeMutablePointer(mutating: source.baseAddress!))
             let queue = TileQueue(count: tiles)
             let work: @Sendable (Int) -> Void = { _ in
-                let arena = self.checkoutArena(plan: plan, key: tapValues)
-                defer { self.returnArena(arena, key: tapValues) }
+                let arena = self.checkoutArena(plan: plan, key: key)
+                defer { self.returnArena(arena, key: key) }
                 while let tile = queue.next() {
                     let start = tile * self.tileSize
                     let count = min(self.tileSize, batch - start)
@@ -204,6 +209,9 @@ public final class Executor: @unchecked Sendable {
         plans[values] = plan
         return plan
     }
+
+    /// How many tap sets have a compiled plan.
+    var compiledPlanCount: Int { lock.lock(); defer { lock.unlock() }; return plans.count }
 
     func checkoutArena(plan: ExecutionPlan, key: [String]) -> Arena {
         lock.lock()

@@ -51,15 +51,33 @@ public final class StatisticsService: @unchecked Sendable {
         try state(of: graph).executor
     }
 
-    /// Runs `graph` over every batch in order, giving `body` each result with the `taps` values.
+    /// Bytes of tapped values one run may hold; a batch whose taps need more runs in parts.
+    public var maxTapBytes = 128 << 20
+
+    /// Runs `graph` over every batch in order, giving `body` each result with
+    /// the `taps` values, a batch at a time or, when its taps would exceed
+    /// `maxTapBytes`, in consecutive parts (for statistics that add up over images).
     public func forEachBatch(of graph: Graph, taps: [String], _ body: (ExecutionResult) throws -> Void) throws {
+        try forEachPart(of: graph, taps: taps) { result, _ in try body(result) }
+    }
+
+    /// As `forEachBatch`, telling `body` which part ends a batch (for
+    /// statistics kept per batch, such as a moving average of batch ranges).
+    public func forEachPart(of graph: Graph, taps: [String], _ body: (ExecutionResult, _ endsBatch: Bool) throws -> Void) throws {
         guard batchCount > 0 else { throw ExecutorError.noImages(graph: graph.name) }
         let executor = try executor(for: graph)
+        let floatsPerImage = Set(taps).reduce(0) { $0 + (executor.shapes[$1].map { $0.reduce(1, *) } ?? 0) }
+        let partImages = max(1, maxTapBytes / max(1, floatsPerImage * MemoryLayout<Float>.size))
         var done = 0
         for index in 0..<batchCount {
             let batch = try self.batch(index)
-            try body(try executor.run(batch, taps: taps))
-            done += batch.shape[0]
+            let images = batch.shape[0]
+            for start in stride(from: 0, to: images, by: partImages) {
+                let end = min(start + partImages, images)
+                let part = start == 0 && end == images ? batch : batch.slice(start..<end)
+                try body(try executor.run(part, taps: taps), end == images)
+            }
+            done += images
             progress?(done, imageCount)
         }
     }

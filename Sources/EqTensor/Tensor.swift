@@ -32,13 +32,13 @@ public struct Tensor: Equatable, Sendable {
     /// The number of dimensions.
     @inlinable public var rank: Int { shape.count }
 
-    /// The same elements under another shape with the same element count.
     /// Items `range` along axis 0 (a sub-batch), as a new tensor.
     public func slice(_ range: Range<Int>) -> Tensor {
         let item = shape.dropFirst().reduce(1, *)
         return Tensor(shape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * item)..<(range.upperBound * item)]))
     }
 
+    /// The same elements under another shape with the same element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {
         Tensor(shape: newShape, data: data)
     }

@@ -26,6 +26,21 @@ final class ObserverTests: XCTestCase {
         XCTAssertThrowsError(try RangeObserver(.minMax).range(for: scheme))
     }
 
+    func testBatchesFedInPartsGiveTheBatchRangesToTheMovingAverage() throws {
+        // Batch 1 = [0, 2] + [1], batch 2 = [-2] + [4]: the same as whole batches above.
+        var ema = RangeObserver(.movingAverage(decay: 0.5)), last = RangeObserver(.lastValue)
+        for batch in [[[0, 2], [1]], [[-2], [4]]] as [[[Float]]] {
+            for part in batch {
+                try part.withUnsafeBufferPointer { try ema.observePart($0); try last.observePart($0) }
+            }
+            ema.endBatch(); last.endBatch()
+        }
+        XCTAssertEqual(try ema.range(for: scheme).min, -1)
+        XCTAssertEqual(try ema.range(for: scheme).max, 3)
+        XCTAssertEqual(try last.range(for: scheme).min, -2)
+        XCTAssertEqual(try last.range(for: scheme).max, 4)
+    }
+
     func testPercentileFromTheHistogram() throws {
         var observer = RangeObserver(.percentile(99))
         // 0…999 in two batches; the second widens the histogram (re-binning).

@@ -43,4 +43,40 @@ final class StatisticsServiceTests: XCTestCase {
             XCTAssertEqual(error as? ExecutorError, .noImages(graph: "g"))
         }
     }
+
+    /// A batch too large to tap at once runs in parts: the same images in
+    /// order, the last part of each batch flagged, the same channel ranges.
+    func testBatchesWhoseTapsExceedTheBudgetRunInParts() throws {
+        let batches = [Tensor(shape: [3, 2, 1, 2], data: (0..<12).map { Float($0) - 5 }),
+                       Tensor(shape: [2, 2, 1, 2], data: (0..<8).map { 3 - Float($0) })]
+        let whole = StatisticsService(batches: batches, threads: 1)
+        let parted = StatisticsService(batches: batches, threads: 1)
+        parted.maxTapBytes = 2 * 4 * MemoryLayout<Float>.size   // two images of "y" and "z" (4 floats each)
+        var parts = [(images: Int, ends: Bool)]()
+        try parted.forEachPart(of: graph(slope: 2), taps: ["y", "z"]) { result, ends in
+            parts.append((result.taps["y"]!.shape[0], ends))
+        }
+        XCTAssertEqual(parts.map(\.images), [1, 1, 1, 1, 1])
+        parts = []
+        parted.maxTapBytes = 4 * 4 * MemoryLayout<Float>.size
+        try parted.forEachPart(of: graph(slope: 2), taps: ["y", "z"]) { result, ends in
+            parts.append((result.taps["y"]!.shape[0], ends))
+        }
+        XCTAssertEqual(parts.map(\.images), [2, 1, 2])
+        XCTAssertEqual(parts.map(\.ends), [false, true, true])
+        XCTAssertEqual(try parted.channelRanges(of: ["y", "z"], in: graph(slope: 2)),
+                       try whole.channelRanges(of: ["y", "z"], in: graph(slope: 2)))
+    }
+
+    /// The same taps in another order reuse the compiled plan and its arenas
+    /// (a Set's order differs between instances; each order used to compile anew).
+    func testTapOrderDoesNotCompileAnotherPlan() throws {
+        let executor = try Executor(graph: graph(slope: 2), threads: 1)
+        let input = Tensor(shape: [1, 2, 1, 2], data: [1, 2, 3, 4])
+        let first = try executor.run(input, taps: ["y", "z"])
+        let second = try executor.run(input, taps: ["z", "y", "z"])
+        XCTAssertEqual(first.taps["y"], second.taps["y"])
+        XCTAssertEqual(first.taps["z"], second.taps["z"])
+        XCTAssertEqual(executor.compiledPlanCount, 1)
+    }
 }
