@@ -2,7 +2,8 @@ import EqTensor
 import Foundation
 
 /// An image-classification split stored as a folder: `classes.txt` (one class
-/// name per line; line index = label) and one subfolder per class holding PNG
+/// name per line; line index = label; without it, the subfolders sorted by
+/// name, as torchvision's ImageFolder) and one subfolder per class holding PNG
 /// and JPEG files (`.png`, `.jpg`, `.jpeg` in any letter case). Other files
 /// are listed in `skipped`, for the run to warn about, never dropped unsaid.
 ///
@@ -30,13 +31,7 @@ public struct ImageFolder: Sendable {
         guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw DatasetError.missing(path: root.path, what: "dataset folder")
         }
-        let listURL = root.appendingPathComponent("classes.txt")
-        guard let text = try? String(contentsOf: listURL, encoding: .utf8) else {
-            throw DatasetError.missing(path: listURL.path, what: "class list (one class name per line)")
-        }
-        let classes = text.split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !classes.isEmpty else { throw DatasetError.invalid(path: listURL.path, reason: "the class list is empty") }
+        let classes = try Self.classNames(root)
         var items = [Item]()
         var skipped = [String]()
         for (label, name) in classes.enumerated() {
@@ -63,6 +58,32 @@ public struct ImageFolder: Sendable {
     }
 
     public var count: Int { items.count }
+
+    /// The lines of `classes.txt`, or without it the subfolders sorted by
+    /// name, as torchvision's `ImageFolder` labels them (an ImageNet `val/`
+    /// of WordNet-id folders reads as is).
+    static func classNames(_ root: URL) throws -> [String] {
+        let listURL = root.appendingPathComponent("classes.txt")
+        guard FileManager.default.fileExists(atPath: listURL.path) else {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+            let folders = entries.filter { name in
+                var isDirectory: ObjCBool = false
+                return FileManager.default.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDirectory)
+                    && isDirectory.boolValue
+            }
+            guard !folders.isEmpty else {
+                throw DatasetError.missing(path: listURL.path, what: "class list (one class name per line) or class subfolders")
+            }
+            return folders.sorted { Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value)) }
+        }
+        guard let text = try? String(contentsOf: listURL, encoding: .utf8) else {
+            throw DatasetError.unreadable(path: listURL.path, reason: "not a UTF-8 text file")
+        }
+        let classes = text.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !classes.isEmpty else { throw DatasetError.invalid(path: listURL.path, reason: "the class list is empty") }
+        return classes
+    }
 
     /// The same folder with only `items[range]`.
     public func subset(_ range: Range<Int>) -> ImageFolder {

@@ -109,6 +109,7 @@ public enum Op: Equatable, Sendable {
             case .sigmoid: return "Sigmoid"
             case .hardSigmoid: return "HardSigmoid"
             case .hardSwish: return "HardSwish"
+            case .silu: return "SiLU"
             }
         case .clipPerChannel: return "ClipPerChannel"
         case .prelu: return "PRelu"

@@ -104,7 +104,7 @@ extension Op {
         case let .clipPerChannel(lower, upper):
             return lower.allSatisfy { $0 == 0 } && upper.allSatisfy { $0 > 0 } ? .commutesWithBoundsScaled
                 : .blocks("clips to bounds that are not [0, u > 0]")
-        case .activation(.sigmoid), .activation(.hardSigmoid), .activation(.hardSwish), .softmax:
+        case .activation(.sigmoid), .activation(.hardSigmoid), .activation(.hardSwish), .activation(.silu), .softmax:
             return .blocks("is not positive-homogeneous")
         case .batchNorm:
             return .blocks("is an unfolded batch norm")

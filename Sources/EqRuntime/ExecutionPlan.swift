@@ -76,13 +76,39 @@ struct ExecutionPlan {
     /// writes to the input, so nothing needs a copy of it).
     var inputBorrowed: Bool
 
+    /// Mul(x, Sigmoid(x)) as one SiLU activation node (named after the Mul)
+    /// when nothing else reads or observes the sigmoid's output: one pass
+    /// instead of two, and the activation can then fuse into the conv that
+    /// writes x (EfficientNet's every conv). Quantized runs observe the
+    /// sigmoid's output, so they keep both steps.
+    static func formingSiLU(_ graph: Graph, observable: Set<String>) -> Graph {
+        let consumers = graph.consumers(), producers = graph.producers()
+        var nodes = graph.nodes
+        var removed = Set<Int>()
+        for (i, node) in graph.nodes.enumerated() {
+            guard case .binary(.mul) = node.op, node.inputs.count == 2 else { continue }
+            for (x, s) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+                guard let p = producers[s], case .activation(.sigmoid) = graph.nodes[p].op, graph.nodes[p].inputs == [x],
+                      consumers[s]?.count == 1, !observable.contains(s) else { continue }
+                removed.insert(p)
+                nodes[i] = Node(name: node.name, op: .activation(.silu), inputs: [x], output: node.output)
+                break
+            }
+        }
+        guard !removed.isEmpty else { return graph }
+        var formed = graph
+        formed.nodes = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return formed
+    }
+
     /// Compiles `graph`; `keep` lists values that must stay observable (taps),
     /// which blocks fusing an activation into the step that produces them, as
     /// does a quantizer on that value.
-    init(graph: Graph, shapes: [String: [Int]], keep: [String], quantizers: [String: FakeQuantizer] = [:]) {
-        let consumers = graph.consumers()
-        let kept = Set(graph.outputs).union(keep)
+    init(graph original: Graph, shapes: [String: [Int]], keep: [String], quantizers: [String: FakeQuantizer] = [:]) {
+        let kept = Set(original.outputs).union(keep)
         let observable = kept.union(quantizers.keys)
+        let graph = Self.formingSiLU(original, observable: observable)
+        let consumers = graph.consumers()
 
         // Fuse an inference-mode BatchNorm into the conv before it (its
         // per-channel affine runs in the conv's epilogue, the same arithmetic

@@ -5,6 +5,8 @@ import Foundation
 /// relu: max(x, 0). clip: min(max(x, lower), upper) (ReLU6 is clip(0, 6)).
 /// leakyRelu: x ≥ 0 ? x : α·x. sigmoid: 1 / (1 + e^−x).
 /// hardSigmoid: max(0, min(1, α·x + β)). hardSwish: x · max(0, min(1, x/6 + 1/2)).
+/// silu (swish): x · sigmoid(x); ONNX has no such op before opset 24, so the
+/// runtime forms it from Mul(x, Sigmoid(x)) when nothing else reads the sigmoid.
 /// NaN stays NaN through relu and clip, as in ONNX Runtime.
 public enum Activation: Equatable, Sendable {
     case relu
@@ -13,6 +15,7 @@ public enum Activation: Equatable, Sendable {
     case sigmoid
     case hardSigmoid(alpha: Float, beta: Float)
     case hardSwish
+    case silu
 
     /// Applies the activation in place to `count` elements.
     @inlinable
@@ -29,7 +32,9 @@ public enum Activation: Equatable, Sendable {
         case let .leakyRelu(alpha):
             for i in 0..<count { let v = x[i]; x[i] = v < 0 ? v * alpha : v }
         case .sigmoid:
-            for i in 0..<count { x[i] = 1 / (1 + Foundation.exp(-x[i])) }
+            logisticInPlace(x, count: count, timesInput: false)
+        case .silu:
+            logisticInPlace(x, count: count, timesInput: true)
         case let .hardSigmoid(alpha, beta):
             for i in 0..<count { x[i] = Swift.max(0, Swift.min(1, alpha * x[i] + beta)) }
         case .hardSwish:

@@ -56,22 +56,50 @@ public func broadcastBinary(_ op: BinaryOperator,
         }
         return
     }
-    // General case: walk the output index like an odometer.
+    // Otherwise the trailing axes over which each operand is contiguous or
+    // constant (a squeeze-excitation scale [C, 1, 1] over [C, H, W]: one
+    // value per H·W run) form the inner loop; the outer axes walk like an odometer.
     let rank = outShape.count
-    var index = [Int](repeating: 0, count: rank)
-    var ai = 0, bi = 0
-    for i in 0..<count {
-        out[i] = op(a[ai], b[bi])
-        var axis = rank - 1
-        while axis >= 0 {
-            index[axis] += 1
-            ai += aStrides[axis]
-            bi += bStrides[axis]
-            if index[axis] < outShape[axis] { break }
-            ai -= aStrides[axis] * outShape[axis]
-            bi -= bStrides[axis] * outShape[axis]
-            index[axis] = 0
-            axis -= 1
+    var split = rank
+    while split > 0 {
+        let axis = split - 1
+        let aFits = aStrides[axis...].elementsEqual(contiguous[axis...]) || aStrides[axis...].allSatisfy { $0 == 0 }
+        let bFits = bStrides[axis...].elementsEqual(contiguous[axis...]) || bStrides[axis...].allSatisfy { $0 == 0 }
+        guard aFits && bFits else { break }
+        split = axis
+    }
+    let inner = outShape[split...].reduce(1, *)
+    let aStep = split < rank && aStrides[split...].allSatisfy { $0 == 0 } ? 0 : 1
+    let bStep = split < rank && bStrides[split...].allSatisfy { $0 == 0 } ? 0 : 1
+    // One copy of the loops per operator, so each inner loop vectorizes.
+    @inline(__always) func runs(_ f: (Float, Float) -> Float) {
+        var index = [Int](repeating: 0, count: split)
+        var ai = 0, bi = 0
+        for o in stride(from: 0, to: count, by: inner) {
+            let dst = out + o, x = a + ai, y = b + bi
+            switch (aStep, bStep) {
+            case (1, 1): for i in 0..<inner { dst[i] = f(x[i], y[i]) }
+            case (1, 0): let v = y[0]; for i in 0..<inner { dst[i] = f(x[i], v) }
+            case (0, 1): let v = x[0]; for i in 0..<inner { dst[i] = f(v, y[i]) }
+            default: let v = f(x[0], y[0]); for i in 0..<inner { dst[i] = v }
+            }
+            var axis = split - 1
+            while axis >= 0 {
+                index[axis] += 1
+                ai += aStrides[axis]
+                bi += bStrides[axis]
+                if index[axis] < outShape[axis] { break }
+                ai -= aStrides[axis] * outShape[axis]
+                bi -= bStrides[axis] * outShape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
         }
+    }
+    switch op {
+    case .add: runs(+)
+    case .sub: runs(-)
+    case .mul: runs(*)
+    case .div: runs(/)
     }
 }

@@ -83,6 +83,20 @@ final class DatasetFolderTests: XCTestCase {
         return try ImageFolder(root: scratch)
     }
 
+    /// Without classes.txt the class folders, sorted by code point as Python
+    /// sorts them, are the labels (torchvision's ImageFolder; ImageNet's val/).
+    func testWithoutAClassListSortedSubfoldersAreTheClasses() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        for name in ["n02", "B", "a", "n01"] {
+            try FileManager.default.createDirectory(at: scratch.appendingPathComponent(name), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("rgb.jpg"),
+                                             to: scratch.appendingPathComponent("\(name)/x.JPEG"))
+        }
+        let folder = try ImageFolder(root: scratch)
+        XCTAssertEqual(folder.classes, ["B", "a", "n01", "n02"])
+        XCTAssertEqual(folder.items.map(\.relativePath), ["B/x.JPEG", "a/x.JPEG", "n01/x.JPEG", "n02/x.JPEG"])
+    }
+
     func testFoldersMixPNGAndJPEGInAnyCaseAndListWhatTheySkip() throws {
         let folder = try mixedFolder()
         XCTAssertEqual(folder.items.map(\.relativePath), ["a/1.PNG", "a/2.JpG", "b/3.jpeg", "b/4.jpg"])

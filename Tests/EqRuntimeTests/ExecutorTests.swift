@@ -176,6 +176,33 @@ final class ExecutorTests: XCTestCase {
         }
     }
 
+    /// Mul(x, Sigmoid(x)) after a conv + batch norm becomes one SiLU in the
+    /// conv's step, with x·σ(x) as the separate steps compute it (tapping the
+    /// sigmoid keeps them separate); either operand order of the Mul.
+    func testSigmoidTimesItsInputFusesIntoTheConvAsSiLU() throws {
+        var rng = SeededRandom(seed: 5)
+        let conv = ConvLayer(weight: Tensor(shape: [6, 3, 3, 3], data: rng.signedArray(162)), bias: Tensor(shape: [6], data: rng.signedArray(6)),
+                             geometry: WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), group: 1)
+        let bn = BatchNorm(gamma: rng.signedArray(6), beta: rng.signedArray(6), mean: rng.signedArray(6),
+                           variance: (0..<6).map { 0.5 + Float($0) * 0.1 }, epsilon: 1e-5)
+        for sigmoidFirst in [true, false] {
+            let graph = Graph(name: "silu", input: GraphInput(name: "x", shape: [3, 9, 7]), nodes: [
+                Node(name: "conv", op: .conv(conv), inputs: ["x"], output: "c"),
+                Node(name: "bn", op: .batchNorm(bn), inputs: ["c"], output: "b"),
+                Node(name: "sig", op: .activation(.sigmoid), inputs: ["b"], output: "s"),
+                Node(name: "mul", op: .binary(.mul), inputs: sigmoidFirst ? ["s", "b"] : ["b", "s"], output: "y"),
+            ], outputs: ["y"])
+            let input = Tensor(shape: [2, 3, 9, 7], data: rng.signedArray(2 * 189).map { $0 * 3 })
+            let executor = try Executor(graph: graph, threads: 1)
+            XCTAssertEqual(try executor.profile(input, repeats: 1).map(\.nodes), [["conv", "bn", "mul"]])
+            let fused = try executor.run(input).outputs[0]
+            let separate = try executor.run(input, taps: ["s", "b"])
+            let expected = zip(separate.taps["b"]!.data, separate.taps["s"]!.data).map { $0 * $1 }
+            XCTAssertEqual(separate.outputs[0].data, expected)
+            for (a, b) in zip(fused.data, expected) { XCTAssertEqual(a, b, accuracy: 1e-6 * max(1, abs(b))) }
+        }
+    }
+
     /// In int8 simulation a residual Add reads the conv's quantized output,
     /// and still fuses into the conv: the conv stores its raw output and one
     /// pass applies that quantizer, the add and the activation

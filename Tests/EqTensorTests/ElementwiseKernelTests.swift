@@ -1,8 +1,45 @@
 import EqTensor
+import Foundation
 import XCTest
 
 /// Pooling, activations, broadcasting and softmax against hand-computed values.
 final class ElementwiseKernelTests: XCTestCase {
+    /// The vector sigmoid against the exact logistic in Double, over the whole
+    /// float range that matters and beyond (tails saturate), with a ragged tail.
+    func testVectorSigmoidIsWithinAFewUlpsOfTheExactLogistic() {
+        var x = stride(from: -100.0, through: 100.0, by: 0.0137).map { Float($0) } + [0, -0, 1e-8, -1e-8, .infinity, -.infinity]
+        x.append(contentsOf: [88.5, -88.5, 17])
+        let exact = x.map { 1 / (1 + Foundation.exp(-Double($0))) }
+        x.withUnsafeMutableBufferPointer { Activation.sigmoid.apply($0.baseAddress!, count: $0.count) }
+        for (y, e) in zip(x, exact) {
+            XCTAssertEqual(Double(y), e, accuracy: max(3e-7 * e, 1e-38), "sigmoid")
+        }
+    }
+
+    /// Broadcasting with an inner run per outer index against element-by-element indexing.
+    func testBroadcastRunsMatchIndexByIndex() {
+        var rng = SeededRandom(seed: 3)
+        let pairs: [([Int], [Int])] = [([2, 3, 4, 5], [3, 1, 1]), ([2, 3, 4, 5], [1, 4, 1]), ([3, 1, 1], [2, 3, 4, 5]),
+                                       ([2, 3, 4, 5], [5]), ([2, 1, 4, 1], [3, 1, 5]), ([4, 5], [1]), ([1], [4, 5])]
+        for (sa, sb) in pairs {
+            let outShape = broadcastShape(sa, sb)!
+            let a = rng.signedArray(sa.reduce(1, *)), b = rng.signedArray(sb.reduce(1, *))
+            let (ast, bst) = (broadcastStrides(sa, to: outShape), broadcastStrides(sb, to: outShape))
+            for op in [BinaryOperator.add, .sub, .mul, .div] {
+                var out = [Float](repeating: .nan, count: outShape.reduce(1, *))
+                broadcastBinary(op, a, aStrides: ast, b, bStrides: bst, &out, outShape: outShape)
+                for i in out.indices {
+                    var rest = i, ai = 0, bi = 0
+                    for axis in stride(from: outShape.count - 1, through: 0, by: -1) {
+                        let k = rest % outShape[axis]; rest /= outShape[axis]
+                        ai += k * ast[axis]; bi += k * bst[axis]
+                    }
+                    XCTAssertEqual(out[i], op(a[ai], b[bi]), "\(sa) \(op) \(sb) at \(i)")
+                }
+            }
+        }
+    }
+
     func testMaxAndAveragePoolingByHand() {
         // One 3×3 plane, 2×2 windows, stride 1, pads bottom/right 1.
         let x: [Float] = [1, 2, 3,
