@@ -12,24 +12,26 @@ import Glibc
 /// pages belong to the page cache, which the kernel may evict. Every model
 /// with the same geometry reads the same file, whatever its mean and std, so
 /// each split is decoded once per run, not once per variant or precision.
-/// Decoding runs on several threads; each image's pixels depend on that image
-/// alone, so the result does not depend on the thread count.
+/// Decoding runs in the background on several threads, in image order, while
+/// the caller already evaluates: `batch` waits only for the images it asks
+/// for. Each image's pixels depend on that image alone, so the result does
+/// not depend on the thread count or the timing.
 public final class PreparedImages: @unchecked Sendable {
     public let folder: ImageFolder
     public let geometry: Preprocessing
     public let bytesPerImage: Int
     private let descriptor: Int32
     private let path: String
+    private let queue: DecodeQueue
 
     public var count: Int { folder.count }
     public var labels: [Int] { folder.items.map(\.label) }
 
-    /// Decodes every image of `folder` on `threads` threads into a file in
-    /// `directory`; `progress` gets (images done, images in all) after each, on the decoding thread.
+    /// Starts decoding every image of `folder` on `threads` threads into a file in `directory`.
     public init(_ folder: ImageFolder, geometry: Preprocessing, threads: Int,
-                directory: URL = FileManager.default.temporaryDirectory,
-                progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
+                directory: URL = FileManager.default.temporaryDirectory) throws {
         self.folder = folder
+        queue = DecodeQueue(total: folder.count)
         self.geometry = geometry
         bytesPerImage = geometry.count
         var template = Array(directory.appendingPathComponent("eqbench-images-XXXXXX").path.utf8CString)
@@ -40,7 +42,17 @@ public final class PreparedImages: @unchecked Sendable {
         }
         self.descriptor = descriptor
         unlink(path) // the file lives while the descriptor is open, and goes with the process
-        try decodeAll(threads: max(1, threads), progress: progress)
+        // The work holds `self`, so the file stays open until every decoder is done.
+        DispatchQueue.global().async { self.decodeAll(threads: max(1, threads)) }
+    }
+
+    /// True when images `range` are decoded (a `batch` of them would not wait).
+    public func isDecoded(_ range: Range<Int>) -> Bool { queue.isDecoded(range) }
+
+    /// Waits until images `range` (all when nil) are decoded; throws the
+    /// error of the first image that could not be.
+    public func waitUntilDecoded(_ range: Range<Int>? = nil) throws {
+        try queue.wait(for: range ?? 0..<count)
     }
 
     deinit { close(descriptor) }
@@ -48,6 +60,7 @@ public final class PreparedImages: @unchecked Sendable {
     /// Images `range` normalised for `preprocessing` (which must share this geometry), as an NCHW batch.
     public func batch(_ range: Range<Int>, preprocessing: Preprocessing) throws -> Tensor {
         precondition(preprocessing.geometryKey == geometry.geometryKey, "images prepared for \(geometry.geometryKey)")
+        try waitUntilDecoded(range)
         var pixels = [UInt8](repeating: 0, count: range.count * bytesPerImage)
         try pixels.withUnsafeMutableBytes { try readFully($0, at: range.lowerBound * bytesPerImage) }
         var data = [Float](repeating: 0, count: pixels.count)
@@ -62,22 +75,21 @@ public final class PreparedImages: @unchecked Sendable {
     }
 
     /// Decodes images in index order from a shared counter; the error of the lowest failing index wins.
-    private func decodeAll(threads: Int, progress: ((Int, Int) -> Void)?) throws {
-        let queue = DecodeQueue(total: count, progress: progress)
-        DispatchQueue.concurrentPerform(iterations: min(threads, count)) { _ in
+    private func decodeAll(threads: Int) {
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, count))) { _ in
             var pixels = [UInt8](repeating: 0, count: bytesPerImage)
             while let index = queue.take() {
                 do {
                     let image = try ImageFile.decode(path: folder.path(of: folder.items[index]))
                     pixels.withUnsafeMutableBufferPointer { geometry.pixels(of: image, into: $0.baseAddress!) }
                     try pixels.withUnsafeBytes { try writeFully($0, at: index * bytesPerImage) }
-                    queue.finished()
+                    queue.finished(index)
                 } catch {
                     queue.failed(index, error)
                 }
             }
         }
-        if let failure = queue.failure { throw failure.error }
+        queue.allStopped()
     }
 
     private func writeFully(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
@@ -106,37 +118,62 @@ public final class PreparedImages: @unchecked Sendable {
     }
 }
 
-/// The decoding threads' shared state: the next image to take, how many are
-/// done, and the first failure by image index (after which no more are taken).
+/// The decoding threads' shared state: the next image to take, which are
+/// done (and how long a prefix of them), the first failure by image index
+/// (after which no more are taken), and a condition readers wait on.
 private final class DecodeQueue: @unchecked Sendable {
-    private let lock = NSLock()
+    private let condition = NSCondition()
     private let total: Int
-    private let progress: ((Int, Int) -> Void)?
-    private var next = 0, done = 0
-    private(set) var failure: (index: Int, error: Error)?
+    private var next = 0
+    private var done: [Bool]
+    /// Images 0..<prefix are all decoded.
+    private var prefix = 0
+    private var stopped = false
+    private var failure: (index: Int, error: Error)?
 
-    init(total: Int, progress: ((Int, Int) -> Void)?) {
+    init(total: Int) {
         self.total = total
-        self.progress = progress
+        done = [Bool](repeating: false, count: total)
     }
 
     /// The next image index, or nil when all are taken or one failed.
     func take() -> Int? {
-        lock.lock(); defer { lock.unlock() }
+        condition.lock(); defer { condition.unlock() }
         guard next < total, failure == nil else { return nil }
         next += 1
         return next - 1
     }
 
-    /// One more image done; reports progress (serialised by the lock).
-    func finished() {
-        lock.lock(); defer { lock.unlock() }
-        done += 1
-        progress?(done, total)
+    func finished(_ index: Int) {
+        condition.lock(); defer { condition.unlock() }
+        done[index] = true
+        while prefix < total && done[prefix] { prefix += 1 }
+        condition.broadcast()
     }
 
     func failed(_ index: Int, _ error: Error) {
-        lock.lock(); defer { lock.unlock() }
+        condition.lock(); defer { condition.unlock() }
         if failure == nil || index < failure!.index { failure = (index, error) }
+        condition.broadcast()
+    }
+
+    /// Every decoder has returned: nothing more will be decoded.
+    func allStopped() {
+        condition.lock(); defer { condition.unlock() }
+        stopped = true
+        condition.broadcast()
+    }
+
+    func isDecoded(_ range: Range<Int>) -> Bool {
+        condition.lock(); defer { condition.unlock() }
+        return prefix >= range.upperBound || range.allSatisfy { done[$0] }
+    }
+
+    func wait(for range: Range<Int>) throws {
+        condition.lock(); defer { condition.unlock() }
+        while !(prefix >= range.upperBound || range.allSatisfy({ done[$0] })) {
+            if let failure, failure.index < range.upperBound || stopped { throw failure.error }
+            condition.wait()
+        }
     }
 }

@@ -257,7 +257,8 @@ public final class EvaluationRun {
         (position.variant, position.precision) = ("(imported model)", "fp32")
         let original = try run(model.graph, quantizers: [:], model: model, data: data)
         let originalRange = Double(original.logits.max()! - original.logits.min()!)
-        let probe = try prepared(data.images, set: data.imageSet, for: model).batch(0..<min(64, data.images.count), preprocessing: model.preprocessing)
+        let probe = try batch(try prepared(data.images, set: data.imageSet, for: model), 0..<min(64, data.images.count),
+                              model.preprocessing, phase: "probe")
         for name in variants where !cancellation.isCancelled {
             let variant = try Variant.resolve(name, custom: settings.customVariants)
             var shared: Pipeline?
@@ -457,23 +458,34 @@ public final class EvaluationRun {
     }
 
     /// `images` decoded for `model`'s input geometry: once per image set and
-    /// geometry in a run, shared by every model, variant and precision.
+    /// geometry in a run, shared by every model, variant and precision;
+    /// decoding goes on in the background while the first batches run.
     func prepared(_ images: ImageFolder, set: String, for model: ModelSource) throws -> PreparedImages {
         let key = set + "|" + model.preprocessing.geometryKey
         if let known = preparedSets[key] { return known }
-        let phase = "decode " + set
         do {
-            let prepared = try PreparedImages(images, geometry: model.preprocessing, threads: settings.threads) { [unowned self] done, total in
-                position.phase = phase
-                position.imagesDone = done
-                position.imagesTotal = total
-                progress?(position)
-            }
+            let prepared = try PreparedImages(images, geometry: model.preprocessing, threads: settings.threads)
             preparedSets[key] = prepared
             return prepared
         } catch {
             throw DatasetProblem(error: error)
         }
+    }
+
+    /// Images `range` of `images` normalised; while they are still being
+    /// decoded the progress bar says so, and an undecodable image stops the run.
+    func batch(_ images: PreparedImages, _ range: Range<Int>, _ preprocessing: Preprocessing, phase: String) throws -> Tensor {
+        if !images.isDecoded(range) {
+            position.phase = phase + ", waiting for decoding"
+            progress?(position)
+        }
+        do {
+            try images.waitUntilDecoded(range)
+        } catch {
+            throw DatasetProblem(error: error)
+        }
+        position.phase = phase
+        return try images.batch(range, preprocessing: preprocessing)
     }
 
     /// The statistics service over `images` preprocessed for `model`: made once
@@ -487,8 +499,8 @@ public final class EvaluationRun {
         } else {
             let source = try prepared(images, set: set, for: model), size = Self.calibrationBatch, preprocessing = model.preprocessing
             service = StatisticsService(batchCount: (source.count + size - 1) / size, imageCount: source.count,
-                                        threads: settings.threads) { i in
-                try source.batch((i * size)..<min((i + 1) * size, source.count), preprocessing: preprocessing)
+                                        threads: settings.threads) { [unowned self] i in
+                try batch(source, (i * size)..<min((i + 1) * size, source.count), preprocessing, phase: position.phase)
             }
             services = services.filter { $0.key.hasPrefix(model.url.path + "|") }
             services[key] = service
@@ -553,7 +565,7 @@ public final class EvaluationRun {
         position.imagesTotal = count
         position.imagesDone = 0
         for start in stride(from: 0, to: count, by: size) {
-            let batch = try images.batch(start..<min(start + size, count), preprocessing: preprocessing)
+            let batch = try self.batch(images, start..<min(start + size, count), preprocessing, phase: phase)
             try body(batch)
             position.imagesDone += batch.shape[0]
             progress?(position)

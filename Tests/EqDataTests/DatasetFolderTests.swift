@@ -118,15 +118,14 @@ final class DatasetFolderTests: XCTestCase {
             expected += out
         }
         for threads in [1, 3] {
-            var reported = [Int]()
-            let prepared = try PreparedImages(folder, geometry: geometry, threads: threads) { done, _ in reported.append(done) }
-            XCTAssertEqual(reported, [1, 2, 3, 4])
+            let prepared = try PreparedImages(folder, geometry: geometry, threads: threads)
             XCTAssertEqual(prepared.labels, [0, 0, 1, 1])
             let whole = try prepared.batch(0..<4, preprocessing: geometry)
             XCTAssertEqual(whole.shape, [4, 3, 5, 5])
             XCTAssertEqual(whole.data, expected)
             let tail = try prepared.batch(1..<3, preprocessing: geometry)
             XCTAssertEqual(tail.data, Array(expected[geometry.count..<(3 * geometry.count)]))
+            XCTAssertTrue(prepared.isDecoded(0..<4))
         }
     }
 
@@ -134,8 +133,13 @@ final class DatasetFolderTests: XCTestCase {
         let folder = try mixedFolder()
         try Data([0xFF, 0xD8, 0xFF, 0, 1, 2]).write(to: scratch.appendingPathComponent("b/3.jpeg"))
         let geometry = try Preprocessing(channels: 1, height: 4, width: 4)
-        XCTAssertThrowsError(try PreparedImages(folder, geometry: geometry, threads: 2)) { error in
-            XCTAssertTrue(String(describing: error).contains("b/3.jpeg: corrupt or unsupported image"), "\(error)")
+        let prepared = try PreparedImages(folder, geometry: geometry, threads: 2)
+        // Images before the bad one still read; a batch reaching it, or waiting for all, throws its error.
+        XCTAssertEqual(try prepared.batch(0..<2, preprocessing: geometry).shape, [2, 1, 4, 4])
+        for attempt in [{ try prepared.waitUntilDecoded() }, { _ = try prepared.batch(3..<4, preprocessing: geometry) }] {
+            XCTAssertThrowsError(try attempt()) { error in
+                XCTAssertTrue(String(describing: error).contains("b/3.jpeg: corrupt or unsupported image"), "\(error)")
+            }
         }
     }
 }
