@@ -258,7 +258,7 @@ public final class EvaluationRun {
         let original = try run(model.graph, quantizers: [:], model: model, data: data)
         let originalRange = Double(original.logits.max()! - original.logits.min()!)
         let probe = try batch(try prepared(data.images, set: data.imageSet, for: model), 0..<min(64, data.images.count),
-                              model.preprocessing, phase: "probe")
+                              model.preprocessing)
         for name in variants where !cancellation.isCancelled {
             let variant = try Variant.resolve(name, custom: settings.customVariants)
             var shared: Pipeline?
@@ -474,17 +474,17 @@ public final class EvaluationRun {
 
     /// Images `range` of `images` normalised; while they are still being
     /// decoded the progress bar says so, and an undecodable image stops the run.
-    func batch(_ images: PreparedImages, _ range: Range<Int>, _ preprocessing: Preprocessing, phase: String) throws -> Tensor {
+    func batch(_ images: PreparedImages, _ range: Range<Int>, _ preprocessing: Preprocessing) throws -> Tensor {
         if !images.isDecoded(range) {
-            position.phase = phase + ", waiting for decoding"
+            position.waitingForImages = true
             progress?(position)
         }
+        defer { position.waitingForImages = false }
         do {
             try images.waitUntilDecoded(range)
         } catch {
             throw DatasetProblem(error: error)
         }
-        position.phase = phase
         return try images.batch(range, preprocessing: preprocessing)
     }
 
@@ -500,7 +500,7 @@ public final class EvaluationRun {
             let source = try prepared(images, set: set, for: model), size = Self.calibrationBatch, preprocessing = model.preprocessing
             service = StatisticsService(batchCount: (source.count + size - 1) / size, imageCount: source.count,
                                         threads: settings.threads) { [unowned self] i in
-                try batch(source, (i * size)..<min((i + 1) * size, source.count), preprocessing, phase: position.phase)
+                try batch(source, (i * size)..<min((i + 1) * size, source.count), preprocessing)
             }
             services = services.filter { $0.key.hasPrefix(model.url.path + "|") }
             services[key] = service
@@ -565,7 +565,7 @@ public final class EvaluationRun {
         position.imagesTotal = count
         position.imagesDone = 0
         for start in stride(from: 0, to: count, by: size) {
-            let batch = try self.batch(images, start..<min(start + size, count), preprocessing, phase: phase)
+            let batch = try self.batch(images, start..<min(start + size, count), preprocessing)
             try body(batch)
             position.imagesDone += batch.shape[0]
             progress?(position)

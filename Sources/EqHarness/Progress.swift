@@ -12,6 +12,8 @@ public struct ProgressUpdate: Sendable {
     /// The evaluation (model × variant × precision) in progress, 1-based, of `steps`.
     public var step: Int
     public var steps: Int
+    /// True while the next batch waits for its images to be decoded (decoding is the bottleneck).
+    public var waitingForImages = false
 }
 
 /// The process's resident memory high-water mark (Linux /proc), resettable

@@ -4,7 +4,8 @@ import Foundation
 /// A one-line progress bar on standard error, redrawn in place at most ten
 /// times a second: evaluation k of n, model, variant, precision, phase, a
 /// bar over the phase's images, their rate and an ETA for the whole run
-/// (from the time per finished evaluation). Only used when stderr is a
+/// (from the time per finished evaluation), and "waiting for decoding" while
+/// image decoding holds the run back. Only used when stderr is a
 /// terminal; otherwise the run prints plain log lines.
 final class ProgressBar: @unchecked Sendable {
     private let lock = NSLock()
@@ -36,6 +37,7 @@ final class ProgressBar: @unchecked Sendable {
         let eta = finished > 0 ? elapsed / finished * (Double(p.steps) - finished) : nil
         let line = "[\(p.step)/\(p.steps)] \(p.model) \(p.variant) \(p.precision) \(p.phase) \(bar) \(p.imagesDone)/\(p.imagesTotal)"
             + String(format: " %.0f img/s", rate) + (eta.map { " ETA " + Self.duration($0) } ?? "")
+            + (p.waitingForImages ? " (waiting for decoding)" : "")
         FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
         drawn = true
     }
