@@ -1,5 +1,5 @@
-/// e^x on eight lanes, for the sigmoid (and SiLU) of EfficientNet-class
-/// models, where a scalar libm `exp` per element dominated the run.
+/// e^x on eight lanes, for the sigmoid and SiLU activations (EfficientNet-class
+/// models apply one to nearly every conv output).
 ///
 /// Cephes' `expf` scheme: x = n·ln 2 + r with n = round(x·log₂e) and |r| ≤ ln 2 / 2
 /// (ln 2 split in two constants so n·ln 2 is exact), e^r by a degree-6
