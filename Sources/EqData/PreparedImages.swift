@@ -169,10 +169,14 @@ private final class DecodeQueue: @unchecked Sendable {
         return prefix >= range.upperBound || range.allSatisfy { done[$0] }
     }
 
+    /// Waits until `range` is decoded; throws once an image before its end is known to have failed.
     func wait(for range: Range<Int>) throws {
         condition.lock(); defer { condition.unlock() }
-        while !(prefix >= range.upperBound || range.allSatisfy({ done[$0] })) {
-            if let failure, failure.index < range.upperBound || stopped { throw failure.error }
+        while true {
+            if let failure, failure.index < range.upperBound { throw failure.error }
+            if prefix >= range.upperBound || range.allSatisfy({ done[$0] }) { return }
+            // Stopped without the range: only after a failure, which then holds the reason.
+            if stopped, let failure { throw failure.error }
             condition.wait()
         }
     }
