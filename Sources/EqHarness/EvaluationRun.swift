@@ -319,6 +319,8 @@ public final class EvaluationRun {
                                                               images: data.images.count, seconds: result.seconds))
                     log(String(format: "%@ %@ %@: top-1 %.2f%%, %.0f images/s", model.name, name, precision.name,
                                result.top1, Double(data.images.count) / result.seconds))
+                } catch let problem as DatasetProblem {
+                    throw problem
                 } catch {
                     record.status = .error
                     record.message = String(describing: error)
@@ -356,6 +358,8 @@ public final class EvaluationRun {
             let passReport: PassReport
             do {
                 passReport = try pass.apply(to: &graph, context: &context)
+            } catch let problem as DatasetProblem {
+                throw problem
             } catch {
                 throw HarnessError("pass \(pass.name): \(error)")
             }

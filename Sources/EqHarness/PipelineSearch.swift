@@ -71,7 +71,7 @@ extension EvaluationRun {
         var current = [String]()
         var score: (top1: Double, sqnr: Double)?
         var round = 0
-        func trial(_ pipeline: [String], on data: EvaluationData, reference: Evaluation, split: String) -> SearchRecord {
+        func trial(_ pipeline: [String], on data: EvaluationData, reference: Evaluation, split: String) throws -> SearchRecord {
             let began = DispatchTime.now().uptimeNanoseconds
             var record = SearchRecord(model: model.name, precision: precision.name, round: round, pipeline: pipeline, seconds: 0, kept: false)
             record.scoredOn = split
@@ -88,6 +88,8 @@ extension EvaluationRun {
                 let result = try run(plan, ranges, model: model, data: data)
                 record.top1 = result.top1
                 record.logitsSQNR = logitsSQNR(reference.logits, result.logits)
+            } catch let problem as DatasetProblem {
+                throw problem
             } catch {
                 record.status = .error
                 record.message = String(describing: error)
@@ -97,7 +99,7 @@ extension EvaluationRun {
                        record.top1.map { String(format: "top-1 %.2f%%", $0) } ?? "error: \(record.message)"))
             return record
         }
-        var start = trial([], on: data, reference: original, split: held.split)
+        var start = try trial([], on: data, reference: original, split: held.split)
         start.kept = true
         records.append(start)
         if let top1 = start.top1 { score = (top1, start.logitsSQNR ?? -.infinity) }
@@ -106,7 +108,7 @@ extension EvaluationRun {
             var roundBest: (index: Int, top1: Double, sqnr: Double)?
             for token in PipelineSearch.candidates where PipelineSearch.allowed(token, after: current) {
                 guard elapsed() < budget, !cancellation.isCancelled else { break }
-                let record = trial(current + [token], on: data, reference: original, split: held.split)
+                let record = try trial(current + [token], on: data, reference: original, split: held.split)
                 records.append(record)
                 guard let top1 = record.top1 else { continue }
                 let sqnr = record.logitsSQNR ?? -.infinity
@@ -120,7 +122,7 @@ extension EvaluationRun {
         if !cancellation.isCancelled {
             round += 1
             let reference = try run(model.graph, quantizers: [:], model: model, data: test)
-            var final = trial(current, on: test, reference: reference, split: "test")
+            var final = try trial(current, on: test, reference: reference, split: "test")
             final.kept = true
             records.append(final)
         }

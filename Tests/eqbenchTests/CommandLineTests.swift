@@ -118,6 +118,21 @@ final class CommandLineTests: CLITestCase {
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.err.contains("a/0.png: corrupt or unsupported image"), result.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("accuracy.csv").path))
+
+        // A corrupt calibration image, met inside a pass or a calibration, stops the run the same way.
+        let calib = split.deletingLastPathComponent().appendingPathComponent("calib")
+        try FileManager.default.createDirectory(at: calib.appendingPathComponent("a"), withIntermediateDirectories: true)
+        try "a\n".write(to: calib.appendingPathComponent("classes.txt"), atomically: true, encoding: .utf8)
+        try Data([0xFF, 0xD8, 0xFF, 0, 1]).write(to: calib.appendingPathComponent("a/9.jpg"))
+        try FileManager.default.removeItem(at: split.appendingPathComponent("a/0.png"))
+        try FileManager.default.copyItem(atPath: "Datasets/fashion-mnist/test/Bag/00018.png", toPath: split.appendingPathComponent("a/0.png").path)
+        for variants in ["baseline", "chaneq"] {
+            let calibrated = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--dataset", split.deletingLastPathComponent().path,
+                                         "--variants", variants, "--precisions", "w8a8-pt", "--out", out.path)
+            XCTAssertNotEqual(calibrated.status, 0)
+            XCTAssertTrue(calibrated.err.contains("a/9.jpg: corrupt or unsupported image"), calibrated.err)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("accuracy.csv").path), variants)
+        }
     }
 
     /// JPEGs beside PNGs are read; other files are a counted warning in the log and summary.json.
