@@ -166,7 +166,12 @@ private final class DecodeQueue: @unchecked Sendable {
 
     func isDecoded(_ range: Range<Int>) -> Bool {
         condition.lock(); defer { condition.unlock() }
-        return prefix >= range.upperBound || range.allSatisfy { done[$0] }
+        return covers(range)
+    }
+
+    /// Every image of `range` is decoded (call with the lock held).
+    private func covers(_ range: Range<Int>) -> Bool {
+        prefix >= range.upperBound || range.allSatisfy { done[$0] }
     }
 
     /// Waits until `range` is decoded; throws once an image before its end is known to have failed.
@@ -174,7 +179,7 @@ private final class DecodeQueue: @unchecked Sendable {
         condition.lock(); defer { condition.unlock() }
         while true {
             if let failure, failure.index < range.upperBound { throw failure.error }
-            if prefix >= range.upperBound || range.allSatisfy({ done[$0] }) { return }
+            if covers(range) { return }
             // Stopped without the range: only after a failure, which then holds the reason.
             if stopped, let failure { throw failure.error }
             condition.wait()

@@ -28,11 +28,6 @@ struct AxisResampling {
             weights.append(taps.map(Float.init))
         }
     }
-
-    /// The identity: every window position reads its own pixel.
-    var isIdentity: Bool {
-        weights.enumerated().allSatisfy { i, w in first[i] == i && w.first == 1 && w.dropFirst().allSatisfy { $0 == 0 } }
-    }
 }
 
 /// Resizes planes of one size to a window of another, rows first, then columns.
