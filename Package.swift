@@ -60,21 +60,21 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"])]),
 
         .target(name: "EqTensor", swiftSettings: kernelSettings),
-        // OpenBLAS's sgemm, the independent GEMM the tests check the runtime's
-        // own kernels against and the floor Benchmarks/ measures them by; the
-        // runtime itself never calls it (docs/ARCHITECTURE.md).
+        // OpenBLAS's sgemm: the reference engine (`--engine openblas`), the
+        // independent GEMM the tests check the runtime's own kernels against,
+        // and the floor Benchmarks/ measures them by (docs/ARCHITECTURE.md).
         .target(name: "EqBLAS", dependencies: ["COpenBLAS"], swiftSettings: cpuSettings),
         .target(name: "EqGraph", dependencies: ["EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqONNX",
                 dependencies: ["EqGraph", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["Proto"], swiftSettings: cpuSettings),
-        .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor"], swiftSettings: cpuSettings),
+        .target(name: "EqRuntime", dependencies: ["EqGraph", "EqTensor", "EqBLAS"], swiftSettings: cpuSettings),
         .target(name: "EqQuant", dependencies: ["EqGraph", "EqRuntime", "EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqPasses", dependencies: ["EqGraph", "EqQuant", "EqRuntime", "EqTensor"], swiftSettings: cpuSettings),
         .target(name: "EqData", dependencies: ["EqTensor", "CPNG", "CZlib", "CTurboJPEG"], swiftSettings: cpuSettings),
         .target(name: "EqHarness", dependencies: ["EqONNX", "EqRuntime", "EqQuant", "EqPasses", "EqData"], swiftSettings: cpuSettings),
         .executableTarget(name: "eqbench", dependencies: [
-            "EqHarness", "EqTensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "EqHarness", "EqRuntime", "EqQuant", "EqTensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: cpuSettings),
 
         .testTarget(name: "EqTensorTests", dependencies: ["EqTensor", "EqBLAS"]),
@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "EqRuntimeTests", dependencies: ["EqRuntime", "EqONNX", "EqData"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "EqDataTests", dependencies: ["EqData"], exclude: ["Fixtures"]),
-        .testTarget(name: "EqHarnessTests", dependencies: ["EqHarness"]),
+        .testTarget(name: "EqHarnessTests", dependencies: ["EqHarness", "EqONNX", "EqData"], exclude: ["Fixtures"]),
         .testTarget(name: "eqbenchTests", dependencies: ["eqbench"]),
     ]
 )

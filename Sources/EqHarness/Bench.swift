@@ -17,6 +17,8 @@ public struct BenchSettings: Sendable {
     public var images = 256
     /// Timed passes per configuration; the best is kept.
     public var repeats = 3
+    /// The kernels that run convs and linear layers.
+    public var engine = Engine.native
 
     public init(models: [URL]) { self.models = models }
 }
@@ -77,7 +79,7 @@ public enum Bench {
                         timedGraph = try plan.quantizedGraph(ranges)
                         quantizers = ranges.quantizers
                     }
-                    let steps = try Executor(graph: timedGraph, threads: 1, activationQuantizers: quantizers)
+                    let steps = try Executor(graph: timedGraph, threads: 1, activationQuantizers: quantizers, engine: settings.engine)
                         .profile(inputs, repeats: settings.repeats)
                     let total = steps.reduce(0) { $0 + $1.secondsPerImage }
                     result.kernels += steps.enumerated().map { index, step in
@@ -85,7 +87,8 @@ public enum Bench {
                                            profile: step, share: total > 0 ? step.secondsPerImage / total : 0)
                     }
                     for threads in settings.threadCounts {
-                        let executor = try Executor(graph: timedGraph, threads: threads, activationQuantizers: quantizers)
+                        let executor = try Executor(graph: timedGraph, threads: threads, activationQuantizers: quantizers,
+                                                    engine: settings.engine)
                         for size in settings.batchSizes {
                             let work = batches(size)
                             _ = try executor.run(work[0])
@@ -96,7 +99,8 @@ public enum Bench {
                                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9)
                             }
                             let record = ThroughputRecord(model: name, variant: variantName, precision: precision.name, batch: size,
-                                                          threads: threads, images: settings.images, seconds: best)
+                                                          threads: threads, engine: settings.engine.rawValue,
+                                                          images: settings.images, seconds: best)
                             result.throughput.append(record)
                             log(String(format: "%@ %@ %@ batch %d, %d thread%@: %.0f images/s", name, variantName, precision.name,
                                        size, threads, threads == 1 ? "" : "s", record.imagesPerSecond))

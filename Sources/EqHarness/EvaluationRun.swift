@@ -39,6 +39,8 @@ public struct RunSettings: Sendable {
     public var analysisLimit: Int? = 256
     /// Seconds per model for the greedy pipeline search (nil: no search).
     public var searchBudget: Double?
+    /// The kernels every executor of the run computes convs and linear layers with.
+    public var engine = Engine.native
 
     public init(models: [URL], dataset: URL, evalLimit: Int? = nil, calibLimit: Int = 500, output: URL,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = 256,
@@ -316,6 +318,7 @@ public final class EvaluationRun {
                     record.top1DeltaVsFloat = result.top1 - original.top1
                     report.throughput.append(ThroughputRecord(model: model.name, variant: name, precision: precision.name,
                                                               batch: settings.batchSize, threads: settings.threads,
+                                                              engine: settings.engine.rawValue,
                                                               images: data.images.count, seconds: result.seconds))
                     log(String(format: "%@ %@ %@: top-1 %.2f%%, %.0f images/s", model.name, name, precision.name,
                                result.top1, Double(data.images.count) / result.seconds))
@@ -348,7 +351,7 @@ public final class EvaluationRun {
         var graph = model.graph
         var context = PassContext(precision: precision, threads: settings.threads,
                                   statistics: try data.calibration.map { try statistics($0, set: data.calibrationSet, of: model, phase: "passes") })
-        var before = try Executor(graph: graph, threads: settings.threads).run(probe).outputs[0]
+        var before = try Executor(graph: graph, threads: settings.threads, engine: settings.engine).run(probe).outputs[0]
         let range = Double(before.data.max()! - before.data.min()!)
         var pipeline = Pipeline(graph: graph, records: [], coverage: [])
         var graphBefore = graph
@@ -366,11 +369,12 @@ public final class EvaluationRun {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
             let peak = ProcessMemory.peakMB()
             let checked = Array(Set(passReport.coverage.compactMap(\.checkedValue))).sorted()
-            let afterRun = try Executor(graph: graph, threads: settings.threads).run(probe, taps: checked)
+            let afterRun = try Executor(graph: graph, threads: settings.threads, engine: settings.engine).run(probe, taps: checked)
             let after = afterRun.outputs[0]
             var changes = [String: Double]()
             if !checked.isEmpty, case .approximate = pass.floatEffect {
-                let beforeTaps = try Executor(graph: graphBefore, threads: settings.threads).run(probe, taps: checked).taps
+                let beforeTaps = try Executor(graph: graphBefore, threads: settings.threads, engine: settings.engine)
+                    .run(probe, taps: checked).taps
                 for value in checked {
                     let old = beforeTaps[value]!, new = afterRun.taps[value]!
                     let range = Double(old.data.max()! - old.data.min()!)
@@ -436,7 +440,7 @@ public final class EvaluationRun {
         let evaluation = try run(quantizedGraph, quantizers: calibration.quantizers, model: model, data: data)
 
         var analysis = try LayerAnalysis(plan: plan, quantizedGraph: quantizedGraph, calibration: calibration,
-                                         threads: settings.threads)
+                                         threads: settings.threads, engine: settings.engine)
         let analysed = min(settings.analysisLimit ?? data.images.count, data.images.count)
         try forEachBatch(try prepared(data.images, set: data.imageSet, for: model), model.preprocessing,
                          size: analysis.batchSize(maxBytes: Self.analysisBytes, upTo: Self.analysisBatch), limit: analysed,
@@ -506,6 +510,7 @@ public final class EvaluationRun {
                                         threads: settings.threads) { [unowned self] i in
                 try batch(source, (i * size)..<min((i + 1) * size, source.count), preprocessing)
             }
+            service.engine = settings.engine
             services = services.filter { $0.key.hasPrefix(model.url.path + "|") }
             services[key] = service
         }
@@ -526,7 +531,7 @@ public final class EvaluationRun {
     /// Runs a graph over the test images in batches; returns the metrics and the
     /// seconds spent in the executor.
     func run(_ graph: Graph, quantizers: [String: FakeQuantizer], model: ModelSource, data: EvaluationData) throws -> Evaluation {
-        let executor = try Executor(graph: graph, threads: settings.threads, activationQuantizers: quantizers)
+        let executor = try Executor(graph: graph, threads: settings.threads, activationQuantizers: quantizers, engine: settings.engine)
         guard let outputShape = executor.shapes[graph.outputs[0]], outputShape.count == 1 else {
             throw HarnessError("\(model.url.path): the first output is not a [N, classes] tensor of logits")
         }

@@ -117,9 +117,9 @@ struct LayerAnalysis: @unchecked Sendable {
     let quantized: Executor
     let quantizers: [String: FakeQuantizer]
 
-    init(plan: QuantPlan, quantizedGraph: Graph, calibration: Calibration, threads: Int) throws {
-        float = try Executor(graph: plan.graph, threads: threads)
-        quantized = try Executor(graph: quantizedGraph, threads: threads, activationQuantizers: calibration.quantizers)
+    init(plan: QuantPlan, quantizedGraph: Graph, calibration: Calibration, threads: Int, engine: Engine = .native) throws {
+        float = try Executor(graph: plan.graph, threads: threads, engine: engine)
+        quantized = try Executor(graph: quantizedGraph, threads: threads, activationQuantizers: calibration.quantizers, engine: engine)
         quantizers = calibration.quantizers
         self.threads = threads
         let shapes = float.shapes

@@ -58,7 +58,8 @@ public struct AccuracyRecord: ReportRecord, Equatable, Sendable {
 public struct ThroughputRecord: ReportRecord, Equatable, Sendable {
     public static var schema: [ReportColumn<Self>] {
         [.text("model", \.model), .text("variant", \.variant), .text("precision", \.precision), .integer("batch", \.batch),
-         .integer("threads", \.threads), .integer("images", \.images), .init("seconds", number: true) { fixed($0.seconds, 4) },
+         .integer("threads", \.threads), .text("engine", \.engine), .integer("images", \.images),
+         .init("seconds", number: true) { fixed($0.seconds, 4) },
          .init("images_per_s", number: true) { fixed($0.imagesPerSecond, 1) }]
     }
 
@@ -67,6 +68,8 @@ public struct ThroughputRecord: ReportRecord, Equatable, Sendable {
     public var precision: String
     public var batch: Int
     public var threads: Int
+    /// The kernels that ran convs and linear layers (`Engine`: native or openblas).
+    public var engine: String
     public var images: Int
     public var seconds: Double
 

@@ -98,9 +98,12 @@ public struct ReportFolder: Sendable {
         }
     }
 
+    /// One recommendation per model and int8 precision (recommendations.csv).
+    public var recommendations: [Recommendation] { Recommendation.all(in: accuracy) }
+
     /// Writes the CSVs, summary.json, recommendations.csv and report.html.
     public func write(to folder: URL, extra: [String: JSONValue] = [:]) throws {
-        let recommendations = Recommendation.all(in: accuracy)
+        let recommendations = self.recommendations
         for (name, table, _) in tables { try table.write(to: folder.appendingPathComponent("\(name).csv")) }
         try Recommendation.table(recommendations).write(to: folder.appendingPathComponent("recommendations.csv"))
         try AtomicFile.write(RunSummary.json(self, recommendations: recommendations, extra: extra),

@@ -1,4 +1,5 @@
 import EqPasses
+import EqRuntime
 import Foundation
 
 /// eqbench's version, written into every summary.json.
@@ -58,6 +59,7 @@ extension RunSettings {
             "analysis_images": analysisLimit.map { .number(Double($0)) } ?? .null,
             "search_seconds": searchBudget.map { .number($0) } ?? .null,
             "shard": shard.map { .string("\($0.index)/\($0.count)") } ?? .null,
+            "engine": .string(engine.rawValue),
             "custom_variants": .array(customVariants.map { .string($0.name + ": " + $0.passNames.joined(separator: "+")) }),
         ])
     }

@@ -30,6 +30,29 @@ enum GraphCleanup {
         }
     }
 
+    /// Max(x, lower) then Min(·, upper), each a one-sided per-channel clip,
+    /// become one clip when the first feeds only the second and lower ≤ upper.
+    static func fuseChannelClips(_ graph: inout Graph) {
+        var changed = true
+        while changed {
+            changed = false
+            let consumers = graph.consumers()
+            for (i, node) in graph.nodes.enumerated() {
+                guard case let .clipPerChannel(lower, firstUpper) = node.op, firstUpper.allSatisfy({ $0 == .infinity }),
+                      !graph.outputs.contains(node.output),
+                      let readers = consumers[node.output], readers.count == 1,
+                      case let .clipPerChannel(secondLower, upper) = graph.nodes[readers[0]].op,
+                      secondLower.allSatisfy({ $0 == -.infinity }), zip(lower, upper).allSatisfy({ $0 <= $1 }) else { continue }
+                let j = readers[0]
+                graph.nodes[j].op = .clipPerChannel(lower: lower, upper: upper)
+                graph.nodes[j].inputs = node.inputs
+                graph.nodes.remove(at: i)
+                changed = true
+                break
+            }
+        }
+    }
+
     /// Drops nodes whose outputs nobody reads and that are not graph outputs.
     static func removeUnusedNodes(_ graph: inout Graph) {
         var needed = Set(graph.outputs)

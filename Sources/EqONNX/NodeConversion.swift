@@ -7,7 +7,7 @@ extension ImportContext {
         "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "PRelu",
         "Add", "Sub", "Mul", "Div", "Concat", "MaxPool", "AveragePool", "GlobalAveragePool",
         "Flatten", "Reshape", "Softmax", "Identity", "Dropout", "Sigmoid", "HardSigmoid",
-        "HardSwish", "Constant", "Pad", "ReduceMean",
+        "HardSwish", "Constant", "Pad", "ReduceMean", "Max", "Min",
         "Shape", "Gather", "Unsqueeze", "Squeeze", "Slice", "Cast",
     ]
 
@@ -124,6 +124,8 @@ extension ImportContext {
                 throw Unsupported("slope of shape \(slope.shape) (eqbench runs one slope, or one per channel)")
             }
             try emit(name, .prelu(slopes: slope.data), inputs: [x], output: output)
+        case "Max", "Min":
+            try convertChannelBound(node.opType, name: name, inputs: inputs, output: output)
         case "Add", "Sub", "Mul", "Div":
             try convertBinary(node.opType, name: name, inputs: inputs, output: output)
         case "Concat":
@@ -175,6 +177,28 @@ extension ImportContext {
         default:
             throw Unsupported()
         }
+    }
+
+    /// Max(x, c) and Min(x, c) with a constant c, one value or one per
+    /// channel: a per-channel clip open on one side (what eqbench's export
+    /// writes for a ReLU6 whose bounds a scaling pass divided per channel).
+    mutating func convertChannelBound(_ opType: String, name: String, inputs: [String], output: String) throws {
+        let operands = inputs.filter { !$0.isEmpty }
+        guard operands.count == 2 else { throw Unsupported("\(opType) of \(operands.count) inputs (eqbench runs an activation and a constant)") }
+        guard let x = operands.first(where: { activationShape($0) != nil }),
+              let c = operands.first(where: { $0 != x }).flatMap({ constant($0)?.floatTensor }) else {
+            throw Unsupported("\(opType) of two activations (eqbench runs an activation and a constant)")
+        }
+        let shape = try activation(x)
+        let channelAligned = c.shape.reversed().drop { $0 == 1 }.count <= 1
+            && (c.rank >= shape.count && c.rank <= shape.count + 1 && c.shape[c.rank - shape.count] == shape[0])
+        guard c.count == 1 || (channelAligned && c.count == shape[0]) else {
+            throw Unsupported("\(opType) with a constant of shape \(c.shape) (eqbench runs one bound, or one per channel)")
+        }
+        let bounds = c.count == 1 ? [Float](repeating: c.data[0], count: shape[0]) : c.data
+        let open = [Float](repeating: opType == "Max" ? .infinity : -.infinity, count: shape[0])
+        let op: Op = opType == "Max" ? .clipPerChannel(lower: bounds, upper: open) : .clipPerChannel(lower: open, upper: bounds)
+        try emit(name, op, inputs: [x], output: output)
     }
 
     // MARK: - Helpers

@@ -141,6 +141,7 @@ struct ImportContext {
         }
         var graph = Graph(name: name, input: input, nodes: nodes, outputs: outputs)
         GraphCleanup.fuseLinearBias(&graph)
+        GraphCleanup.fuseChannelClips(&graph)
         GraphCleanup.removeUnusedNodes(&graph)
         do {
             _ = try graph.inferShapes()

@@ -74,7 +74,7 @@ extension QuantPlan {
     func quantizedBias(_ bias: Tensor?, weightQuantizers: [FakeQuantizer], input: String,
                        _ calibration: Calibration, node: String) throws -> Tensor? {
         guard precision.quantizeBias, let bias else { return bias }
-        guard let inputScale = calibration.quantizers[input]?.scale else {
+        guard let inputScale = quantizer(reaching: input, calibration)?.scale else {
             throw QuantError("\(node): its input '\(input)' is not quantized, so its bias has no int32 scale")
         }
         let limit = Double(Int32.max)
@@ -83,5 +83,17 @@ extension QuantPlan {
             let q = min(max((Double(b) / scale).rounded(.toNearestOrEven), -limit - 1), limit)
             return Float(q * scale)
         })
+    }
+
+    /// The encoding of the codes a layer reading `value` receives: the value's
+    /// own, or that of the quantized value a chain of reshapes (Flatten, …)
+    /// passes on unchanged; nil when the input is not quantized.
+    public func quantizer(reaching value: String, _ calibration: Calibration) -> FakeQuantizer? {
+        var current = value
+        while true {
+            if let q = calibration.quantizers[current] { return q }
+            guard let node = producer(of: current), case .reshape = node.op else { return nil }
+            current = node.inputs[0]
+        }
     }
 }

@@ -104,7 +104,8 @@ struct ExecutionPlan {
     /// Compiles `graph`; `keep` lists values that must stay observable (taps),
     /// which blocks fusing an activation into the step that produces them, as
     /// does a quantizer on that value.
-    init(graph original: Graph, shapes: [String: [Int]], keep: [String], quantizers: [String: FakeQuantizer] = [:]) {
+    init(graph original: Graph, shapes: [String: [Int]], keep: [String], quantizers: [String: FakeQuantizer] = [:],
+         engine: Engine = .native) {
         let kept = Set(original.outputs).union(keep)
         let observable = kept.union(quantizers.keys)
         let graph = Self.formingSiLU(original, observable: observable)
@@ -226,7 +227,7 @@ struct ExecutionPlan {
             let outShape = shapes[output]!
             let inputs = stepInputs(i)
             let inShapes = inputs.map { shapes[$0]! }
-            let kernel = Kernel(node.op, inputs: inShapes, output: shapes[node.output]!)
+            let kernel = Kernel(node.op, inputs: inShapes, output: shapes[node.output]!, engine: engine)
             switch kernel {
             case let .conv(conv): workspace = max(workspace, conv.workspaceCount)
             case let .maxPool(_, _, inH, _, _, outW): workspace = max(workspace, inH * outW)   // row-max scratch

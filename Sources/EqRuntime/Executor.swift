@@ -1,4 +1,5 @@
 import Dispatch
+import EqBLAS
 import EqGraph
 import EqTensor
 import Foundation
@@ -54,6 +55,8 @@ public final class Executor: @unchecked Sendable {
     /// Quantize-dequantize applied to these values (by value name) right after
     /// they are computed: the activation half of the int8 simulation.
     public let activationQuantizers: [String: FakeQuantizer]
+    /// Which kernels run convs and linear layers.
+    public let engine: Engine
 
     private let lock = NSLock()
     private var plans = [[String]: ExecutionPlan]()
@@ -61,7 +64,7 @@ public final class Executor: @unchecked Sendable {
 
     /// `tileSize` nil picks `defaultTileSize(shapes:)`.
     public init(graph: Graph, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                tileSize: Int? = nil, activationQuantizers: [String: FakeQuantizer] = [:]) throws {
+                tileSize: Int? = nil, activationQuantizers: [String: FakeQuantizer] = [:], engine: Engine = .native) throws {
         let shapes: [String: [Int]]
         do {
             shapes = try graph.inferShapes()
@@ -73,6 +76,9 @@ public final class Executor: @unchecked Sendable {
         }
         self.shapes = shapes
         self.activationQuantizers = activationQuantizers
+        self.engine = engine
+        // The executor runs tiles on its own threads; OpenBLAS must not add its own.
+        if engine == .openblas { BLAS.setThreads(1) }
         self.graph = graph
         self.threads = max(1, threads)
         self.tileSize = max(1, tileSize ?? Self.defaultTileSize(shapes: shapes))
@@ -205,7 +211,7 @@ public final class Executor: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let plan = plans[values] { return plan }
-        let plan = ExecutionPlan(graph: graph, shapes: shapes, keep: values, quantizers: activationQuantizers)
+        let plan = ExecutionPlan(graph: graph, shapes: shapes, keep: values, quantizers: activationQuantizers, engine: engine)
         plans[values] = plan
         return plan
     }
@@ -302,6 +308,12 @@ final class Arena: @unchecked Sendable {
             if case let .linear(layer) = step.kernel {
                 // One GEMM for the tile, Y[images, out] = X[images, in] · Wᵀ + bias,
                 // a ReLU or clip fused into its stores; other activations after it.
+                let clamp = step.activation?.clampBounds
+                layer.run(inputs[0], rows: images, clamp: clamp, into: output)
+                if clamp == nil, let activation = step.activation {
+                    activation.apply(output, count: images * layer.outFeatures)
+                }
+            } else if case let .blasLinear(layer) = step.kernel {
                 let clamp = step.activation?.clampBounds
                 layer.run(inputs[0], rows: images, clamp: clamp, into: output)
                 if clamp == nil, let activation = step.activation {

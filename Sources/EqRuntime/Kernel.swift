@@ -7,6 +7,8 @@ import EqTensor
 enum Kernel {
     case conv(ConvKernel)
     case linear(PackedLinear)
+    /// The `openblas` engine's linear layer (`BLASKernels.swift`).
+    case blasLinear(BLASLinear)
     case affine(scale: [Float], shift: [Float], channels: Int, plane: Int)
     case activation(Activation)
     case clipPerChannel(lower: [Float], upper: [Float], plane: Int)
@@ -42,9 +44,11 @@ enum Kernel {
 ///   on the larger maps miss L1 where the shifted rows' overlapping ones hit;
 /// - depthwise: the direct kernel of `DepthwiseConv.swift`, or for 3×3
 ///   windows at stride 1 or 2 with outputs of at most 256 floats
-///   (`FlatDepthwise`: 7² and 14²) each output plane as one flat row.
+///   (`FlatDepthwise`: 7² and 14²) each output plane as one flat row;
+/// - im2col (the `openblas` engine, any conv): the im2col matrix and
+///   OpenBLAS's sgemm per group, then bias and epilogue in a plain loop.
 struct ConvKernel {
-    enum Method { case pointwise, shifted, tapColumns, depthwise }
+    enum Method { case pointwise, shifted, tapColumns, depthwise, im2col }
 
     var method: Method
     /// The flat [out, in/group, kh, kw] weight (the depthwise kernel's input).
@@ -59,7 +63,7 @@ struct ConvKernel {
     var inChannels: Int, inH: Int, inW: Int
     var outChannels: Int, outH: Int, outW: Int
 
-    init(_ layer: ConvLayer, input: [Int], output: [Int]) {
+    init(_ layer: ConvLayer, input: [Int], output: [Int], engine: Engine = .native) {
         weight = layer.weight.data
         bias = layer.bias?.data
         geometry = layer.geometry
@@ -68,7 +72,9 @@ struct ConvKernel {
         outChannels = output[0]; outH = output[1]; outW = output[2]
         let g = geometry
         let taps = TapColumnLayout(channels: inChannels / group, geometry: g, outHeight: outH, outWidth: outW)
-        if layer.isDepthwise {
+        if engine == .openblas {
+            method = .im2col
+        } else if layer.isDepthwise {
             method = .depthwise
         } else if group == 1 && g.isPointwise {
             method = .pointwise
@@ -82,11 +88,11 @@ struct ConvKernel {
         flatDepthwise = method == .depthwise
             ? FlatDepthwise(height: inH, width: inW, geometry: g) : nil
         let rows = input[0] / group * g.kernelH * g.kernelW, cout = output[0] / group, plane = input[1] * input[2]
-        packed = method == .depthwise ? [] : (0..<group).map { index in
+        packed = method == .depthwise || method == .im2col ? [] : (0..<group).map { index in
             layer.weight.data.withUnsafeBufferPointer { RowGemmWeights($0.baseAddress! + index * cout * rows, m: cout, k: rows) }
         }
         switch method {
-        case .depthwise: rowOffsets = []
+        case .depthwise, .im2col: rowOffsets = []
         case .pointwise: rowOffsets = (0..<input[0]).map { $0 * plane }
         case .tapColumns: rowOffsets = taps.rowOffsets(geometry: g)
         case .shifted: rowOffsets = shiftedRowOffsets(channels: input[0], height: input[1], width: input[2], geometry: g)
@@ -112,6 +118,8 @@ struct ConvKernel {
             return tapLayout.count + paddedPlaneScratchCount(height: inH, width: inW, geometry: geometry)
         case .depthwise:
             return flatDepthwise?.scratchCount(channels: inChannels) ?? depthwiseScratchCount(height: inH, width: inW, geometry: geometry)
+        case .im2col:
+            return im2colRows * outH * outW
         }
     }
 
@@ -156,6 +164,8 @@ struct ConvKernel {
                     rowGemm(packed[0], n: n, b: planes, rowOffsets: rows!, bias: b, c: wide, ldc: n)
                     copyValidColumns(wide, rowLength: rowLength, channels: outChannels, outHeight: outH, outWidth: outW,
                                      epilogue: epilogue, output: output)
+                case .im2col:
+                    im2colGemm(input: input, output: output, columns: workspace, bias: b, epilogue: epilogue)
                 case .depthwise:
                     weight.withUnsafeBufferPointer { w in
                         if let flat = flatDepthwise {
@@ -211,13 +221,17 @@ extension Optional where Wrapped == [Float] {
 }
 
 extension Kernel {
-    /// Builds the kernel for a node given its per-sample input and output shapes.
-    init(_ op: Op, inputs: [[Int]], output: [Int]) {
+    /// Builds the kernel for a node given its per-sample input and output
+    /// shapes; `engine` picks the conv and linear kernels.
+    init(_ op: Op, inputs: [[Int]], output: [Int], engine: Engine = .native) {
         let x = inputs[0]
         func plane(_ shape: [Int]) -> Int { shape.dropFirst().reduce(1, *) }
         switch op {
+        case let .linear(layer) where engine == .openblas:
+            self = .blasLinear(BLASLinear(weight: layer.weight.data, bias: layer.bias?.data,
+                                          inFeatures: layer.inFeatures, outFeatures: layer.outFeatures))
         case let .conv(layer):
-            self = .conv(ConvKernel(layer, input: x, output: output))
+            self = .conv(ConvKernel(layer, input: x, output: output, engine: engine))
         case let .linear(layer):
             self = .linear(PackedLinear(weight: layer.weight.data, bias: layer.bias?.data,
                                         inFeatures: layer.inFeatures, outFeatures: layer.outFeatures))
@@ -282,7 +296,7 @@ extension Kernel {
             // A second input is the residual of a fused Add (`ExecutionPlan`).
             conv.run(input: x, residual: inputs.count > 1 ? UnsafePointer(inputs[1]) : nil, output: output,
                      workspace: workspace, affine: affine, activation: activation)
-        case .linear:
+        case .linear, .blasLinear:
             preconditionFailure("linear layers run per tile")
         case let .affine(scale, shift, channels, plane):
             channelAffine(x, output, channels: channels, plane: plane, scale: scale, shift: shift)

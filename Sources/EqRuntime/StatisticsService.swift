@@ -23,6 +23,8 @@ public final class StatisticsService: @unchecked Sendable {
     public let batchCount: Int
     public let imageCount: Int
     public let threads: Int
+    /// The kernels the service's executors run convs and linear layers with.
+    public var engine = Engine.native
     /// Batch i of the calibration images, the same tensor every time it is asked for.
     private let batch: (Int) throws -> Tensor
     /// Called after each batch a graph is run on, with the images done so far and in all.
@@ -120,7 +122,7 @@ public final class StatisticsService: @unchecked Sendable {
             return state
         }
         lock.unlock()
-        let state = (graph: graph, executor: try Executor(graph: graph, threads: threads), ranges: [String: ChannelRange]())
+        let state = (graph: graph, executor: try Executor(graph: graph, threads: threads, engine: engine), ranges: [String: ChannelRange]())
         lock.lock()
         states.append(state)
         if states.count > Self.statesKept { states.removeFirst() }

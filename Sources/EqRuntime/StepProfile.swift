@@ -68,6 +68,7 @@ extension Kernel {
             let window = "\(g.kernelH)x\(g.kernelW)" + (g.strideH == 1 && g.strideW == 1 ? "" : "/\(g.strideH)")
             return conv.method == .depthwise ? "depthwise \(window)" : "conv \(window) \(conv.method)"
         case .linear: return "linear"
+        case .blasLinear: return "linear sgemm"
         case .affine: return "batchnorm"
         case let .activation(a): return "\(a)".components(separatedBy: "(").first ?? "activation"
         case .clipPerChannel: return "clip per channel"
@@ -90,6 +91,8 @@ extension Kernel {
             let window = c.geometry.kernelH * c.geometry.kernelW
             return 2 * Double(c.outChannels * c.outH * c.outW * (c.inChannels / c.group) * window)
         case let .linear(layer):
+            return 2 * Double(layer.inFeatures * layer.outFeatures)
+        case let .blasLinear(layer):
             return 2 * Double(layer.inFeatures * layer.outFeatures)
         default:
             return 0

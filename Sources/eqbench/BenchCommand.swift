@@ -1,5 +1,6 @@
 import ArgumentParser
 import EqHarness
+import EqRuntime
 import EqTensor
 import Foundation
 
@@ -31,6 +32,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed passes per configuration (the best is kept).")
     var repeats = 3
 
+    @Option(help: "Kernels for convs and linear layers: native (eqbench's own) or openblas (the reference: im2col + OpenBLAS sgemm, plain loops after).")
+    var engine = "native"
+
     @Option(help: "Output folder. Default: reports/bench-<timestamp>.")
     var out: String?
 
@@ -51,6 +55,7 @@ struct BenchCommand: ParsableCommand {
         if let threads, try counts(threads, flag: "--threads").contains(where: { $0 > Limits.threads }) {
             throw ValidationError("--threads must be at most \(Limits.threads) (4 per core), got '\(threads)'")
         }
+        _ = try parseEngine(engine)
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         do {
             try Catalog.validateVariants(parseNames(variants))
@@ -70,6 +75,7 @@ struct BenchCommand: ParsableCommand {
         settings.variants = parseNames(variants)
         settings.images = images
         settings.repeats = repeats
+        settings.engine = try parseEngine(engine)
         let output = URL(fileURLWithPath: out ?? "reports/bench-" + RunCommand.timestamp())
         let result = try Bench.run(settings) { Log.line($0) }
         try BenchReport.write(result, to: output)

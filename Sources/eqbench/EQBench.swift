@@ -11,7 +11,7 @@ struct EQBench: ParsableCommand {
         commandName: "eqbench",
         abstract: "Accuracy evaluation and benchmarking of weight-equalization passes for int8 quantization.",
         version: EQBenchVersion.current,
-        subcommands: [RunCommand.self, MergeCommand.self, CompareCommand.self, BenchCommand.self, InspectCommand.self, PassesCommand.self,
+        subcommands: [RunCommand.self, ExportCommand.self, MergeCommand.self, CompareCommand.self, BenchCommand.self, InspectCommand.self, PassesCommand.self,
                       DatasetCommand.self]
     )
 

@@ -1,4 +1,23 @@
 import ArgumentParser
+import EqPasses
+import EqRuntime
+import Foundation
+
+/// The variants of a `--config` file, none without one.
+func loadVariants(_ config: String?) throws -> [Variant] {
+    guard let config else { return [] }
+    do { return try VariantConfig.load(URL(fileURLWithPath: config)) } catch let error as PassError {
+        throw ValidationError("--config: \(error.message)")
+    }
+}
+
+/// `--engine` as an `Engine`, with an error that lists the valid names.
+func parseEngine(_ text: String) throws -> Engine {
+    guard let engine = Engine(rawValue: text) else {
+        throw ValidationError("--engine must be \(Engine.allCases.map(\.rawValue).joined(separator: " or ")), got '\(text)'")
+    }
+    return engine
+}
 
 /// Parses a comma-separated list of numbers for a flag, with an error that
 /// names the flag and the bad item.

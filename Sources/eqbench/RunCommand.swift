@@ -1,6 +1,8 @@
 import ArgumentParser
 import EqHarness
 import EqPasses
+import EqRuntime
+import EqQuant
 import Foundation
 
 /// `eqbench run`: evaluates models on a dataset and writes the report tables.
@@ -31,17 +33,7 @@ struct RunCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Images per executor batch.")
     var batch = 256
 
-    @Option(parsing: .unconditional, help: "Input mean, one value or one per channel (overrides the model's sidecar JSON).")
-    var mean: String?
-
-    @Option(parsing: .unconditional, help: "Input std, one value or one per channel (overrides the model's sidecar JSON).")
-    var std: String?
-
-    @Option(parsing: .unconditional, help: "Resize each image's shorter side to N pixels, then center-crop to the model's input (torchvision's Resize(N) + CenterCrop; overrides the sidecar's \"resize\"). Default: resize straight to the input size.")
-    var resize: Int?
-
-    @Option(parsing: .unconditional, help: "The center crop after --resize, in pixels; must equal the model's input size (a check).")
-    var crop: Int?
+    @OptionGroup var input: InputOptions
 
     @Option(help: "Comma-separated variants (default \(Catalog.defaultVariants.joined(separator: ",")); with --config: baseline plus the file's). Valid: \(Catalog.variants.joined(separator: ", ")).")
     var variants: String?
@@ -64,6 +56,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Comma-separated precisions: \(Catalog.precisionGrammar).")
     var precisions = Catalog.defaultPrecisions.joined(separator: ",")
 
+    @Option(help: "Kernels for convs and linear layers: native (eqbench's own) or openblas (the reference: im2col + OpenBLAS sgemm, plain loops after).")
+    var engine = "native"
+
+    @Option(name: .customLong("export-recommended"), help: "After the run, write each model's recommended variant per int8 precision into this folder as `eqbench export` does (float ONNX, QDQ ONNX, encodings).")
+    var exportRecommended: String?
+
+    @Option(name: .customLong("weight-codes"), help: "With --export-recommended: int8 or uint8 weight codes in the QDQ models (see `eqbench export --help`).")
+    var weightCodes = "int8"
+
     func validate() throws {
         guard (1...Limits.threads).contains(threads) else {
             throw ValidationError("--threads must be from 1 to \(Limits.threads) (4 per core), got \(threads)")
@@ -78,15 +79,21 @@ struct RunCommand: ParsableCommand {
         guard analysisImages >= 0 else { throw ValidationError("--analysis-images must be 0 (all) or more, got \(analysisImages)") }
         guard calibResamples >= 1 else { throw ValidationError("--calib-resamples must be at least 1, got \(calibResamples)") }
         if let out { try Self.checkWritableFolder(out) }
+        if let exportRecommended {
+            try Self.checkWritableFolder(exportRecommended, flag: "--export-recommended")
+            if shard != nil {
+                throw ValidationError("--export-recommended needs every variant's rows, which one --shard does not have; after `eqbench merge`, export the variants recommendations.csv names with `eqbench export`")
+            }
+        }
+        _ = try parseEngine(engine)
+        guard ["int8", "uint8"].contains(weightCodes) else {
+            throw ValidationError("--weight-codes must be int8 or uint8, got '\(weightCodes)'")
+        }
         for model in models where !FileManager.default.fileExists(atPath: model) {
             throw ValidationError("--model \(model): no such file")
         }
-        if let resize, !(1...32768).contains(resize) { throw ValidationError("--resize must be from 1 to 32768 pixels, got \(resize)") }
-        if let crop, !(1...32768).contains(crop) { throw ValidationError("--crop must be from 1 to 32768 pixels, got \(crop)") }
-        if let mean { _ = try parseFloats(mean, flag: "--mean") }
-        if let std { _ = try parseFloats(std, flag: "--std") }
         do {
-            try Catalog.validateVariants(try variantNames(), custom: try customVariants())
+            try Catalog.validateVariants(try variantNames(), custom: try loadVariants(config))
             _ = try Catalog.precisions(parseNames(precisions))
         } catch let error as HarnessError {
             throw ValidationError(error.message)
@@ -96,26 +103,18 @@ struct RunCommand: ParsableCommand {
     /// `--out` must name a folder that exists and is writable, or that can be
     /// created in a writable folder: checked before any work, not after the
     /// whole evaluation.
-    static func checkWritableFolder(_ path: String) throws {
-        guard !path.isEmpty else { throw ValidationError("--out is empty; name the folder to write the report into") }
+    static func checkWritableFolder(_ path: String, flag: String = "--out") throws {
+        guard !path.isEmpty else { throw ValidationError("\(flag) is empty; name the folder to write into") }
         let files = FileManager.default
         var isFolder: ObjCBool = false
         var existing = URL(fileURLWithPath: path).standardizedFileURL
         if files.fileExists(atPath: existing.path, isDirectory: &isFolder), !isFolder.boolValue {
-            throw ValidationError("--out \(path) exists and is not a folder")
+            throw ValidationError("\(flag) \(path) exists and is not a folder")
         }
         while !files.fileExists(atPath: existing.path, isDirectory: &isFolder) { existing.deleteLastPathComponent() }
-        guard isFolder.boolValue else { throw ValidationError("--out \(path): \(existing.path) is not a folder") }
+        guard isFolder.boolValue else { throw ValidationError("\(flag) \(path): \(existing.path) is not a folder") }
         guard files.isWritableFile(atPath: existing.path) else {
-            throw ValidationError("--out \(path): \(existing.path) is not writable")
-        }
-    }
-
-    /// The variants of `--config`, none without it.
-    func customVariants() throws -> [Variant] {
-        guard let config else { return [] }
-        do { return try VariantConfig.load(URL(fileURLWithPath: config)) } catch let error as PassError {
-            throw ValidationError("--config: \(error.message)")
+            throw ValidationError("\(flag) \(path): \(existing.path) is not writable")
         }
     }
 
@@ -131,7 +130,7 @@ struct RunCommand: ParsableCommand {
 
     func variantNames() throws -> [String] {
         if let variants { return parseNames(variants) }
-        if config != nil { return ["baseline"] + (try customVariants()).map(\.name) }
+        if config != nil { return ["baseline"] + (try loadVariants(config)).map(\.name) }
         return Catalog.defaultVariants
     }
 
@@ -142,16 +141,14 @@ struct RunCommand: ParsableCommand {
         let output = URL(fileURLWithPath: out ?? "reports/" + Self.timestamp())
         var settings = RunSettings(models: modelURLs, dataset: URL(fileURLWithPath: dataset),
                                    evalLimit: evalLimit, calibLimit: calibLimit, output: output, threads: threads, batchSize: batch,
-                                   mean: try mean.map { try parseFloats($0, flag: "--mean") },
-                                   std: try std.map { try parseFloats($0, flag: "--std") },
                                    variants: try variantNames(), precisions: parseNames(precisions))
-        settings.resize = resize
-        settings.crop = crop
-        settings.customVariants = try customVariants()
+        try input.apply(to: &settings)
+        settings.customVariants = try loadVariants(config)
         settings.shard = try parsedShard()
         settings.calibResamples = calibResamples
         settings.analysisLimit = analysisImages == 0 ? nil : analysisImages
         settings.searchBudget = search
+        settings.engine = try parseEngine(engine)
         // Ctrl-C: finish the evaluation in progress, write what is done, exit 130.
         let cancellation = CancellationFlag()
         signal(SIGINT, SIG_IGN)
@@ -174,7 +171,27 @@ struct RunCommand: ParsableCommand {
             Log.line("run interrupted: \(report.accuracy.count) rows written")
             throw ExitCode(130)
         }
+        if let exportRecommended, let folder = report.folder {
+            try export(folder.recommendations, of: modelURLs, with: evaluation, into: URL(fileURLWithPath: exportRecommended))
+        }
         if report.hasErrors { throw ExitCode.failure }
+    }
+
+    /// Writes each recommended (model, precision, variant) as `eqbench export` does.
+    func export(_ recommendations: [Recommendation], of models: [URL], with evaluation: EvaluationRun, into folder: URL) throws {
+        guard !recommendations.isEmpty else {
+            Log.line("--export-recommended: no recommendations (they need an int8 precision and rows without errors); nothing exported")
+            return
+        }
+        var notes = [String]()
+        for recommendation in recommendations {
+            guard let url = models.first(where: { $0.deletingPathExtension().lastPathComponent == recommendation.model }) else { continue }
+            let exported = try evaluation.export(url, variant: recommendation.variant, precision: try Precision.parse(recommendation.precision),
+                                                 to: folder, unsignedWeightCodes: weightCodes == "uint8")
+            print("exported \(recommendation.model) \(recommendation.variant) \(recommendation.precision): \(exported.floatModel.lastPathComponent), \(exported.qdqModel?.lastPathComponent ?? ""), \(exported.encodings?.lastPathComponent ?? "")")
+            notes += exported.notes.filter { !notes.contains($0) }
+        }
+        for note in notes { print("note: " + note) }
     }
 
     static func timestamp() -> String {

@@ -6,8 +6,9 @@ import EqTensor
 import Foundation
 import XCTest
 
-/// The float runtime against ONNX Runtime: for every bundled model, the logits
-/// of 256 test images must agree with ONNX Runtime's (stored as fixtures by
+/// The float runtime against ONNX Runtime: for every bundled model and both
+/// engines (eqbench's kernels and the OpenBLAS reference), the logits of 256
+/// test images must agree with ONNX Runtime's (stored as fixtures by
 /// Datasets/models/make_ort_fixtures.py) to within 1e-4 of the logits' range.
 final class ORTAgreementTests: XCTestCase {
     static let demoModels = ["inception", "mbv2", "mbv2_hard", "mlp", "mlp_hard", "resnet"]
@@ -28,18 +29,19 @@ final class ORTAgreementTests: XCTestCase {
             input.withUnsafeMutableBufferPointer { buffer in
                 for (i, image) in images.enumerated() { prep.apply(image, into: buffer.baseAddress! + i * prep.count) }
             }
-            let logits = try Executor(graph: graph, threads: 2)
-                .run(Tensor(shape: [images.count, 1, 28, 28], data: input)).outputs[0]
-
             let reference = try Data(contentsOf: RepositoryPaths.fixtures.appendingPathComponent(name + ".ort-logits.f32"))
             let expected: [Float] = reference.withUnsafeBytes { raw in
                 (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
             }
-            XCTAssertEqual(logits.count, expected.count, name)
-            let range = expected.max()! - expected.min()!
-            let worst = zip(logits.data, expected).map { abs($0 - $1) }.max()!
-            print("\(name): max |Δ logit| vs ONNX Runtime \(worst) = \(worst / range) of the range \(range)")
-            XCTAssertLessThanOrEqual(worst, 1e-4 * range, "\(name): max |Δ logit| \(worst), range \(range)")
+            for engine in Engine.allCases {
+                let logits = try Executor(graph: graph, threads: 2, engine: engine)
+                    .run(Tensor(shape: [images.count, 1, 28, 28], data: input)).outputs[0]
+                XCTAssertEqual(logits.count, expected.count, name)
+                let range = expected.max()! - expected.min()!
+                let worst = zip(logits.data, expected).map { abs($0 - $1) }.max()!
+                print("\(name) \(engine): max |Δ logit| vs ONNX Runtime \(worst) = \(worst / range) of the range \(range)")
+                XCTAssertLessThanOrEqual(worst, 1e-4 * range, "\(name) \(engine): max |Δ logit| \(worst), range \(range)")
+            }
         }
     }
 }

@@ -184,6 +184,54 @@ final class CommandLineTests: CLITestCase {
         XCTAssertTrue(result.out.contains("w8a8-pc"), result.out)
     }
 
+    /// `export` on the bundled MLP with int32 biases (whose first layer reads a
+    /// Flatten of the quantized input): the four files, AIMET-style encodings;
+    /// what QDQ cannot hold is refused by flag or by tensor.
+    func testExportWritesModelsAndEncodingsAndRefusesNarrowActivations() throws {
+        let out = scratch.appendingPathComponent("deploy")
+        let result = try eqbench("export", "Datasets/models/mlp.onnx", "--variant", "baseline", "--precision", "w8a8-pt-b32",
+                                 "--calib", "40", "--threads", "2", "--out", out.path)
+        XCTAssertEqual(result.status, 0, result.err)
+        let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+        XCTAssertEqual(files, ["mlp-baseline-w8a8-pt-b32.encodings.json", "mlp-baseline-w8a8-pt-b32.qdq.onnx",
+                               "mlp-baseline.json", "mlp-baseline.onnx"])
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent(files[0]))) as? [String: Any]
+        let parameters = json?["param_encodings"] as? [String: [[String: Any]]] ?? [:]
+        XCTAssertEqual(parameters.keys.filter { $0.hasSuffix(".weight") }.count, 3)
+        XCTAssertEqual(parameters.keys.filter { $0.hasSuffix(".bias") }.count, 3)
+        for (name, entries) in parameters where name.hasSuffix(".weight") {
+            XCTAssertEqual(entries.count, 1, "per tensor: one encoding")
+            XCTAssertEqual(entries[0]["offset"] as? Double, -128)
+            XCTAssertEqual(entries[0]["is_symmetric"] as? String, "True")
+            let scale = entries[0]["scale"] as? Double ?? 0
+            XCTAssertEqual(entries[0]["max"] as? Double ?? 0, 127 * scale, accuracy: 1e-6 * 127 * scale)
+        }
+        let activations = json?["activation_encodings"] as? [String: [[String: Any]]] ?? [:]
+        XCTAssertFalse(activations.isEmpty)
+        for entries in activations.values {
+            let e = entries[0], scale = e["scale"] as? Double ?? 0, offset = e["offset"] as? Double ?? 1
+            XCTAssertTrue((-255...0).contains(offset), "uint8 zero points give offsets −255…0")
+            XCTAssertEqual(e["min"] as? Double ?? 0, offset * scale, accuracy: 1e-6 * 255 * scale)
+        }
+        // The exported float model evaluates again as eqbench measured it.
+        let again = try eqbench("run", "--model", out.appendingPathComponent("mlp-baseline.onnx").path, "--eval", "20",
+                                "--variants", "baseline", "--precisions", "fp32", "--out", scratch.appendingPathComponent("again").path)
+        XCTAssertEqual(again.status, 0, again.err)
+
+        let narrow = try eqbench("export", "Datasets/models/mlp.onnx", "--variant", "baseline", "--precision", "w8a4-pt",
+                                 "--calib", "10", "--out", scratch.appendingPathComponent("narrow").path)
+        XCTAssertEqual(narrow.status, 1)
+        XCTAssertTrue(narrow.err.contains("8-bit activations (a8)"), narrow.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("narrow/mlp-baseline.onnx").path),
+                       "nothing is written when a file cannot be")
+        let float = try eqbench("export", "Datasets/models/mlp.onnx", "--variant", "baseline", "--precision", "fp32", "--out", out.path)
+        XCTAssertEqual(float.status, 64)
+        XCTAssertTrue(float.err.contains("--precision fp32"), float.err)
+        let codes = try eqbench("export", "Datasets/models/mlp.onnx", "--variant", "baseline", "--weight-codes", "int4", "--out", out.path)
+        XCTAssertEqual(codes.status, 64)
+        XCTAssertTrue(codes.err.contains("--weight-codes"), codes.err)
+    }
+
     /// Ctrl-C after the first finished row: the run stops, writes the rows it
     /// has (not the whole matrix) and exits 130.
     func testInterruptKeepsFinishedRows() throws {

@@ -135,9 +135,9 @@ final class ShardMergeTests: CLITestCase {
                                              "--variants", "cls", "--images", "16", "--repeats", "1", "--out", out.path])
         XCTAssertEqual(result.status, 0, result.err)
         let throughput = try stable(out, "throughput").split(separator: "\n")
-        XCTAssertEqual(throughput.first, "model,variant,precision,batch,threads,images,,")
-        XCTAssertEqual(throughput.dropFirst().map { $0.split(separator: ",").prefix(5).joined(separator: ",") },
-                       ["mlp,cls,fp32,1,1", "mlp,cls,fp32,8,1", "mlp,cls,w8a8-pt,1,1", "mlp,cls,w8a8-pt,8,1"])
+        XCTAssertEqual(throughput.first, "model,variant,precision,batch,threads,engine,images,,")
+        XCTAssertEqual(throughput.dropFirst().map { $0.split(separator: ",").prefix(6).joined(separator: ",") },
+                       ["mlp,cls,fp32,1,1,native", "mlp,cls,fp32,8,1,native", "mlp,cls,w8a8-pt,1,1,native", "mlp,cls,w8a8-pt,8,1,native"])
         let passes = try stable(out, "passes").split(separator: "\n").dropFirst()
         XCTAssertEqual(passes.map { $0.split(separator: ",")[2] }, ["bnfold", "cls"])
         // One profile per precision: the three Gemms (each ReLU fused into
@@ -154,6 +154,16 @@ final class ShardMergeTests: CLITestCase {
             let shares = rows.filter { $0[2] == precision }.map { Double($0[8])! }
             XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 0.001)
         }
+        // The reference engine: OpenBLAS's sgemm for the Gemms, recorded in throughput.csv and kernels.csv.
+        let blasOut = scratch.appendingPathComponent("bench-blas")
+        let blas = try eqbench(arguments: ["bench", "Datasets/models/mlp.onnx", "--batches", "8", "--threads", "1", "--precisions", "fp32",
+                                           "--images", "16", "--repeats", "1", "--engine", "openblas", "--out", blasOut.path])
+        XCTAssertEqual(blas.status, 0, blas.err)
+        XCTAssertTrue(try stable(blasOut, "throughput").contains("mlp,baseline,fp32,8,1,openblas,16"))
+        XCTAssertTrue(try String(contentsOf: blasOut.appendingPathComponent("kernels.csv"), encoding: .utf8).contains(",linear sgemm,"))
+        let engine = try eqbench(arguments: ["bench", "--engine", "mkl"])
+        XCTAssertEqual(engine.status, 64)
+        XCTAssertTrue(engine.err.contains("--engine must be native or openblas"), engine.err)
         let bad = try eqbench(arguments: ["bench", "--batches", "0"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("--batches must be comma-separated positive integers"), bad.err)
