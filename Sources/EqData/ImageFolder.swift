@@ -82,6 +82,13 @@ public struct ImageFolder: Sendable {
         let classes = text.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !classes.isEmpty else { throw DatasetError.invalid(path: listURL.path, reason: "the class list is empty") }
+        // A class is a folder of this split: one path component, never a way out of it.
+        if let (line, name) = classes.enumerated().first(where: { $0.element.contains("/") || $0.element == ".." || $0.element == "." }) {
+            throw DatasetError.invalid(path: listURL.path, reason: "entry \(line + 1) '\(name)' is not a folder name of this split (no '/', '.' or '..')")
+        }
+        if let duplicate = classes.enumerated().first(where: { classes[..<$0.offset].contains($0.element) }) {
+            throw DatasetError.invalid(path: listURL.path, reason: "class '\(duplicate.element)' is listed twice (entries \(classes.firstIndex(of: duplicate.element)! + 1) and \(duplicate.offset + 1))")
+        }
         return classes
     }
 

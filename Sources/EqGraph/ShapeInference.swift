@@ -10,10 +10,35 @@ public struct GraphError: Error, Equatable, CustomStringConvertible {
     public var description: String { "node '\(node)': \(message)" }
 }
 
+/// The product of `dims`, nil when it overflows Int.
+public func checkedElementCount(_ dims: [Int]) -> Int? {
+    var count = 1
+    for d in dims {
+        guard d >= 0 else { return nil }
+        let (product, overflow) = count.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        count = product
+    }
+    return count
+}
+
 extension Graph {
+    /// The most elements one value may hold per image (2^28 floats, 1 GiB):
+    /// what a model file declares is checked against it before anything is
+    /// allocated.
+    public static let maxValueElements = 1 << 28
+
     /// The per-sample shape of every value, checking as it goes that each node's
-    /// inputs exist, come before it, and fit its op.
+    /// inputs exist, come before it, and fit its op, and that no value holds
+    /// more than `maxValueElements` per image.
     public func inferShapes() throws -> [String: [Int]] {
+        func checkSize(_ shape: [Int], _ node: String, _ value: String) throws {
+            guard let count = checkedElementCount(shape), count <= Self.maxValueElements else {
+                throw GraphError(node: node, "value '\(value)' of shape \(shape) would hold more than \(Self.maxValueElements) elements per image")
+            }
+        }
+        guard !outputs.isEmpty else { throw GraphError(node: "(graph)", "the graph has no outputs") }
+        try checkSize(input.shape, "(input)", input.name)
         var shapes = [input.name: input.shape]
         var names = Set<String>()
         for node in nodes {
@@ -29,7 +54,9 @@ extension Graph {
             guard shapes[node.output] == nil else {
                 throw GraphError(node: node.name, "value '\(node.output)' is produced twice")
             }
-            shapes[node.output] = try node.op.outputShape(inputs: inputShapes, node: node.name)
+            let shape = try node.op.outputShape(inputs: inputShapes, node: node.name)
+            try checkSize(shape, node.name, node.output)
+            shapes[node.output] = shape
         }
         for output in outputs where shapes[output] == nil {
             throw GraphError(node: output, "graph output is never produced")
@@ -78,8 +105,17 @@ extension Op {
                 throw fail("BatchNormalization has \(bn.channels) channels, input is \(x)")
             }
             return x
-        case .activation:
-            return x
+        case let .activation(activation):
+            switch activation {
+            case let .leakyRelu(alpha) where !alpha.isFinite:
+                throw fail("LeakyRelu alpha is \(alpha)")
+            case let .hardSigmoid(alpha, beta) where !alpha.isFinite || !beta.isFinite:
+                throw fail("HardSigmoid alpha \(alpha), beta \(beta) must be finite")
+            case let .clip(lower, upper) where lower.isNaN || upper.isNaN || lower > upper:
+                throw fail("Clip bounds [\(lower), \(upper)] are NaN or empty")
+            default:
+                return x
+            }
         case let .clipPerChannel(lower, upper):
             guard !x.isEmpty, lower.count == x[0], upper.count == x[0] else {
                 throw fail("ClipPerChannel has \(lower.count)/\(upper.count) bounds for input \(x)")
@@ -121,7 +157,7 @@ extension Op {
             guard x.count >= 2 else { throw fail("GlobalAveragePool needs a [C, H, W] input, got \(x)") }
             return [x[0]] + [Int](repeating: 1, count: x.count - 1)
         case let .reshape(to):
-            guard to.reduce(1, *) == x.reduce(1, *) else {
+            guard let count = checkedElementCount(to), count == checkedElementCount(x) else {
                 throw fail("cannot reshape \(x) to \(to)")
             }
             return to
@@ -130,6 +166,7 @@ extension Op {
             return x
         case let .pad(pads, _):
             guard pads.count == 2 * x.count else { throw fail("Pad has \(pads.count) pads for rank \(x.count)") }
+            guard pads.allSatisfy({ $0 >= 0 && $0 <= Graph.maxValueElements }) else { throw fail("Pad pads \(pads) must be from 0 to \(Graph.maxValueElements)") }
             return x.enumerated().map { $0.element + pads[$0.offset] + pads[$0.offset + x.count] }
         }
     }

@@ -4,6 +4,12 @@ import Foundation
 /// they hold a comma, quote or line break, CRLF line ends. Written to a
 /// temporary file in the same folder and renamed, so a reader never sees half
 /// a table.
+///
+/// A text field that a spreadsheet would run as a formula (starting with
+/// =, +, −, @, tab or CR, and not a number) is written with a leading `'`,
+/// which spreadsheets show as text (OWASP's CSV-injection advice); so is a
+/// field that starts with `'` itself. `parse` removes that one `'` again, so
+/// tables read back (merge, compare) hold what was measured.
 public struct CSVTable: Equatable, Sendable {
     public var columns: [String]
     public var rows: [[String]]
@@ -19,6 +25,8 @@ public struct CSVTable: Equatable, Sendable {
     }
 
     static func escape(_ field: String) -> String {
+        var field = field
+        if let first = field.first, "=+-@\t\r'".contains(first), first == "'" || Double(field) == nil { field = "'" + field }
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
@@ -63,7 +71,8 @@ public struct CSVTable: Equatable, Sendable {
         for (i, r) in records.enumerated().dropFirst() where r.count != header.count {
             throw HarnessError("CSV row \(i + 1) has \(r.count) fields, the header has \(header.count)")
         }
-        return CSVTable(columns: header, rows: Array(records.dropFirst()))
+        let unguarded = records.map { $0.map { $0.hasPrefix("'") ? String($0.dropFirst()) : $0 } }
+        return CSVTable(columns: unguarded[0], rows: Array(unguarded.dropFirst()))
     }
 }
 

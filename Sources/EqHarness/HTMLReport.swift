@@ -87,7 +87,7 @@ struct HTMLReport {
                 let base = byKey["baseline|" + precision].flatMap { Double($0["top1"]!) }
                 let delta = base.map { top1 - $0 }
                 let tip = "95% interval \(row["top1_ci_low"]!)–\(row["top1_ci_high"]!); logits SQNR \(row["logits_sqnr_db"]!) dB"
-                out += "<td class=cell style=\"background:\(color(delta))\" title=\"\(html(tip))\"><b>\(row["top1"]!)</b>"
+                out += "<td class=cell style=\"background:\(color(delta))\" title=\"\(html(tip))\"><b>\(html(row["top1"]!))</b>"
                 if let delta, variant != Variant.baselineName { out += "<br><span class=d>\(signed(delta))</span>" }
                 out += "</td>"
             }
@@ -108,8 +108,9 @@ struct HTMLReport {
         for r in rows {
             let kept = r["kept"] == "yes"
             let name = html(r["pipeline"]!)
-            out += "<tr><td>\(r["round"]!)</td><td class=l>\(kept ? "<b>\(name)</b>" : name)</td>"
-            out += "<td>\(r["status"] == RowStatus.ok.rawValue ? r["top1"]! : RowStatus.error.rawValue)</td><td>\(r["logits_sqnr_db"]!)</td><td>\(r["seconds"]!)</td></tr>\n"
+            out += "<tr><td>\(html(r["round"]!))</td><td class=l>\(kept ? "<b>\(name)</b>" : name)</td>"
+            out += "<td>\(html(r["status"] == RowStatus.ok.rawValue ? r["top1"]! : RowStatus.error.rawValue))</td>"
+            out += "<td>\(html(r["logits_sqnr_db"]!))</td><td>\(html(r["seconds"]!))</td></tr>\n"
         }
         return out + "</table>\n"
     }
@@ -158,8 +159,8 @@ struct HTMLReport {
         for p in passes {
             let scales = p["scale_min"]!.isEmpty ? "" : "\(p["scale_min"]!)–\(p["scale_max"]!)"
             out += "<tr><td class=l>\(html(p["variant"]!))\(p["precision"]!.isEmpty ? "" : " @" + html(p["precision"]!))</td><td class=l>\(html(p["pass"]!))</td>"
-            out += "<td>\(p["sets_found"]!)</td><td>\(p["sets_scaled"]!)</td><td>\(html(scales))</td><td>\(p["seconds"]!)</td>"
-            out += "<td>\(p["peak_rss_mb"] ?? "")</td><td>\(p["float_max_abs_diff"]!)</td><td class=l>\(html(p["details"]!))</td></tr>\n"
+            out += "<td>\(html(p["sets_found"]!))</td><td>\(html(p["sets_scaled"]!))</td><td>\(html(scales))</td><td>\(html(p["seconds"]!))</td>"
+            out += "<td>\(html(p["peak_rss_mb"] ?? ""))</td><td>\(html(p["float_max_abs_diff"]!))</td><td class=l>\(html(p["details"]!))</td></tr>\n"
         }
         return out + "</table>\n"
     }

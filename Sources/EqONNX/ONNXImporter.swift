@@ -221,6 +221,9 @@ struct ImportContext {
         } catch let error as GraphError {
             throw Invalid(error.message)
         }
+        guard let count = checkedElementCount(shapes[output]!), count <= Graph.maxValueElements else {
+            throw Invalid("its output of shape \(shapes[output]!) would hold more than \(Graph.maxValueElements) elements per image")
+        }
         nodes.append(Node(name: name, op: op, inputs: resolved, output: output))
     }
 }

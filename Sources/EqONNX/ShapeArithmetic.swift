@@ -28,7 +28,7 @@ extension ImportContext {
             let shape = first.shape
             let axis = normalizeAxis(attributes.int("axis", default: 0), rank: shape.count)
             guard axis >= 0, axis < shape.count else { throw Invalid("Gather axis out of range") }
-            let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
+            let outer = try product(shape[..<axis]), inner = try product(shape[(axis + 1)...])
             let elements = first.elements
             var out = [ConstantValue.ShapeElement]()
             for o in 0..<outer {
@@ -44,7 +44,7 @@ extension ImportContext {
             var newShape: [Int]
             if opType == "Flatten" {
                 let axis = normalizeAxis(attributes.int("axis", default: 1), rank: first.shape.count)
-                newShape = [first.shape[..<axis].reduce(1, *), first.shape[axis...].reduce(1, *)]
+                newShape = [try product(first.shape[..<axis]), try product(first.shape[axis...])]
             } else if opType == "Reshape" {
                 guard let target = values.count > 1 ? values[1]?.knownInts : nil else { throw Invalid("Reshape needs a constant shape") }
                 newShape = try resolveTarget(target, inputShape: first.shape, allowZero: attributes.int("allowzero", default: 0) != 0)
@@ -89,7 +89,7 @@ extension ImportContext {
             }
             guard let outShape = broadcastShape(a.shape, b.shape) else { throw Invalid("shapes \(a.shape) and \(b.shape) do not broadcast") }
             let op: BinaryOperator = ["Add": .add, "Sub": .sub, "Mul": .mul, "Div": .div][opType]!
-            var out = [Float](repeating: 0, count: outShape.reduce(1, *))
+            var out = [Float](repeating: 0, count: try product(outShape))
             a.data.withUnsafeBufferPointer { pa in
                 b.data.withUnsafeBufferPointer { pb in
                     out.withUnsafeMutableBufferPointer { po in
@@ -124,6 +124,9 @@ extension ImportContext {
             guard let axes else { throw Invalid("Unsqueeze needs axes") }
             let rank = shape.count + axes.count
             let normalized = Set(axes.map { normalizeAxis($0, rank: rank) })
+            guard normalized.count == axes.count, normalized.allSatisfy({ (0..<rank).contains($0) }) else {
+                throw Invalid("Unsqueeze axes \(axes) must be distinct and within the output rank \(rank)")
+            }
             var out = [Int](), source = shape.makeIterator()
             for axis in 0..<rank { out.append(normalized.contains(axis) ? 1 : source.next()!) }
             return out
@@ -140,13 +143,13 @@ extension ImportContext {
     /// A Reshape target against a fully known shape (0 copies, −1 infers).
     func resolveTarget(_ target: [Int], inputShape: [Int], allowZero: Bool) throws -> [Int] {
         var out = target.enumerated().map { i, d in (d == 0 && !allowZero && i < inputShape.count) ? inputShape[i] : d }
-        let total = inputShape.reduce(1, *)
+        let total = try product(inputShape)
         if let hole = out.firstIndex(of: -1) {
-            let known = out.enumerated().filter { $0.offset != hole }.map(\.element).reduce(1, *)
+            let known = try product(out.enumerated().filter { $0.offset != hole }.map(\.element))
             guard known > 0, total % known == 0 else { throw Invalid("cannot reshape \(inputShape) to \(target)") }
             out[hole] = total / known
         }
-        guard out.reduce(1, *) == total else { throw Invalid("cannot reshape \(inputShape) to \(target)") }
+        guard try product(out) == total else { throw Invalid("cannot reshape \(inputShape) to \(target)") }
         return out
     }
 
@@ -155,7 +158,7 @@ extension ImportContext {
     /// and the rest as the new per-sample shape.
     func resolveReshape(from shape: [Int], target: [ConstantValue.ShapeElement], allowZero: Bool) throws -> [Int] {
         guard let head = target.first else { throw Unsupported("Reshape to a scalar") }
-        let perSample = shape.reduce(1, *)
+        let perSample = try product(shape)
         var rest = [Int]()
         for (i, element) in target.enumerated().dropFirst() {
             switch element {
@@ -173,18 +176,26 @@ extension ImportContext {
             break
         case .known(-1):
             // Batch inferred: the remaining dims must hold exactly one sample.
-            guard !rest.contains(-1), rest.reduce(1, *) == perSample else {
+            guard !rest.contains(-1), try product(rest) == perSample else {
                 throw Unsupported("Reshape whose first dimension is not the batch size")
             }
         default:
             throw Unsupported("Reshape to a fixed batch size")
         }
         if let hole = rest.firstIndex(of: -1) {
-            let known = rest.enumerated().filter { $0.offset != hole }.map(\.element).reduce(1, *)
+            let known = try product(rest.enumerated().filter { $0.offset != hole }.map(\.element))
             guard known > 0, perSample % known == 0 else { throw Invalid("cannot reshape \(shape) to \(rest)") }
             rest[hole] = perSample / known
         }
-        guard rest.reduce(1, *) == perSample else { throw Invalid("cannot reshape [N] + \(shape) to [N] + \(rest)") }
+        guard try product(rest) == perSample else { throw Invalid("cannot reshape [N] + \(shape) to [N] + \(rest)") }
         return rest
     }
+}
+
+/// The product of dimensions read from a model file: an error, not a trap,
+/// when a dimension is negative or the product overflows.
+func product<S: Sequence>(_ dims: S) throws -> Int where S.Element == Int {
+    let dims = Array(dims)
+    guard let count = checkedElementCount(dims) else { throw Invalid("dimensions \(dims) are negative or their product overflows") }
+    return count
 }

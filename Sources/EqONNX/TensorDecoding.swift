@@ -1,3 +1,4 @@
+import EqGraph
 import EqTensor
 import Foundation
 
@@ -68,6 +69,9 @@ enum TensorDecoder {
     /// `external_data` entries (location, offset, length).
     typealias ExternalReader = (_ entries: [String: String], _ tensor: String) throws -> Data
 
+    /// The most elements a tensor in a model file may declare (2^31: 8 GiB of float32).
+    static let maxElements = 1 << 31
+
     static func decode(_ proto: Onnx_TensorProto, external: ExternalReader? = nil) throws -> ConstantValue {
         var proto = proto
         if proto.dataLocation == 1 || !proto.externalData.isEmpty {
@@ -83,7 +87,9 @@ enum TensorDecoder {
         guard shape.allSatisfy({ $0 >= 0 }) else {
             throw Failure(message: "tensor '\(proto.name)' has a negative dimension \(shape)")
         }
-        let count = shape.reduce(1, *)
+        guard let count = checkedElementCount(shape), count <= maxElements else {
+            throw Failure(message: "tensor '\(proto.name)' of shape \(shape) has more than \(maxElements) elements, eqbench's limit per tensor")
+        }
         let raw = proto.rawData
         func checkCount(_ n: Int, _ what: String) throws {
             guard n == count else {

@@ -35,9 +35,14 @@ public struct WindowGeometry: Equatable, Sendable {
     /// The output extent along one axis; nil when the window does not fit.
     static func outputExtent(input: Int, kernel: Int, stride: Int, dilation: Int,
                              padBefore: Int, padAfter: Int, ceilMode: Bool) -> Int? {
-        let span = dilation * (kernel - 1) + 1
-        let room = input + padBefore + padAfter - span
-        guard room >= 0, stride > 0 else { return nil }
+        // Sizes from a model file: any may be negative or near Int.max.
+        guard kernel >= 1, stride >= 1, dilation >= 1, padBefore >= 0, padAfter >= 0 else { return nil }
+        let (spread, o1) = dilation.multipliedReportingOverflow(by: kernel - 1)
+        let (padded, o2) = input.addingReportingOverflow(padBefore)
+        let (total, o3) = padded.addingReportingOverflow(padAfter)
+        guard !o1, !o2, !o3 else { return nil }
+        let room = total - spread - 1
+        guard room >= 0 else { return nil }
         var out = (ceilMode ? (room + stride - 1) / stride : room / stride) + 1
         if ceilMode && (out - 1) * stride >= input + padBefore { out -= 1 }
         return out

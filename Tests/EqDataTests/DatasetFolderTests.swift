@@ -71,6 +71,24 @@ final class DatasetFolderTests: XCTestCase {
         }
     }
 
+    /// classes.txt names folders of its split: a line that leads out of it
+    /// (`../calib/Bag`) or names a class twice is an error naming the entry.
+    func testClassListCannotLeaveItsSplitOrRepeatAClass() throws {
+        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("test/Bag"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("calib/Bag"), withIntermediateDirectories: true)
+        let list = scratch.appendingPathComponent("test/classes.txt")
+        try "Bag\n../calib/Bag\n".write(to: list, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ImageFolder(root: scratch.appendingPathComponent("test"))) { error in
+            XCTAssertTrue(String(describing: error).contains("entry 2 '../calib/Bag' is not a folder name of this split"), "\(error)")
+        }
+        try "Bag\n..\n".write(to: list, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ImageFolder(root: scratch.appendingPathComponent("test")))
+        try "Bag\nBag\n".write(to: list, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ImageFolder(root: scratch.appendingPathComponent("test"))) { error in
+            XCTAssertTrue(String(describing: error).contains("class 'Bag' is listed twice (entries 1 and 2)"), "\(error)")
+        }
+    }
+
     /// A folder mixing PNG and JPEG in any letter case, with a stray file.
     func mixedFolder() throws -> ImageFolder {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")

@@ -11,6 +11,35 @@ final class CSVTableTests: XCTestCase {
         XCTAssertEqual(try CSVTable.parse(table.text), table)
     }
 
+    /// A model named `=1+2.onnx` must not put a formula in a spreadsheet;
+    /// negative numbers stay numbers, and every field reads back as it was.
+    func testFormulaLikeTextIsWrittenAsTextAndReadsBack() throws {
+        let fields = ["=1+2", "+cmd", "-x", "@SUM(A1)", "'quoted", "-0.50", "-inf", "1e-3", "plain"]
+        let table = CSVTable(columns: fields.indices.map { "c\($0)" }, rows: [fields])
+        let line = table.text.split(separator: "\r\n")[1]
+        XCTAssertEqual(line, "'=1+2,'+cmd,'-x,'@SUM(A1),''quoted,-0.50,-inf,1e-3,plain")
+        XCTAssertEqual(try CSVTable.parse(table.text), table)
+    }
+
+    /// After `merge` of a tampered shard any column may hold markup: every
+    /// field that reaches report.html is escaped.
+    func testTamperedTablesCannotInjectMarkupIntoTheReport() {
+        var report = RunReport()
+        report.accuracy = [AccuracyRecord(model: "m", variant: "baseline", precision: "w8a8-pt", weights: "int8", activations: "uint8",
+                                          evalImages: 10)]
+        var folder = ReportFolder(report: report, settings: .object([:]))
+        let evil = "<script>alert(1)</script>"
+        folder.passes.rows = [folder.passes.columns.map { $0 == "model" ? "m" : evil }]
+        folder.search.rows = [folder.search.columns.map { $0 == "model" ? "m" : evil }]
+        folder.accuracy.rows = folder.accuracy.rows.map { row in
+            zip(folder.accuracy.columns, row).map { column, value in ["model", "variant", "precision", "status"].contains(column) ? value : evil }
+        }
+        folder.warnings = [evil]
+        let page = HTMLReport(folder: folder, recommendations: Recommendation.all(in: folder.accuracy)).render()
+        XCTAssertFalse(page.contains("<script>"))
+        XCTAssertTrue(page.contains("&lt;script&gt;"))
+    }
+
     func testWriteIsAtomicAndLeavesNoTemporaryFile() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("eqbench-csv-\(UUID())")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -31,7 +60,7 @@ final class CSVTableTests: XCTestCase {
         XCTAssertEqual(Recommendation.columns, ["model", "precision", "variant", "passes", "top1", "top1_ci_low", "top1_ci_high",
                                                 "margin_vs_baseline", "best_variant", "best_top1", "reason",
                                                 "paired_diff_vs_best", "paired_diff_ci_low", "paired_diff_ci_high", "p_value"])
-        XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s"])
+        XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "engine", "images", "seconds", "images_per_s"])
         XCTAssertEqual(LayerRecord.columns, ["model", "variant", "precision", "node", "op", "out_channels", "sqnr_cumulative_db",
                                              "sqnr_local_db", "weight_range_ratio", "act_min", "act_max"])
         XCTAssertEqual(PassRecord.columns, ["model", "variant", "pass", "sets_found", "sets_scaled", "scale_min", "scale_max",

@@ -184,11 +184,11 @@ final class ExternalDataTests: XCTestCase {
         weights.forEach { withUnsafeBytes(of: $0.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
         try bytes.write(to: folder.appendingPathComponent("model.onnx.data"))
 
-        func build(location: String) throws -> URL {
+        func build(location: String, offset: String = "8") throws -> URL {
             var b = ModelBuilder(shape: [nil, 2])
             var w = Onnx_TensorProto()
             w.name = "W"; w.dims = [2, 2]; w.dataType = 1; w.dataLocation = 1
-            w.externalData = [("location", location), ("offset", "8"), ("length", "16")].map { key, value in
+            w.externalData = [("location", location), ("offset", offset), ("length", "16")].map { key, value in
                 var entry = Onnx_StringStringEntryProto(); entry.key = key; entry.value = value; return entry
             }
             b.model.graph.initializer.append(w)
@@ -206,7 +206,72 @@ final class ExternalDataTests: XCTestCase {
             XCTAssertTrue(String(describing: error).contains("outside the model's folder"), "\(error)")
         }
         XCTAssertThrowsError(try ONNXImporter.load(contentsOf: build(location: "missing.data"))) { error in
-            XCTAssertTrue(String(describing: error).contains("cannot read external data file"), "\(error)")
+            XCTAssertTrue(String(describing: error).contains("missing"), "\(error)")
+        }
+        // A symbolic link inside the folder that leads out of it is refused before anything is read.
+        let outside = FileManager.default.temporaryDirectory.appendingPathComponent("outside-\(UUID()).data")
+        try bytes.write(to: outside)
+        defer { try? FileManager.default.removeItem(at: outside) }
+        try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent("link.data"), withDestinationURL: outside)
+        XCTAssertThrowsError(try ONNXImporter.load(contentsOf: build(location: "link.data"))) { error in
+            XCTAssertTrue(String(describing: error).contains("resolves outside the model's folder"), "\(error)")
+            XCTAssertFalse(String(describing: error).contains("24 bytes"), "the outside file's size must not leak: \(error)")
+        }
+        // A FIFO would block the import forever.
+        XCTAssertEqual(mkfifo(folder.appendingPathComponent("pipe.data").path, 0o600), 0)
+        XCTAssertThrowsError(try ONNXImporter.load(contentsOf: build(location: "pipe.data"))) { error in
+            XCTAssertTrue(String(describing: error).contains("not a regular file"), "\(error)")
+        }
+        // offset + length past Int.max is an error, not a trap.
+        XCTAssertThrowsError(try ONNXImporter.load(contentsOf: build(location: "model.onnx.data", offset: "9223372036854775800"))) { error in
+            XCTAssertTrue(String(describing: error).contains("lie outside model.onnx.data"), "\(error)")
+        }
+    }
+
+    /// Numbers a hostile file can put where sizes, axes and windows go: each
+    /// is a one-line error naming the node or tensor, never a trap or a huge
+    /// allocation.
+    func testHostileSizesAxesAndWindowsAreErrorsNotTraps() throws {
+        func expectError(_ contains: String, file: StaticString = #filePath, line: UInt = #line, _ build: (inout ModelBuilder) -> Void) {
+            var b = ModelBuilder()
+            build(&b)
+            XCTAssertThrowsError(try ONNXImporter.importModel(serialized: b.data(), source: "hostile.onnx"), file: file, line: line) { error in
+                XCTAssertTrue(String(describing: error).contains(contains), "\(error)", file: file, line: line)
+            }
+        }
+        expectError("more than 2147483648 elements") { b in
+            var t = Onnx_TensorProto()
+            t.name = "W"; t.dims = [1 << 40, 1 << 40]; t.dataType = 1
+            b.model.graph.initializer.append(t)
+            b.node("Relu", ["x"], ["y"]); b.output("y")
+        }
+        expectError("Unsqueeze axes [1, 1] must be distinct") { b in
+            b.intInitializer("axes", [1, 1])
+            b.node("Unsqueeze", ["x", "axes"], ["y"]); b.output("y")
+        }
+        expectError("within the output rank") { b in
+            b.intInitializer("axes", [1 << 62])
+            b.node("Unsqueeze", ["x", "axes"], ["y"]); b.output("y")
+        }
+        expectError("pooling window does not fit") { b in
+            b.node("MaxPool", ["x"], ["y"], name: "pool", ints: ["kernel_shape": [-3, -3]]); b.output("y")
+        }
+        expectError("pooling window does not fit") { b in
+            b.node("MaxPool", ["x"], ["y"], name: "pool", ints: ["kernel_shape": [2, 2], "dilations": [1 << 62, 1 << 62]]); b.output("y")
+        }
+        expectError("more than 268435456 elements per image") { b in
+            b.initializer("w", [1, 1, 1, 1], [1])
+            b.node("Conv", ["x", "w"], ["y"], name: "conv", ints: ["pads": [100000, 100000, 100000, 100000]]); b.output("y")
+        }
+        expectError("no outputs") { b in
+            b.node("Relu", ["x"], ["y"])
+        }
+        expectError("LeakyRelu alpha is nan") { b in
+            b.node("LeakyRelu", ["x"], ["y"], float: ["alpha": .nan]); b.output("y")
+        }
+        expectError("negative or their product overflows") { b in
+            b.intInitializer("shape", [0, 1 << 40, 1 << 40, 1 << 40])
+            b.node("Reshape", ["x", "shape"], ["y"]); b.output("y")
         }
     }
 }

@@ -51,6 +51,10 @@ def main():
     corrupt[40] ^= 0xFF  # inside IDAT: CRC mismatch
     write("bad_crc.png", bytes(corrupt))
     write("not_a_png.png", b"GIF89a, or anything that is not a PNG\n")
+    # A header claiming 10^6 x 10^6 gray pixels over 100 bytes of data.
+    header = struct.pack(">IIBBBBB", 1000000, 1000000, 8, 0, 0, 0, 0)
+    write("huge_header.png", b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+          + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
 
 
 if __name__ == "__main__":
