@@ -13,14 +13,31 @@ import Foundation
 struct HTMLReport {
     let folder: ReportFolder
     let recommendations: [Recommendation]
+    /// Each table's rows by model, grouped once: a section per model must
+    /// not scan every row (a merged report can hold 10⁵ models).
+    let layersByModel: [String: [[String: String]]]
+    let passesByModel: [String: [[String: String]]]
+    let searchByModel: [String: [[String: String]]]
+
+    init(folder: ReportFolder, recommendations: [Recommendation]) {
+        self.folder = folder
+        self.recommendations = recommendations
+        layersByModel = Dictionary(grouping: folder.layers.records) { $0["model"]! }
+        passesByModel = Dictionary(grouping: folder.passes.records) { $0["model"]! }
+        searchByModel = Dictionary(grouping: folder.search.records) { $0["model"]! }
+    }
 
     func render() -> String {
         let accuracy = folder.accuracy.records
         let models = unique(accuracy.map { $0["model"]! })
+        let accuracyByModel = Dictionary(grouping: accuracy) { $0["model"]! }
         var body = "<h1>eqbench report</h1>\n<p class=\"meta\">\(html(settingsLine()))</p>\n"
+        if folder.status == .interrupted {
+            body += "<p><b>Interrupted run:</b> only the rows finished before it stopped are here; merge and compare refuse it.</p>\n"
+        }
         body += recommendationSection()
         body += problemSection(accuracy)
-        for model in models { body += modelSection(model, accuracy.filter { $0["model"] == model }) }
+        for model in models { body += modelSection(model, accuracyByModel[model] ?? []) }
         return """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><title>eqbench report</title>
@@ -101,7 +118,7 @@ struct HTMLReport {
     }
 
     func searchTable(_ model: String) -> String {
-        let rows = folder.search.records.filter { $0["model"] == model }
+        let rows = searchByModel[model] ?? []
         guard !rows.isEmpty else { return "" }
         var out = "<h3>Pipeline search at \(html(rows[0]["precision"]!)) (kept steps in bold)</h3>\n"
         out += "<table><tr><th>round</th><th class=l>pipeline</th><th>top-1 %</th><th>logits SQNR dB</th><th>seconds</th></tr>\n"
@@ -116,7 +133,7 @@ struct HTMLReport {
     }
 
     func layerCharts(_ model: String) -> String {
-        let layers = folder.layers.records.filter { $0["model"] == model }
+        let layers = layersByModel[model] ?? []
         let precisions = unique(layers.map { $0["precision"]! })
         var out = ""
         for precision in precisions {
@@ -153,7 +170,7 @@ struct HTMLReport {
     }
 
     func passTable(_ model: String) -> String {
-        let passes = folder.passes.records.filter { $0["model"] == model }
+        let passes = passesByModel[model] ?? []
         guard !passes.isEmpty else { return "" }
         var out = "<h3>Passes</h3>\n<table><tr><th class=l>variant</th><th class=l>pass</th><th>found</th><th>scaled</th><th>scales</th><th>seconds</th><th>peak RSS MB</th><th>float change</th><th class=l>details</th></tr>\n"
         for p in passes {

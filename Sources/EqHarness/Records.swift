@@ -58,9 +58,8 @@ public struct AccuracyRecord: ReportRecord, Equatable, Sendable {
 public struct ThroughputRecord: ReportRecord, Equatable, Sendable {
     public static var schema: [ReportColumn<Self>] {
         [.text("model", \.model), .text("variant", \.variant), .text("precision", \.precision), .integer("batch", \.batch),
-         .integer("threads", \.threads), .text("engine", \.engine), .integer("images", \.images),
-         .init("seconds", number: true) { fixed($0.seconds, 4) },
-         .init("images_per_s", number: true) { fixed($0.imagesPerSecond, 1) }]
+         .integer("threads", \.threads), .integer("images", \.images), .init("seconds", number: true) { fixed($0.seconds, 4) },
+         .init("images_per_s", number: true) { fixed($0.imagesPerSecond, 1) }, .text("engine", \.engine)]
     }
 
     public var model: String

@@ -26,11 +26,17 @@ public struct ReportComparison {
     public var comparedLayers = 0
 
     public var regressions: [Change] { changes.filter(\.regression) }
-    /// Accepts rows of the old report that the new one lacks (a partial run compared on purpose).
+    /// Accepts rows of the old report that the new one lacks, and a new report
+    /// of an interrupted run (a partial run compared on purpose).
     public var allowPartial = false
+    /// The new report's summary.json status.
+    public var newStatus = ReportFolder.Status.complete
 
-    /// True when the gate fails: a regression, or rows that vanished without `allowPartial`.
-    public var failed: Bool { !regressions.isEmpty || (!allowPartial && !onlyInOld.isEmpty) }
+    /// True when the gate fails: a regression, or rows that vanished or a run
+    /// that was interrupted, without `allowPartial`.
+    public var failed: Bool {
+        !regressions.isEmpty || (!allowPartial && (!onlyInOld.isEmpty || newStatus != .complete))
+    }
 
     /// Reads both folders' accuracy.csv (required) and layers.csv (when both
     /// have it); any unreadable or malformed file is an error naming it.
@@ -40,6 +46,8 @@ public struct ReportComparison {
                                     needs: ["top1", "status"])
         let newAccuracy = try Table(new.appendingPathComponent("accuracy.csv"), key: ["model", "variant", "precision"],
                                     needs: ["top1", "status"])
+        _ = try ReportFolder.writtenStatus(old)
+        result.newStatus = try ReportFolder.writtenStatus(new)
         for (key, oldRow) in oldAccuracy.rows {
             guard let newRow = newAccuracy.rows[key] else { result.onlyInOld.append(key); continue }
             result.comparedRows += 1
@@ -122,6 +130,9 @@ public struct ReportComparison {
         if !regressions.isEmpty { failures.append("\(regressions.count) regression\(regressions.count == 1 ? "" : "s")") }
         if !allowPartial && !onlyInOld.isEmpty {
             failures.append("\(onlyInOld.count) row\(onlyInOld.count == 1 ? "" : "s") of the old report missing from the new one (--allow-partial accepts that)")
+        }
+        if !allowPartial && newStatus != .complete {
+            failures.append("the new report is of an \(newStatus.rawValue) run (--allow-partial accepts that)")
         }
         let verdict = failures.isEmpty
             ? "OK: no regressions (\(comparedRows) accuracy rows, \(comparedLayers) layer rows compared)"

@@ -17,6 +17,11 @@ public struct ReportFolder: Sendable {
     public var throughput: CSVTable
     /// Pipelines `--search` tried (header only without it).
     public var search: CSVTable
+    /// `complete`, or `interrupted` when the run stopped early (Ctrl-C):
+    /// summary.json's `status`, which `merge` and `compare` check. Written
+    /// last, so a folder without summary.json is one whose writing never finished.
+    public var status = Status.complete
+    public enum Status: String, Sendable { case complete, interrupted }
     /// The run's settings, as summary.json holds them.
     public var settings: JSONValue
     public var warnings: [String]
@@ -31,6 +36,7 @@ public struct ReportFolder: Sendable {
         search = table(SearchRecord.columns, report.search.map(\.fields))
         self.settings = settings
         warnings = report.warnings
+        status = report.interrupted ? .interrupted : .complete
         fillBaselineDeltas()
     }
 
@@ -40,6 +46,29 @@ public struct ReportFolder: Sendable {
          ("passes", passes, PassRecord.numberColumns), ("coverage", coverage, CoverageRecord.numberColumns),
          ("throughput", throughput, ThroughputRecord.numberColumns), ("search", search, SearchRecord.numberColumns)]
     }
+
+    /// The status a report folder's summary.json records; an error when the
+    /// folder has none (its writing never finished) or it is not JSON.
+    public static func writtenStatus(_ folder: URL) throws -> Status {
+        let summaryURL = folder.appendingPathComponent("summary.json")
+        guard FileManager.default.fileExists(atPath: summaryURL.path) else {
+            throw unfinished(folder)
+        }
+        // Only the status is decoded: summary.json also holds every table.
+        struct StatusField: Decodable { var status: String? }
+        guard let data = try? Data(contentsOf: summaryURL), let field = try? JSONDecoder().decode(StatusField.self, from: data) else {
+            throw HarnessError("\(summaryURL.path): cannot read it as JSON")
+        }
+        return status(field.status)
+    }
+
+    /// The error for a folder whose summary.json, written last, is missing.
+    static func unfinished(_ folder: URL) -> HarnessError {
+        HarnessError("\(folder.path): no summary.json, so its writing never finished (a killed run or a full disk); run it again")
+    }
+
+    /// A summary.json `status`; reports of eqbench before 0.3 have none, and were written whole.
+    static func status(_ text: String?) -> Status { text.flatMap(Status.init) ?? .complete }
 
     /// Reads a folder written by `eqbench run` (its CSVs and summary.json).
     public static func read(_ folder: URL) throws -> ReportFolder {
@@ -57,6 +86,9 @@ public struct ReportFolder: Sendable {
             return CSVTable(columns: columns, rows: table.rows.map { $0 + missing })
         }
         let summaryURL = folder.appendingPathComponent("summary.json")
+        guard FileManager.default.fileExists(atPath: summaryURL.path) else {
+            throw unfinished(folder)
+        }
         guard let data = try? Data(contentsOf: summaryURL),
               case let .object(summary)? = try? JSONDecoder().decode(JSONValue.self, from: data) else {
             throw HarnessError("\(summaryURL.path): cannot read it as JSON")
@@ -68,6 +100,7 @@ public struct ReportFolder: Sendable {
                                   throughput: try load("throughput", ThroughputRecord.columns),
                                   search: try load("search", SearchRecord.columns),
                                   settings: summary["settings"] ?? .null, warnings: warnings)
+        folder.status = status(summary["status"]?.string)
         folder.fillBaselineDeltas()
         return folder
     }
@@ -101,15 +134,22 @@ public struct ReportFolder: Sendable {
     /// One recommendation per model and int8 precision (recommendations.csv).
     public var recommendations: [Recommendation] { Recommendation.all(in: accuracy) }
 
-    /// Writes the CSVs, summary.json, recommendations.csv and report.html.
+    /// Writes the CSVs, recommendations.csv, report.html and, last,
+    /// summary.json: an earlier run's summary.json is removed first, so that
+    /// CSVs of this run never sit beside it if writing stops half way.
     public func write(to folder: URL, extra: [String: JSONValue] = [:]) throws {
         let recommendations = self.recommendations
+        let summary = folder.appendingPathComponent("summary.json")
+        if FileManager.default.fileExists(atPath: summary.path) {
+            do { try FileManager.default.removeItem(at: summary) } catch {
+                throw HarnessError("\(summary.path): cannot replace: \(error.localizedDescription)")
+            }
+        }
         for (name, table, _) in tables { try table.write(to: folder.appendingPathComponent("\(name).csv")) }
         try Recommendation.table(recommendations).write(to: folder.appendingPathComponent("recommendations.csv"))
-        try AtomicFile.write(RunSummary.json(self, recommendations: recommendations, extra: extra),
-                             to: folder.appendingPathComponent("summary.json"))
         try AtomicFile.write(Data(HTMLReport(folder: self, recommendations: recommendations).render().utf8),
                              to: folder.appendingPathComponent("report.html"))
+        try AtomicFile.write(RunSummary.json(self, recommendations: recommendations, extra: extra), to: summary)
     }
 }
 

@@ -33,6 +33,9 @@ extension ReportFolder {
     /// row present twice, are errors naming the folders.
     public static func merge(_ shards: [(url: URL, folder: ReportFolder)]) throws -> ReportFolder {
         guard let first = shards.first else { throw HarnessError("merge: no report folders given") }
+        if let partial = shards.first(where: { $0.folder.status != .complete }) {
+            throw HarnessError("merge: \(partial.url.path) is an interrupted run (summary.json status '\(partial.folder.status.rawValue)'); run that shard again")
+        }
         for (url, shard) in shards.dropFirst() {
             for key in sharedSettings where shard.settings[key] != first.folder.settings[key] {
                 throw HarnessError("merge: \(url.path) was run with other settings than \(first.url.path) (\(key) differs)")

@@ -4,7 +4,7 @@ import Foundation
 
 /// eqbench's version, written into every summary.json.
 public enum EQBenchVersion {
-    public static let current = "0.2.0"
+    public static let current = "0.3.0"
 }
 
 /// `summary.json`: every table of a run (the CSV rows as objects, numbers as
@@ -35,6 +35,7 @@ enum RunSummary {
             "settings": folder.settings,
             "recommendations": objects(Recommendation.table(recommendations), numbers: Recommendation.numberColumns),
             "warnings": .array(folder.warnings.map(JSONValue.string)),
+            "status": .string(folder.status.rawValue),
         ]
         for (name, table, numbers) in folder.tables { summary[name] = objects(table, numbers: numbers) }
         summary.merge(extra) { _, new in new }

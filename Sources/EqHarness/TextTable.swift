@@ -26,10 +26,11 @@ extension ReportFolder {
         let rows = accuracy.records
         var precisions = [String]()
         var lines = [String]()
+        var seen = Set<String>()
         for r in rows {
             if !precisions.contains(r["precision"]!) { precisions.append(r["precision"]!) }
             let key = r["model"]! + "|" + r["variant"]!
-            if !lines.contains(key) { lines.append(key) }
+            if seen.insert(key).inserted { lines.append(key) }
         }
         let byKey = Dictionary(rows.map { ($0["model"]! + "|" + $0["variant"]! + "|" + $0["precision"]!, $0) },
                                uniquingKeysWith: { a, _ in a })

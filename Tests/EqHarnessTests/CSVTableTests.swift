@@ -60,7 +60,7 @@ final class CSVTableTests: XCTestCase {
         XCTAssertEqual(Recommendation.columns, ["model", "precision", "variant", "passes", "top1", "top1_ci_low", "top1_ci_high",
                                                 "margin_vs_baseline", "best_variant", "best_top1", "reason",
                                                 "paired_diff_vs_best", "paired_diff_ci_low", "paired_diff_ci_high", "p_value"])
-        XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "engine", "images", "seconds", "images_per_s"])
+        XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s", "engine"])
         XCTAssertEqual(LayerRecord.columns, ["model", "variant", "precision", "node", "op", "out_channels", "sqnr_cumulative_db",
                                              "sqnr_local_db", "weight_range_ratio", "act_min", "act_max"])
         XCTAssertEqual(PassRecord.columns, ["model", "variant", "pass", "sets_found", "sets_scaled", "scale_min", "scale_max",

@@ -24,6 +24,7 @@ final class ReportComparisonTests: XCTestCase {
             table.append(record.fields)
         }
         try table.write(to: folder.appendingPathComponent("accuracy.csv"))
+        try AtomicFile.write(Data("{\"status\": \"complete\"}".utf8), to: folder.appendingPathComponent("summary.json"))
         if !layers.isEmpty {
             var layerTable = CSVTable(columns: LayerRecord.columns)
             for (node, cumulative, local) in layers {

@@ -258,6 +258,11 @@ final class CommandLineTests: CLITestCase {
         let rows = try String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8).split(separator: "\r\n").count - 1
         XCTAssertGreaterThanOrEqual(rows, 1)
         XCTAssertLessThan(rows, 12, "the whole matrix is 2 models × 2 variants × 3 precisions")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as? [String: Any]
+        XCTAssertEqual(summary?["status"] as? String, "interrupted")
+        let merge = try eqbench("merge", out.path, "--out", scratch.appendingPathComponent("merged").path)
+        XCTAssertNotEqual(merge.status, 0)
+        XCTAssertTrue(merge.err.contains("is an interrupted run"), merge.err)
     }
 
     func testCompareExitCodes() throws {
@@ -266,6 +271,7 @@ final class CommandLineTests: CLITestCase {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try ("model,variant,precision,top1,status\r\nm,dfq,w8a8-pt,\(top1),ok\r\n")
                 .write(to: folder.appendingPathComponent("accuracy.csv"), atomically: true, encoding: .utf8)
+            try "{\"status\": \"complete\"}".write(to: folder.appendingPathComponent("summary.json"), atomically: true, encoding: .utf8)
         }
         XCTAssertEqual(try eqbench("compare", old.path, old.path).status, 0)
         let dropped = try eqbench("compare", new.path, old.path, "--format", "markdown")   // a gain is fine
@@ -277,10 +283,19 @@ final class CommandLineTests: CLITestCase {
         let partial = scratch.appendingPathComponent("partial")
         try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
         try "model,variant,precision,top1,status\r\n".write(to: partial.appendingPathComponent("accuracy.csv"), atomically: true, encoding: .utf8)
+        // No summary.json: the folder's writing never finished, which is an error, not a pass.
+        let unfinished = try eqbench("compare", old.path, partial.path)
+        XCTAssertNotEqual(unfinished.status, 0)
+        XCTAssertTrue(unfinished.err.contains("no summary.json, so its writing never finished"), unfinished.err)
+        try "{\"status\": \"complete\"}".write(to: partial.appendingPathComponent("summary.json"), atomically: true, encoding: .utf8)
         let vanished = try eqbench("compare", old.path, partial.path)
         XCTAssertEqual(vanished.status, 1, "a model that dropped out of the nightly run fails the gate")
         XCTAssertTrue(vanished.out.contains("missing from the new one"), vanished.out)
         XCTAssertEqual(try eqbench("compare", old.path, partial.path, "--allow-partial").status, 0)
+        try "{\"status\": \"interrupted\"}".write(to: new.appendingPathComponent("summary.json"), atomically: true, encoding: .utf8)
+        let interrupted = try eqbench("compare", old.path, new.path, "--max-top1-drop", "3")
+        XCTAssertEqual(interrupted.status, 1)
+        XCTAssertTrue(interrupted.out.contains("the new report is of an interrupted run"), interrupted.out)
         let unreadable = try eqbench("compare", old.path, scratch.appendingPathComponent("nope").path)
         XCTAssertEqual(unreadable.status, 2)
         XCTAssertTrue(unreadable.err.contains("nope/accuracy.csv: cannot read"), unreadable.err)
