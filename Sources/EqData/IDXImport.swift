@@ -18,35 +18,60 @@ public enum IDXImport {
         "mnist": (0...9).map(String.init),
     ]
 
+    /// The most data bytes an IDX file may promise (2^31; Fashion-MNIST's training images are 47 MB).
+    public static let maxBytes = 1 << 31
+
     /// Reads an unsigned-byte IDX file; zlib reads gzip and plain files alike.
+    /// The header is read and checked first, then exactly the bytes it
+    /// promises: a file that is not regular (a FIFO, /dev/zero) or a gzip
+    /// stream of zeros is refused before it is read whole.
     public static func read(path: String) throws -> Array3 {
-        guard FileManager.default.fileExists(atPath: path) else { throw DatasetError.missing(path: path, what: "IDX file") }
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        guard let type = (try? FileManager.default.attributesOfItem(atPath: resolved))?[.type] as? FileAttributeType else {
+            throw DatasetError.missing(path: path, what: "IDX file")
+        }
+        guard type == .typeRegular else { throw DatasetError.unreadable(path: path, reason: "not a regular file") }
         guard let file = gzopen(path, "rb") else { throw DatasetError.unreadable(path: path, reason: "cannot open") }
         defer { gzclose(file) }
-        var data = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
-            if n < 0 { throw DatasetError.unreadable(path: path, reason: "corrupt gzip stream") }
-            if n == 0 { break }
-            data += chunk[0..<Int(n)]
+        /// Up to `count` bytes, fewer only at the end of the stream; memory grows
+        /// with the bytes read, not with what a header promises.
+        func next(_ count: Int) throws -> [UInt8] {
+            var bytes = [UInt8]()
+            var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
+            while bytes.count < count {
+                let want = min(count - bytes.count, chunk.count)
+                let n = chunk.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(want)) }
+                if n < 0 { throw DatasetError.unreadable(path: path, reason: "corrupt gzip stream") }
+                if n == 0 { break }
+                bytes += chunk[..<Int(n)]
+            }
+            return bytes
         }
-        guard data.count >= 4, data[0] == 0, data[1] == 0 else {
+        let magic = try next(4)
+        guard magic.count == 4, magic[0] == 0, magic[1] == 0 else {
             throw DatasetError.invalid(path: path, reason: "not an IDX file (bad magic number)")
         }
-        guard data[2] == 0x08 else {
-            throw DatasetError.invalid(path: path, reason: "IDX element type 0x\(String(data[2], radix: 16)) is not unsigned byte")
+        guard magic[2] == 0x08 else {
+            throw DatasetError.invalid(path: path, reason: "IDX element type 0x\(String(magic[2], radix: 16)) is not unsigned byte")
         }
-        let rank = Int(data[3])
-        guard data.count >= 4 + 4 * rank else { throw DatasetError.invalid(path: path, reason: "truncated IDX header") }
-        let dims = (0..<rank).map { i in
-            (0..<4).reduce(0) { $0 << 8 | Int(data[4 + 4 * i + $1]) }
+        let rank = Int(magic[3])
+        let header = try next(4 * rank)
+        guard header.count == 4 * rank else { throw DatasetError.invalid(path: path, reason: "truncated IDX header") }
+        let dims = (0..<rank).map { i in (0..<4).reduce(0) { $0 << 8 | Int(header[4 * i + $1]) } }
+        var count = 1
+        for d in dims {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= maxBytes else {
+                throw DatasetError.invalid(path: path, reason: "IDX dims \(dims) promise more than \(maxBytes) bytes")
+            }
+            count = product
         }
-        let count = dims.reduce(1, *)
-        guard data.count == 4 + 4 * rank + count else {
-            throw DatasetError.invalid(path: path, reason: "IDX data holds \(data.count - 4 - 4 * rank) bytes, its header promises \(count)")
+        let bytes = try next(count)
+        let extra = try next(1)
+        guard bytes.count == count, extra.isEmpty else {
+            throw DatasetError.invalid(path: path, reason: "IDX data holds \(bytes.count == count ? "more than \(count)" : "\(bytes.count)") bytes, its header promises \(count)")
         }
-        return Array3(dims: dims, bytes: Array(data[(4 + 4 * rank)...]))
+        return Array3(dims: dims, bytes: bytes)
     }
 
     /// Writes images and labels as an image folder at `output`: `classes.txt`

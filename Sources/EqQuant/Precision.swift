@@ -26,7 +26,7 @@ public struct Precision: Equatable, Sendable, CustomStringConvertible {
     public static func parse(_ name: String) throws -> Precision {
         if name == "fp32" { return .float }
         let grammar = "expected fp32 or w<bits>a<bits>-<pt|pc>[-pow2][-mse|-pct|-ema|-last][-b32], e.g. w8a8-pc, w4a8-pc, w8a8-pt-pow2"
-        var parts = name.split(separator: "-").map(String.init)
+        var parts = name.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 2, parts[0].hasPrefix("w"), let a = parts[0].firstIndex(of: "a"),
               let wb = Int(parts[0][parts[0].index(after: parts[0].startIndex)..<a]),
               let ab = Int(parts[0][parts[0].index(after: a)...]) else {
@@ -45,16 +45,22 @@ public struct Precision: Equatable, Sendable, CustomStringConvertible {
         var pow2: QuantScheme.PowerOfTwo?
         var estimator = RangeEstimator.minMax
         var bias = false
-        for option in parts {
+        var estimators = [String]()
+        for (index, option) in parts.enumerated() {
+            guard !parts[..<index].contains(option) else { throw QuantError("precision '\(name)': option '\(option)' is given twice") }
             switch option {
             case "pow2": pow2 = .ceil
-            case "mse": estimator = .mse
-            case "pct": estimator = .percentile(99.99)
-            case "ema": estimator = .movingAverage(decay: 0.999)
-            case "last": estimator = .lastValue
+            case "mse": estimator = .mse; estimators.append(option)
+            case "pct": estimator = .percentile(99.99); estimators.append(option)
+            case "ema": estimator = .movingAverage(decay: 0.999); estimators.append(option)
+            case "last": estimator = .lastValue; estimators.append(option)
             case "b32": bias = true
+            case "": throw QuantError("precision '\(name)': an empty option (a doubled or trailing '-'); \(grammar)")
             default: throw QuantError("precision '\(name)': unknown option '\(option)'; \(grammar)")
             }
+        }
+        guard estimators.count <= 1 else {
+            throw QuantError("precision '\(name)': one range estimator at most, got \(estimators.joined(separator: " and "))")
         }
         let weights = try QuantScheme(bits: wb, signed: true, symmetric: true, granularity: granularity, powerOfTwo: pow2)
         let activations = try QuantScheme(bits: ab, signed: false, symmetric: false, powerOfTwo: pow2)

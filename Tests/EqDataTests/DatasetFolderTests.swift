@@ -55,6 +55,19 @@ final class DatasetFolderTests: XCTestCase {
             XCTAssertTrue(String(describing: error).contains("bad.idx"))
         }
         XCTAssertThrowsError(try IDXImport.read(path: "/nonexistent/x.idx.gz"))
+        let long = try writeIDX("long.idx", dims: [2], bytes: [1, 2, 3])
+        XCTAssertThrowsError(try IDXImport.read(path: long)) { error in
+            XCTAssertTrue(String(describing: error).contains("more than 2 bytes, its header promises 2"), "\(error)")
+        }
+        // A header promising 2^32 bytes is refused before anything is read.
+        let huge = try writeIDX("huge.idx", dims: [65536, 65536], bytes: [])
+        XCTAssertThrowsError(try IDXImport.read(path: huge)) { error in
+            XCTAssertTrue(String(describing: error).contains("promise more than"), "\(error)")
+        }
+        // Devices and FIFOs are not read (import-idx --images /dev/zero read gigabytes).
+        XCTAssertThrowsError(try IDXImport.read(path: "/dev/zero")) { error in
+            XCTAssertTrue(String(describing: error).contains("not a regular file"), "\(error)")
+        }
     }
 
     func testMissingFolderClassListAndClassFolderAreErrors() throws {

@@ -80,7 +80,7 @@ final class PrecisionTests: XCTestCase {
         XCTAssertEqual(try Precision.parse("w8a8-pt-ema").estimator, .movingAverage(decay: 0.999))
         XCTAssertEqual(try Precision.parse("w8a8-pt-pct").estimator, .percentile(99.99))
         XCTAssertTrue(try Precision.parse("fp32").isFloat)
-        for bad in ["w8a8", "w1a8-pt", "w8a8-px", "w8a8-pt-foo", "int8", "w8a17-pc"] {
+        for bad in ["w8a8", "w1a8-pt", "w8a8-px", "w8a8-pt-foo", "int8", "w8a17-pc", "w8a8-pt-mse-pct", "w8a8-pt--", "w8a8-pt-b32-b32", "w8a8-pt-"] {
             XCTAssertThrowsError(try Precision.parse(bad), bad) { error in
                 XCTAssertTrue(String(describing: error).contains("'\(bad)'"), "\(error)")
             }
