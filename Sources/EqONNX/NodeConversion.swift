@@ -29,6 +29,10 @@ extension ImportContext {
                 throw Unsupported("its output '\(extra)' is used; eqbench computes only the first output")
             }
         }
+        for input in inputs where !input.isEmpty && constant(input) == nil && activationShape(input) == nil
+            && foldedPads[resolve(input)] == nil {
+            throw Invalid("input '\(input)' is not an initializer, the graph input or an output of an earlier node (misspelled?)")
+        }
         let allConstant = inputs.allSatisfy { $0.isEmpty || constant($0) != nil }
         if allConstant && ImportContext.foldableOpTypes.contains(node.opType) {
             constants[output] = try foldConstant(node.opType, inputs: inputs, attributes: attributes)

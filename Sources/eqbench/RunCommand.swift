@@ -154,7 +154,12 @@ struct RunCommand: ParsableCommand {
         signal(SIGINT, SIG_IGN)
         let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         interrupt.setEventHandler {
-            Log.line("interrupted: finishing the evaluation in progress, then writing the rows done so far")
+            if cancellation.isCancelled {
+                // summary.json is written last, so a folder cut short here reads as unfinished.
+                Log.line("interrupted again: stopping now, without a report")
+                Foundation.exit(130)
+            }
+            Log.line("interrupted: finishing the evaluation in progress, then writing the rows done so far (Ctrl-C again stops at once)")
             cancellation.cancel()
         }
         interrupt.resume()

@@ -269,6 +269,10 @@ final class ExternalDataTests: XCTestCase {
         expectError("LeakyRelu alpha is nan") { b in
             b.node("LeakyRelu", ["x"], ["y"], float: ["alpha": .nan]); b.output("y")
         }
+        expectError("input 'Wx' is not an initializer, the graph input or an output of an earlier node") { b in
+            b.initializer("W", [1, 1, 1, 1], [1])
+            b.node("Conv", ["x", "Wx"], ["y"]); b.output("y")
+        }
         expectError("negative or their product overflows") { b in
             b.intInitializer("shape", [0, 1 << 40, 1 << 40, 1 << 40])
             b.node("Reshape", ["x", "shape"], ["y"]); b.output("y")
