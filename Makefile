@@ -16,7 +16,7 @@ EQBENCH = .build/release/eqbench
 ARGS ?=
 DEBIAN_PACKAGES = libopenblas-dev libpng-dev zlib1g-dev libturbojpeg0-dev pkg-config
 
-.PHONY: run test build deps clean
+.PHONY: run test build deps clean fuzz
 
 run: deps
 	$(RELEASE) --product eqbench
@@ -29,6 +29,26 @@ test: deps
 
 build: deps
 	$(RELEASE)
+
+# libFuzzer on every file format eqbench reads (Sources/eqbench-fuzz), each
+# target for FUZZ_SECONDS, from the committed seeds in Fuzz/corpus/<target>;
+# new inputs go to .build/fuzz/work/<target>, a crashing input to
+# .build/fuzz/crash-<target>-*. Built apart (.build/fuzz), instrumented, linked with lld.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = onnx png jpeg idx config csv
+fuzz: deps
+	swift build -c release --scratch-path .build/fuzz --product eqbench-fuzz -Xswiftc -sanitize=fuzzer \
+		-Xswiftc -DFUZZING -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p .build/fuzz/work/$$t; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		if ! SWIFT_BACKTRACE=enable=no EQBENCH_FUZZ_TARGET=$$t .build/fuzz/release/eqbench-fuzz .build/fuzz/work/$$t Fuzz/corpus/$$t \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=.build/fuzz/crash-$$t- > .build/fuzz/$$t.log 2>&1; then \
+			grep -E " at /|crash-|ERROR" .build/fuzz/$$t.log | head -20; exit 1; \
+		fi; \
+		grep -E "DONE|number_of_executed_units" .build/fuzz/$$t.log; \
+	done
 
 # Installs the C libraries when pkg-config cannot find them.
 deps:

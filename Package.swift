@@ -77,6 +77,11 @@ let package = Package(
             "EqHarness", "EqRuntime", "EqQuant", "EqTensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: cpuSettings),
 
+        // Fuzz targets of every file format eqbench reads (`make fuzz`), and a
+        // replayer of the committed corpus that the tests run.
+        .executableTarget(name: "eqbench-fuzz", dependencies: ["EqHarness", "EqONNX", "EqData", "EqPasses", "EqGraph"],
+                          swiftSettings: cpuSettings),
+
         .testTarget(name: "EqTensorTests", dependencies: ["EqTensor", "EqBLAS"]),
         .testTarget(name: "EqONNXTests", dependencies: ["EqONNX"]),
         .testTarget(name: "EqQuantTests", dependencies: ["EqQuant", "EqONNX"]),
@@ -85,6 +90,6 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "EqDataTests", dependencies: ["EqData"], exclude: ["Fixtures"]),
         .testTarget(name: "EqHarnessTests", dependencies: ["EqHarness", "EqONNX", "EqData"], exclude: ["Fixtures"]),
-        .testTarget(name: "eqbenchTests", dependencies: ["eqbench"]),
+        .testTarget(name: "eqbenchTests", dependencies: ["eqbench", "eqbench-fuzz"]),
     ]
 )

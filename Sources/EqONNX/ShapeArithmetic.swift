@@ -20,7 +20,7 @@ extension ImportContext {
             }
             switch first {
             case .ints: return first
-            case let .floats(t): return .ints(shape: t.shape, values: t.data.map { .known(Int($0)) })
+            case let .floats(t): return .ints(shape: t.shape, values: t.data.map { .known(ConstantValue.integer($0)) })
             }
         case "Gather":
             guard let indices = values.count > 1 ? values[1]?.knownInts : nil else { throw Invalid("Gather needs constant indices") }
@@ -76,11 +76,21 @@ extension ImportContext {
             if step > 0 {
                 var i = clampIndex(starts[0], 0, n)
                 let end = clampIndex(ends[0], 0, n)
-                while i < end { picked.append(elements[i]); i += step }
+                while i < end {
+                    picked.append(elements[i])
+                    let (next, overflow) = i.addingReportingOverflow(step)
+                    if overflow { break }
+                    i = next
+                }
             } else {
                 var i = clampIndex(starts[0], 0, n - 1)
                 let end = clampIndex(ends[0], -1, n - 1)
-                while i > end { picked.append(elements[i]); i += step }
+                while i > end {
+                    picked.append(elements[i])
+                    let (next, overflow) = i.addingReportingOverflow(step)
+                    if overflow { break }
+                    i = next
+                }
             }
             return rebuild(first, shape: [picked.count], elements: picked)
         case "Add", "Sub", "Mul", "Div":
@@ -102,7 +112,7 @@ extension ImportContext {
             let result = Tensor(shape: outShape, data: out)
             if case .ints = first, case .ints? = values[1] {
                 // Integer arithmetic (Div truncates toward zero, as ONNX does for ints).
-                return .ints(shape: outShape, values: result.data.map { .known(Int($0)) })
+                return .ints(shape: outShape, values: result.data.map { .known(ConstantValue.integer($0)) })
             }
             return .floats(result)
         default:

@@ -15,6 +15,16 @@ enum ConstantValue: Equatable {
         case batch
     }
 
+    /// A float used as an integer (an index, axis or size), truncated as
+    /// Int(_:) does; NaN, infinities and values beyond Int become Int.min or
+    /// Int.max, which every size and axis check then refuses (Int(_:) traps).
+    static func integer(_ value: Float) -> Int {
+        guard value.isFinite else { return value == .infinity ? Int.max : Int.min }
+        if value >= 9.2e18 { return Int.max }
+        if value <= -9.2e18 { return Int.min }
+        return Int(value)
+    }
+
     var shape: [Int] {
         switch self {
         case let .floats(t): return t.shape
@@ -39,7 +49,7 @@ enum ConstantValue: Equatable {
     /// The integers, if every element is a known integer (floats are truncated).
     var knownInts: [Int]? {
         switch self {
-        case let .floats(t): return t.data.map { Int($0) }
+        case let .floats(t): return t.data.map(ConstantValue.integer)
         case let .ints(_, values):
             var out = [Int]()
             for v in values {
@@ -53,7 +63,7 @@ enum ConstantValue: Equatable {
     /// The elements as shape elements (floats converted to known integers).
     var elements: [ShapeElement] {
         switch self {
-        case let .floats(t): return t.data.map { .known(Int($0)) }
+        case let .floats(t): return t.data.map { .known(ConstantValue.integer($0)) }
         case let .ints(_, values): return values
         }
     }

@@ -20,6 +20,11 @@ public enum VariantConfig {
         do { data = try Data(contentsOf: url) } catch {
             throw PassError("\(url.path): cannot read the variant configuration")
         }
+        return try parse(data, source: url)
+    }
+
+    /// The variants of a configuration's bytes; `source` names it in errors.
+    public static func parse(_ data: Data, source url: URL) throws -> [Variant] {
         let root: JSONValue
         do { root = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw PassError("\(url.path): not valid JSON")

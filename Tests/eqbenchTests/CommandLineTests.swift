@@ -232,6 +232,24 @@ final class CommandLineTests: CLITestCase {
         XCTAssertTrue(codes.err.contains("--weight-codes"), codes.err)
     }
 
+    /// Every committed fuzz seed, and every input that once crashed a fuzz
+    /// target (Fuzz/corpus/<target>/crash-*), parses to an error or a result.
+    func testFuzzCorpusReplaysWithoutACrash() throws {
+        for target in ["onnx", "png", "jpeg", "idx", "config", "csv"] {
+            let process = Process()
+            process.executableURL = Bundle.main.bundleURL.appendingPathComponent("eqbench-fuzz")
+            process.arguments = [target, Self.root.appendingPathComponent("Fuzz/corpus/\(target)").path]
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = Pipe()
+            try process.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0, target)
+            XCTAssertTrue(text.contains("\(target): ") && !text.contains(": 0 inputs"), text)
+        }
+    }
+
     /// Ctrl-C after the first finished row: the run stops, writes the rows it
     /// has (not the whole matrix) and exits 130.
     func testInterruptKeepsFinishedRows() throws {
