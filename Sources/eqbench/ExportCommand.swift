@@ -74,11 +74,13 @@ struct ExportCommand: ParsableCommand {
         let exporter = EvaluationRun(settings: settings, log: { bar?.clear(); Log.line($0) })
         if let bar { exporter.progress = { bar.update($0) } }
         let precisions = try Catalog.precisions(settings.precisions)
+        var floatModels = Set<URL>()
         for precision in precisions.isEmpty ? [Precision.float] : precisions {
             let exported = try exporter.export(url, variant: variant, precision: precision, to: folder,
                                                unsignedWeightCodes: weightCodes == "uint8")
             bar?.clear()
-            if precision == precisions.first ?? .float {
+            // One float model per variant, or per precision when the pipeline depends on it.
+            if floatModels.insert(exported.floatModel).inserted {
                 print("wrote \(exported.floatModel.path) (float; read back by eqbench: max |Δ logit| \(String(format: "%.2g", exported.floatRoundTrip)) of the range)")
             }
             if let qdq = exported.qdqModel, let encodings = exported.encodings {

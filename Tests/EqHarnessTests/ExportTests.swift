@@ -1,4 +1,4 @@
-@testable import EqData
+import EqData
 import EqGraph
 @testable import EqHarness
 @testable import EqONNX
