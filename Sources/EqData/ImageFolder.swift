@@ -23,6 +23,8 @@ public struct ImageFolder: Sendable {
     public private(set) var items: [Item]
     /// Files in class folders that are not images by their extension (relative paths, sorted).
     public let skipped: [String]
+    /// Subfolders that classes.txt does not list, whose images are not used (sorted).
+    public let unlistedFolders: [String]
 
     /// Reads the folder's class list and file listing.
     public init(root: URL) throws {
@@ -32,6 +34,8 @@ public struct ImageFolder: Sendable {
             throw DatasetError.missing(path: root.path, what: "dataset folder")
         }
         let classes = try Self.classNames(root)
+        let listed = Set(classes)
+        unlistedFolders = Self.subfolders(root).filter { !listed.contains($0) }.sorted()
         var items = [Item]()
         var skipped = [String]()
         for (label, name) in classes.enumerated() {
@@ -59,18 +63,23 @@ public struct ImageFolder: Sendable {
 
     public var count: Int { items.count }
 
+    /// The names of the folders directly inside `root` (symbolic links to folders included).
+    static func subfolders(_ root: URL) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return entries.filter { name in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDirectory)
+                && isDirectory.boolValue
+        }
+    }
+
     /// The lines of `classes.txt`, or without it the subfolders sorted by
     /// name, as torchvision's `ImageFolder` labels them (an ImageNet `val/`
     /// of WordNet-id folders reads as is).
     static func classNames(_ root: URL) throws -> [String] {
         let listURL = root.appendingPathComponent("classes.txt")
         guard FileManager.default.fileExists(atPath: listURL.path) else {
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
-            let folders = entries.filter { name in
-                var isDirectory: ObjCBool = false
-                return FileManager.default.fileExists(atPath: root.appendingPathComponent(name).path, isDirectory: &isDirectory)
-                    && isDirectory.boolValue
-            }
+            let folders = subfolders(root)
             guard !folders.isEmpty else {
                 throw DatasetError.missing(path: listURL.path, what: "class list (one class name per line) or class subfolders")
             }

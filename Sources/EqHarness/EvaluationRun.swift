@@ -198,9 +198,16 @@ public final class EvaluationRun {
     /// `prepared`); its skipped files become a counted warning.
     func split(_ name: String, report: inout RunReport) throws -> ImageFolder {
         let folder = try ImageFolder(root: settings.dataset.appendingPathComponent(name))
+        var warnings = [String]()
         if let example = folder.skipped.first {
-            let warning = "\(folder.root.path): \(folder.skipped.count) file\(folder.skipped.count == 1 ? " is" : "s are") not .png, .jpg or .jpeg and not used (e.g. \(example))"
-            if !report.warnings.contains(warning) { report.warnings.append(warning); log("warning: " + warning) }
+            warnings.append("\(folder.root.path): \(folder.skipped.count) file\(folder.skipped.count == 1 ? " is" : "s are") not .png, .jpg or .jpeg and not used (e.g. \(example))")
+        }
+        if !folder.unlistedFolders.isEmpty {
+            warnings.append("\(folder.root.path): classes.txt does not list \(folder.unlistedFolders.count) folder\(folder.unlistedFolders.count == 1 ? "" : "s") (\(folder.unlistedFolders.prefix(3).joined(separator: ", "))\(folder.unlistedFolders.count > 3 ? ", …" : "")), whose images are not used")
+        }
+        for warning in warnings where !report.warnings.contains(warning) {
+            report.warnings.append(warning)
+            log("warning: " + warning)
         }
         return folder
     }

@@ -96,6 +96,12 @@ final class DatasetFolderTests: XCTestCase {
         }
         try "Bag\n..\n".write(to: list, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try ImageFolder(root: scratch.appendingPathComponent("test")))
+        // A folder the list leaves out is reported, not read.
+        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("test/Coat"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/rgb.jpg"),
+                                         to: scratch.appendingPathComponent("test/Bag/1.jpg"))
+        try "Bag\n".write(to: list, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try ImageFolder(root: scratch.appendingPathComponent("test")).unlistedFolders, ["Coat"])
         try "Bag\nBag\n".write(to: list, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try ImageFolder(root: scratch.appendingPathComponent("test"))) { error in
             XCTAssertTrue(String(describing: error).contains("class 'Bag' is listed twice (entries 1 and 2)"), "\(error)")
