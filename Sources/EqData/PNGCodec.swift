@@ -53,7 +53,7 @@ public enum PNGCodec {
         let channels = Int(1 + (source & colorFlag != 0 ? 2 : 0) + (source & alphaFlag != 0 ? 1 : 0))
         image.format = (source & ~colormapFlag) & (alphaFlag | colorFlag | linearFlag)
         let width = Int(image.width), height = Int(image.height)
-        // The header's size is checked before any pixel memory is allocated (a 100-byte file can claim 10¹² pixels).
+        // The header's size is checked before any pixel memory is allocated: a tiny file can claim 10¹² pixels.
         guard width * height <= JPEGCodec.maxPixels else {
             png_image_free(&image)
             throw DatasetError.corruptImage(path: path, reason: "\(width)×\(height) pixels is beyond the \(JPEGCodec.maxPixels) eqbench decodes")
