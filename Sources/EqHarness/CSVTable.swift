@@ -1,7 +1,9 @@
 import Foundation
 
 /// An RFC 4180 CSV table: one header row, comma separated, fields quoted when
-/// they hold a comma, quote or line break, CRLF line ends. Written to a
+/// they hold a comma, quote or line break. Lines end in LF, which awk, cut
+/// and spreadsheets all read (RFC 4180's CRLF leaves `\r` in the last field
+/// for line-based tools); `parse` accepts either. Written to a
 /// temporary file in the same folder and renamed, so a reader never sees half
 /// a table.
 ///
@@ -32,7 +34,7 @@ public struct CSVTable: Equatable, Sendable {
     }
 
     public var text: String {
-        ([columns] + rows).map { $0.map(CSVTable.escape).joined(separator: ",") + "\r\n" }.joined()
+        ([columns] + rows).map { $0.map(CSVTable.escape).joined(separator: ",") + "\n" }.joined()
     }
 
     public func write(to url: URL) throws {

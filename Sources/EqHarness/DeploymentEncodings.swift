@@ -89,7 +89,8 @@ extension QuantPlan {
         var parameters = [(name: String, encodings: [FakeQuantizer])]()
         var biases = [(name: String, scales: [Double])]()
         var floatBiases = [String]()
-        for node in graph.nodes {
+        let quantizedLayers = Set(weightLayers)
+        for node in graph.nodes where quantizedLayers.contains(node.name) {
             let weight: Tensor, bias: Tensor?
             switch node.op {
             case let .conv(layer): (weight, bias) = (layer.weight, layer.bias)

@@ -41,6 +41,12 @@ public struct RunSettings: Sendable {
     public var searchBudget: Double?
     /// The kernels every executor of the run computes convs and linear layers with.
     public var engine = Engine.native
+    /// The variant whose per-layer sensitivity is swept at each int8 precision (`SensitivityRecord`; nil: none).
+    public var sensitivityVariant: String?
+    /// Layers (node names) every int8 precision keeps in float (`QuantPlan.floatLayers`).
+    public var floatLayers: [String] = []
+    /// Points of top-1 below fp32 a recommended variant may lose (`Recommendation`).
+    public var maxDrop = Recommendation.defaultMaxDrop
 
     public init(models: [URL], dataset: URL, evalLimit: Int? = nil, calibLimit: Int = 500, output: URL,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchSize: Int = 256,
@@ -71,6 +77,8 @@ public struct RunReport: Sendable {
     public var coverage: [CoverageRecord] = []
     /// Pipelines `--search` tried.
     public var search: [SearchRecord] = []
+    /// The `--sensitivity` sweep's rows.
+    public var sensitivity: [SensitivityRecord] = []
     /// Human-readable warnings (e.g. a function-preserving pipeline that changed the float logits).
     public var warnings: [String] = []
     /// Per model, the input it was fed (size, resize, mean, std), for summary.json.
@@ -127,6 +135,9 @@ public final class EvaluationRun {
         if settings.searchBudget != nil, precisions.allSatisfy(\.isFloat) {
             throw HarnessError("--search needs an int8 precision in --precisions to score pipelines")
         }
+        if settings.searchBudget != nil, settings.variants.contains(PipelineSearch.winnerName) {
+            throw HarnessError("--search names its winner '\(PipelineSearch.winnerName)'; a variant of that name cannot run beside it")
+        }
         // A model's file name is its key in every table; two alike would be compared as one.
         let names = settings.models.map { $0.deletingPathExtension().lastPathComponent }
         if let clash = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
@@ -164,6 +175,11 @@ public final class EvaluationRun {
             settings.variants.enumerated().filter { v, _ in inShard(m, v) }.map(\.element)
         }
         position.steps = variantsOfModel.map(\.count).reduce(0, +) * precisions.count
+        position.stepsPerVariant = precisions.count
+        if settings.searchBudget != nil {
+            // The search winner is evaluated as one more variant, in the shard holding the model's first pair.
+            position.steps += settings.models.indices.filter { inShard($0, 0) }.count * precisions.count
+        }
         for (m, url) in settings.models.enumerated() where !cancellation.isCancelled {
             let name = url.deletingPathExtension().lastPathComponent
             let variants = variantsOfModel[m]
@@ -263,13 +279,16 @@ public final class EvaluationRun {
     /// One model under every variant and precision.
     func evaluate(_ model: ModelSource, variants: [String], precisions: [Precision], data: EvaluationData,
                   search searchHere: Bool = false, into report: inout RunReport) throws {
+        try QuantPlan.checkFloatLayers(settings.floatLayers, in: model.graph, source: model.url.path)
         (position.variant, position.precision) = ("(imported model)", "fp32")
         let original = try run(model.graph, quantizers: [:], model: model, data: data)
         let originalRange = Double(original.logits.max()! - original.logits.min()!)
+        let originalNodes = Set(model.graph.nodes.map(\.id))
         let probe = try batch(try prepared(data.images, set: data.imageSet, for: model), 0..<min(64, data.images.count),
                               model.preprocessing)
-        for name in variants where !cancellation.isCancelled {
-            let variant = try Variant.resolve(name, custom: settings.customVariants)
+        /// Every precision of one variant: its accuracy, throughput, pass and layer rows.
+        func evaluate(_ variant: Variant) throws {
+            let name = variant.name
             var shared: Pipeline?
             var floatOfVariant = [String: (evaluation: Evaluation, diff: Double)]()
             var calibrations = [String: (calibration: Calibration, seconds: Double)]()
@@ -304,6 +323,7 @@ public final class EvaluationRun {
                     }
                     let (float, diff) = floatOfVariant[key]!
                     record.floatMaxAbsDiff = diff
+                    record.inferenceNodesAdded = pipeline.graph.nodes.filter { !originalNodes.contains($0.id) }.count
                     let result: Evaluation
                     if precision.isFloat {
                         result = float
@@ -317,6 +337,10 @@ public final class EvaluationRun {
                         record.calibSeconds = quantized.calibrationSeconds
                         record.calibResampledTop1 = quantized.resampledTop1
                         record.logitsSQNR = logitsSQNR(original.logits, result.logits)
+                        if settings.sensitivityVariant == name, let frozen = calibrations[precision.activationsDescription] {
+                            report.sensitivity += try sensitivity(of: pipeline.graph, variant: name, precision: precision,
+                                                                  calibration: frozen.calibration, model: model, data: data, float: original)
+                        }
                     }
                     record.top1 = result.top1
                     record.correct = result.correct
@@ -339,9 +363,32 @@ public final class EvaluationRun {
                 report.accuracy.append(record)
             }
         }
+        for name in variants where !cancellation.isCancelled {
+            try evaluate(try Variant.resolve(name, custom: settings.customVariants))
+        }
         if searchHere, let budget = settings.searchBudget, !cancellation.isCancelled,
            let precision = precisions.first(where: { !$0.isFloat }) {
-            report.search += try search(model, precision: precision, budget: budget, data: data, probe: probe)
+            let (trials, winner) = try search(model, precision: precision, budget: budget, data: data, probe: probe)
+            report.search += trials
+            // The winner, chosen off the test images, is graded like any variant,
+            // so the recommendation weighs it; its row closes search.csv.
+            // An empty winner is the baseline, graded already.
+            if let winner, !cancellation.isCancelled {
+                let passes = try winner.compactMap { try PassCatalog.make(token: $0, context: "search") }
+                let gradedAs = winner.isEmpty ? Variant.baselineName : PipelineSearch.winnerName
+                if !winner.isEmpty {
+                    try evaluate(Variant(name: gradedAs, summary: "the --search winner: " + winner.joined(separator: " → "), passes: passes))
+                }
+                let graded = report.accuracy.last { $0.model == model.name && $0.precision == precision.name
+                    && $0.variant == gradedAs && $0.status == .ok }
+                var final = SearchRecord(model: model.name, precision: precision.name, round: (trials.last?.round ?? 0) + 1,
+                                         pipeline: winner, seconds: 0, kept: true)
+                final.scoredOn = "test" + (graded.map { " (variant \($0.variant))" } ?? "")
+                final.top1 = graded?.top1
+                final.logitsSQNR = graded?.logitsSQNR
+                if graded == nil { final.status = .error; final.message = "no accuracy row of this run has this pipeline (its evaluation failed, or another shard holds it)" }
+                report.search.append(final)
+            }
         }
     }
 
@@ -433,7 +480,7 @@ public final class EvaluationRun {
         guard let calibrationImages = data.calibration, calibrationImages.count > 0 else {
             throw HarnessError("\(settings.dataset.path)/calib has no images to calibrate on")
         }
-        let plan = QuantPlan(graph: graph, precision: precision)
+        let plan = QuantPlan(graph: graph, precision: precision, floatLayers: Set(settings.floatLayers))
         // The observed ranges depend on the deployment graph (the same for every
         // precision of a pipeline) and the activation scheme and estimator only.
         let key = precision.activationsDescription
@@ -535,9 +582,10 @@ public final class EvaluationRun {
         try run(try plan.quantizedGraph(calibration), quantizers: calibration.quantizers, model: model, data: data)
     }
 
-    /// Runs a graph over the test images in batches; returns the metrics and the
-    /// seconds spent in the executor.
-    func run(_ graph: Graph, quantizers: [String: FakeQuantizer], model: ModelSource, data: EvaluationData) throws -> Evaluation {
+    /// Runs a graph over the test images (the first `limit`, or all) in
+    /// batches; returns the metrics and the seconds spent in the executor.
+    func run(_ graph: Graph, quantizers: [String: FakeQuantizer], model: ModelSource, data: EvaluationData,
+             limit: Int? = nil, phase: String = "evaluate") throws -> Evaluation {
         let executor = try Executor(graph: graph, threads: settings.threads, activationQuantizers: quantizers, engine: settings.engine)
         guard let outputShape = executor.shapes[graph.outputs[0]], outputShape.count == 1 else {
             throw HarnessError("\(model.url.path): the first output is not a [N, classes] tensor of logits")
@@ -545,12 +593,13 @@ public final class EvaluationRun {
         guard outputShape[0] >= data.classes else {
             throw HarnessError("\(model.url.path): the model has \(outputShape[0]) outputs, the dataset \(data.classes) classes")
         }
+        let count = min(limit ?? data.images.count, data.images.count)
         var logits = [Float]()
-        logits.reserveCapacity(data.images.count * outputShape[0])
+        logits.reserveCapacity(count * outputShape[0])
         try executor.prepare()
         var seconds = 0.0
         try forEachBatch(try prepared(data.images, set: data.imageSet, for: model), model.preprocessing,
-                         size: settings.batchSize, phase: "evaluate") { batch in
+                         size: settings.batchSize, limit: count, phase: phase) { batch in
             let began = DispatchTime.now().uptimeNanoseconds
             let result = try executor.run(batch)
             seconds += Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
@@ -559,7 +608,7 @@ public final class EvaluationRun {
         if let bad = logits.firstIndex(where: { !$0.isFinite }) {
             throw HarnessError("\(model.url.path): logit \(bad % outputShape[0]) of image \(bad / outputShape[0]) is \(logits[bad]) (NaN or infinite)")
         }
-        let ranks = Metrics.ranks(logits: logits, classes: outputShape[0], labels: data.labels)
+        let ranks = Metrics.ranks(logits: logits, classes: outputShape[0], labels: Array(data.labels.prefix(count)))
         let correct = ranks.map { $0 == 0 }
         return Evaluation(top1: Metrics.topK(ranks, k: 1), top5: Metrics.topK(ranks, k: 5),
                           interval: Metrics.bootstrapInterval(correct: correct), correct: correct,

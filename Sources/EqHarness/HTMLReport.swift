@@ -5,11 +5,14 @@ import Foundation
 /// network) for the person who opens the nightly run in the morning.
 ///
 /// First the recommendations (one line per model and int8 precision, with the
-/// margin over `baseline`), then warnings and errors, then per model: a
-/// heat-map of top-1 (variants × precisions, cells coloured by the change
-/// against `baseline` at the same precision), the per-layer cumulative SQNR
-/// (one line per variant), the weight range ratio per layer (max/min channel
-/// range, log scale) for `baseline` and each variant, and the pass timings.
+/// distance to float and the margin over `baseline`, and the reason in
+/// words), then warnings and errors, then per model: a heat-map of top-1
+/// (variants × precisions, coloured by the change against `baseline` where
+/// the paired test finds one, with the interval printed), the per-layer
+/// cumulative SQNR and weight range ratio on one layer index (identical
+/// variants merged into one line) beside a table naming the worst layers,
+/// the sensitivity sweep, the passes and the search; last, what to do next
+/// (the export command of each recommendation). Nothing needs a hover.
 struct HTMLReport {
     let folder: ReportFolder
     let recommendations: [Recommendation]
@@ -18,6 +21,7 @@ struct HTMLReport {
     let layersByModel: [String: [[String: String]]]
     let passesByModel: [String: [[String: String]]]
     let searchByModel: [String: [[String: String]]]
+    let sensitivityByModel: [String: [[String: String]]]
 
     init(folder: ReportFolder, recommendations: [Recommendation]) {
         self.folder = folder
@@ -25,19 +29,21 @@ struct HTMLReport {
         layersByModel = Dictionary(grouping: folder.layers.records) { $0["model"]! }
         passesByModel = Dictionary(grouping: folder.passes.records) { $0["model"]! }
         searchByModel = Dictionary(grouping: folder.search.records) { $0["model"]! }
+        sensitivityByModel = Dictionary(grouping: folder.sensitivity.records) { $0["model"]! }
     }
 
     func render() -> String {
         let accuracy = folder.accuracy.records
         let models = unique(accuracy.map { $0["model"]! })
         let accuracyByModel = Dictionary(grouping: accuracy) { $0["model"]! }
-        var body = "<h1>eqbench report</h1>\n<p class=\"meta\">\(html(settingsLine()))</p>\n"
+        var body = "<h1>eqbench report</h1>\n<p class=\"meta\">\(html(settingsLine(accuracy)))</p>\n"
         if folder.status == .interrupted {
             body += "<p><b>Interrupted run:</b> only the rows finished before it stopped are here; merge and compare refuse it.</p>\n"
         }
         body += recommendationSection()
         body += problemSection(accuracy)
         for model in models { body += modelSection(model, accuracyByModel[model] ?? []) }
+        body += nextStepsSection()
         return """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><title>eqbench report</title>
@@ -48,6 +54,7 @@ struct HTMLReport {
             table{border-collapse:collapse;margin:6px 0 12px} th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}
             th{background:#f5f5f5} td.l,th.l{text-align:left} td.cell{min-width:84px} .d{font-size:11px;color:#333}
             .good{color:#11702b;font-weight:600} .bad{color:#b01c1c;font-weight:600} .warn{background:#fff4e0;padding:8px 12px;border-left:4px solid #f0a020}
+            pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f7f7;padding:8px 12px}
             .ct{font-weight:600;font-size:13px} .tick{font-size:11px;fill:#555} .grid{stroke:#eee} .frame{fill:none;stroke:#bbb}
             </style></head><body>
             \(body)
@@ -56,12 +63,16 @@ struct HTMLReport {
             """
     }
 
-    func settingsLine() -> String {
+    func settingsLine(_ accuracy: [[String: String]]) -> String {
         let s = folder.settings
         var parts = [String]()
         if let dataset = s["dataset"]?.string { parts.append("dataset \(dataset)") }
-        if case let .number(n)? = s["eval_images"] { parts.append("\(Int(n)) evaluation images") }
-        if case let .number(n)? = s["calib_images"] { parts.append("calibration on up to \(Int(n)) images") }
+        // The counts the rows were measured on (the flags are limits, not counts).
+        let evaluated = Set(accuracy.compactMap { Int($0["eval_images"]!) }.filter { $0 > 0 }).sorted()
+        let calibrated = Set(accuracy.compactMap { Int($0["calib_images"]!) }.filter { $0 > 0 }).sorted()
+        if !evaluated.isEmpty { parts.append("\(evaluated.map(String.init).joined(separator: "/")) evaluation images") }
+        if !calibrated.isEmpty { parts.append("\(calibrated.map(String.init).joined(separator: "/")) calibration images") }
+        if case let .number(n)? = s["analysis_images"] { parts.append("per-layer analysis on \(Int(n))") }
         if let precisions = s["precisions"]?.array?.compactMap(\.string) { parts.append("precisions " + precisions.joined(separator: ", ")) }
         parts.append("eqbench \(EQBenchVersion.current)")
         return parts.joined(separator: " · ")
@@ -69,16 +80,22 @@ struct HTMLReport {
 
     func recommendationSection() -> String {
         guard !recommendations.isEmpty else { return "" }
-        var out = "<h2>Recommendations</h2>\n<p>The cheapest variant that the evaluation images cannot tell apart from the best at that precision: each is compared with the best image by image (exact McNemar test, p ≥ 0.05).</p>\n"
-        out += "<table><tr><th class=l>model</th><th class=l>precision</th><th class=l>recommended</th><th>top-1 %</th><th>vs baseline</th><th class=l>best</th><th class=l>why</th></tr>\n"
+        var out = "<h2>Recommendations</h2>\n<p>The variant that costs least at inference (nodes it adds, then passes), among those the evaluation images cannot tell apart from the best at that precision (each compared with the best image by image: exact McNemar test, p ≥ 0.05) and within \(fixed(folder.maxDrop, 2)) points of float (<code>--max-drop</code>).</p>\n"
+        out += "<table><tr><th class=l>model</th><th class=l>precision</th><th class=l>recommended</th><th>top-1 % [95%]</th><th>vs float</th><th>vs baseline</th><th>nodes added</th><th class=l>best</th><th class=l>why</th></tr>\n"
         for r in recommendations {
             let margin = r.marginVsBaseline.map { signed($0) } ?? ""
             let cls = (r.marginVsBaseline ?? 0) >= 1 ? "good" : ((r.marginVsBaseline ?? 0) <= -1 ? "bad" : "")
+            let drop = r.floatTop1.map { r.top1 - $0 }
             out += "<tr><td class=l>\(html(r.model))</td><td class=l>\(html(r.precision))</td><td class=l><b>\(html(r.variant))</b></td>"
             out += "<td>\(fixed(r.top1, 2)) <span class=d>[\(fixed(r.interval.low, 1))–\(fixed(r.interval.high, 1))]</span></td>"
-            out += "<td class=\"\(cls)\">\(margin)</td><td class=l>\(html(r.best)) (\(fixed(r.bestTop1, 2)))</td><td class=l>\(html(r.reason))</td></tr>\n"
+            out += "<td class=\"\(r.floatTop1 != nil && !r.withinMaxDrop ? "bad" : "")\">\(drop.map(signed) ?? "")</td>"
+            out += "<td class=\"\(cls)\">\(margin)</td><td>\(r.addedNodes)</td><td class=l>\(html(r.best)) (\(fixed(r.bestTop1, 2)))</td><td class=l>\(html(r.reason))</td></tr>\n"
         }
-        return out + "</table>\n"
+        out += "</table>\n"
+        for r in recommendations where r.floatTop1 != nil && !r.withinMaxDrop {
+            out += "<p class=warn><b>\(html(r.model)) at \(html(r.precision)): no variant is within \(fixed(r.maxDrop, 2)) points of float (\(fixed(r.floatTop1, 2))).</b> The sensitivity sweep (<code>--sensitivity VARIANT</code>) shows which layers to keep in float (<code>--float-layers</code>), or try a wider precision.</p>\n"
+        }
+        return out
     }
 
     func problemSection(_ accuracy: [[String: String]]) -> String {
@@ -93,7 +110,7 @@ struct HTMLReport {
     func modelSection(_ model: String, _ rows: [[String: String]]) -> String {
         let variants = unique(rows.map { $0["variant"]! })
         let precisions = unique(rows.map { $0["precision"]! })
-        var out = "<h2>\(html(model))</h2>\n<h3>Top-1 % (colour: change against baseline at the same precision)</h3>\n"
+        var out = "<h2>\(html(model))</h2>\n<h3>Top-1 % (change against baseline at the same precision, coloured only where the same images show it: McNemar p &lt; 0.05; 95% interval below)</h3>\n"
         out += "<table><tr><th class=l>variant</th>" + precisions.map { "<th>\(html($0))</th>" }.joined() + "</tr>\n"
         let byKey = Dictionary(rows.map { ($0["variant"]! + "|" + $0["precision"]!, $0) }, uniquingKeysWith: { a, _ in a })
         for variant in variants {
@@ -101,17 +118,19 @@ struct HTMLReport {
             for precision in precisions {
                 guard let row = byKey[variant + "|" + precision] else { out += "<td></td>"; continue }
                 guard row["status"] == RowStatus.ok.rawValue, let top1 = Double(row["top1"]!) else { out += "<td class=bad>error</td>"; continue }
-                let base = byKey["baseline|" + precision].flatMap { Double($0["top1"]!) }
-                let delta = base.map { top1 - $0 }
-                let tip = "95% interval \(row["top1_ci_low"]!)–\(row["top1_ci_high"]!); logits SQNR \(row["logits_sqnr_db"]!) dB"
-                out += "<td class=cell style=\"background:\(color(delta))\" title=\"\(html(tip))\"><b>\(html(row["top1"]!))</b>"
-                if let delta, variant != Variant.baselineName { out += "<br><span class=d>\(signed(delta))</span>" }
-                out += "</td>"
+                let baseRow = byKey["baseline|" + precision]
+                let delta = baseRow.flatMap { Double($0["top1"]!) }.map { top1 - $0 }
+                let shown = variant != Variant.baselineName && baseRow.map { significant(row, against: $0) } != false ? delta : nil
+                let sqnr = row["logits_sqnr_db"]!
+                out += "<td class=cell style=\"background:\(color(shown))\"><b>\(html(row["top1"]!))</b>"
+                if let delta, variant != Variant.baselineName { out += " <span class=d>\(signed(delta))</span>" }
+                out += "<br><span class=d>[\(html(row["top1_ci_low"]!))–\(html(row["top1_ci_high"]!))]\(sqnr.isEmpty ? "" : " · \(html(sqnr)) dB")</span></td>"
             }
             out += "</tr>\n"
         }
         out += "</table>\n"
         out += layerCharts(model)
+        out += sensitivitySection(model)
         out += passTable(model)
         out += searchTable(model)
         return out
@@ -132,21 +151,28 @@ struct HTMLReport {
         return out + "</table>\n"
     }
 
+    /// Per precision: cumulative SQNR per layer, then (once) the weight range
+    /// ratio, on one layer index shared by every chart of the model; variants
+    /// with identical values are one line ("cls = dfq"); a table names the
+    /// layers with the lowest local SQNR.
     func layerCharts(_ model: String) -> String {
         let layers = layersByModel[model] ?? []
         let precisions = unique(layers.map { $0["precision"]! })
+        let axis = nodeAxis(layers, variants: unique(layers.map { $0["variant"]! }))
+        let index = Dictionary(axis.enumerated().map { ($1, $0 + 1) }, uniquingKeysWith: { a, _ in a })
         var out = ""
         for precision in precisions {
             let rows = layers.filter { $0["precision"] == precision }
-            let variants = unique(rows.map { $0["variant"]! })
-            /// One chart of `column` over the layers that have a value in it.
+            let groups = mergedVariants(rows)
+            func values(_ column: String, _ variant: String) -> [String: Double] {
+                Dictionary(rows.filter { $0["variant"] == variant && !$0[column]!.isEmpty }.compactMap { row in
+                    Double(row[column]!).map { (row["node"]!, $0) }
+                }, uniquingKeysWith: { a, _ in a })
+            }
             func chart(_ column: String, title: String, yLabel: String, logScale: Bool = false) -> String {
-                let present = rows.filter { !$0[column]!.isEmpty }
-                let axis = nodeAxis(present, variants: variants)
-                let series = variants.map { variant in
-                    let values = Dictionary(present.filter { $0["variant"] == variant }.map { ($0["node"]!, Double($0[column]!)) },
-                                            uniquingKeysWith: { a, _ in a })
-                    return SVGLineChart.Series(name: variant, values: axis.map { values[$0] ?? nil })
+                let series = groups.map { group in
+                    let byNode = values(column, group[0])
+                    return SVGLineChart.Series(name: group.joined(separator: " = "), values: axis.map { byNode[$0] })
                 }
                 return SVGLineChart(title: title, xLabels: axis, yLabel: yLabel, series: series, logScale: logScale).render() + "\n"
             }
@@ -156,30 +182,87 @@ struct HTMLReport {
                 out += "<h3>Weight range ratio per Conv/Gemm (max/min output-channel range; 1 is flat)</h3>\n"
                 out += chart("weight_range_ratio", title: "weight range ratio, log scale", yLabel: "ratio", logScale: true)
             }
+            out += worstLayers(rows, groups: groups, index: index, precision: precision)
         }
         return out
+    }
+
+    /// Variants of `rows` in order, those with identical per-layer values grouped together.
+    func mergedVariants(_ rows: [[String: String]]) -> [[String]] {
+        var groups = [(key: [String], members: [String])]()
+        for variant in unique(rows.map { $0["variant"]! }) {
+            let key = rows.filter { $0["variant"] == variant }.map { [$0["node"]!, $0["sqnr_cumulative_db"]!, $0["sqnr_local_db"]!, $0["weight_range_ratio"]!].joined(separator: "|") }
+            if let k = groups.firstIndex(where: { $0.key == key }) { groups[k].members.append(variant) } else { groups.append((key, [variant])) }
+        }
+        return groups.map(\.members)
+    }
+
+    /// The layers with the lowest local SQNR (the error each adds by itself) under the first variant, by name, with every variant's value.
+    func worstLayers(_ rows: [[String: String]], groups: [[String]], index: [String: Int], precision: String, count: Int = 8) -> String {
+        let first = rows.filter { $0["variant"] == groups.first?.first && Double($0["sqnr_local_db"]!) != nil && $0["op"] != "Input" }
+        let worst = first.sorted { Double($0["sqnr_local_db"]!)! < Double($1["sqnr_local_db"]!)! }.prefix(count)
+        guard !worst.isEmpty else { return "" }
+        let local = Dictionary(rows.map { ($0["variant"]! + "|" + $0["node"]!, $0["sqnr_local_db"]!) }, uniquingKeysWith: { a, _ in a })
+        var out = "<table><tr><th>#</th><th class=l>layer with the lowest local SQNR at \(html(precision))</th><th class=l>op</th>"
+        out += groups.map { "<th>\(html($0.joined(separator: " = "))) dB</th>" }.joined() + "</tr>\n"
+        for row in worst {
+            let node = row["node"]!
+            out += "<tr><td>\(index[node].map(String.init) ?? "")</td><td class=l>\(html(node))</td><td class=l>\(html(row["op"]!))</td>"
+            out += groups.map { "<td>\(html(local[$0[0] + "|" + node] ?? ""))</td>" }.joined() + "</tr>\n"
+        }
+        return out + "</table>\n"
     }
 
     /// Layer names in graph order: the variant with the most layers gives the
     /// order, others' layers are placed by name (inserted nodes are appended).
     func nodeAxis(_ rows: [[String: String]], variants: [String]) -> [String] {
-        let lists = variants.map { v in rows.filter { $0["variant"] == v }.map { $0["node"]! } }
+        let lists = variants.map { v in unique(rows.filter { $0["variant"] == v }.map { $0["node"]! }) }
         var axis = lists.max { $0.count < $1.count } ?? []
-        for list in lists { for node in list where !axis.contains(node) { axis.append(node) } }
+        var known = Set(axis)
+        for list in lists { for node in list where known.insert(node).inserted { axis.append(node) } }
         return axis
     }
 
+    /// Each pass once per variant (a pipeline that depends on the precision
+    /// reports per precision only where the rows differ); passes that found
+    /// nothing to do are one line under the table.
     func passTable(_ model: String) -> String {
         let passes = passesByModel[model] ?? []
         guard !passes.isEmpty else { return "" }
+        var seen = Set<String>()
+        var idle = [String: [String]]()
+        func key(_ p: [String: String]) -> String { [p["variant"]!, p["pass"]!, p["sets_found"]!, p["sets_scaled"]!, p["details"]!].joined(separator: "|") }
+        // A row every precision repeats is shown once, without "@precision".
+        let repeats = Dictionary(passes.map { (key($0), 1) }, uniquingKeysWith: +)
         var out = "<h3>Passes</h3>\n<table><tr><th class=l>variant</th><th class=l>pass</th><th>found</th><th>scaled</th><th>scales</th><th>seconds</th><th>peak RSS MB</th><th>float change</th><th class=l>details</th></tr>\n"
         for p in passes {
+            guard seen.insert(key(p)).inserted else { continue }
+            let precision = repeats[key(p)]! > 1 ? "" : p["precision"]!
+            if p["sets_found"] == "0" && p["sets_scaled"] == "0" {
+                if !(idle[p["pass"]!] ?? []).contains(p["variant"]!) { idle[p["pass"]!, default: []].append(p["variant"]!) }
+                continue
+            }
             let scales = p["scale_min"]!.isEmpty ? "" : "\(p["scale_min"]!)–\(p["scale_max"]!)"
-            out += "<tr><td class=l>\(html(p["variant"]!))\(p["precision"]!.isEmpty ? "" : " @" + html(p["precision"]!))</td><td class=l>\(html(p["pass"]!))</td>"
+            out += "<tr><td class=l>\(html(p["variant"]!))\(precision.isEmpty ? "" : " @" + html(precision))</td><td class=l>\(html(p["pass"]!))</td>"
             out += "<td>\(html(p["sets_found"]!))</td><td>\(html(p["sets_scaled"]!))</td><td>\(html(scales))</td><td>\(html(p["seconds"]!))</td>"
             out += "<td>\(html(p["peak_rss_mb"] ?? ""))</td><td>\(html(p["float_max_abs_diff"]!))</td><td class=l>\(html(p["details"]!))</td></tr>\n"
         }
-        return out + "</table>\n"
+        out += "</table>\n"
+        if !idle.isEmpty {
+            let names = unique(passes.map { $0["pass"]! }).filter { idle[$0] != nil }
+            out += "<p class=d>Found nothing to do: " + names.map { "\(html($0)) (\(html(idle[$0]!.joined(separator: ", "))))" }.joined(separator: "; ") + ".</p>\n"
+        }
+        return out
+    }
+
+    /// True when `row` and `base` differ on the same images (exact McNemar
+    /// p < 0.05); without per-image outcomes, when the top-1 values differ by 0.05 or more.
+    func significant(_ row: [String: String], against base: [String: String]) -> Bool {
+        let n = Int(row["eval_images"]!) ?? 0
+        guard let mine = CorrectnessBits.decode(row["correct_images"] ?? "", count: n), !mine.isEmpty,
+              let theirs = CorrectnessBits.decode(base["correct_images"] ?? "", count: n) else { return true }
+        let onlyMine = zip(mine, theirs).filter { $0 && !$1 }.count, onlyTheirs = zip(mine, theirs).filter { !$0 && $1 }.count
+        return PairedComparison.mcNemarExact(onlyMine, onlyTheirs) < Recommendation.significance
     }
 
     /// Green for gains, red for losses, white near zero; saturates at 10 points.
@@ -191,7 +274,11 @@ struct HTMLReport {
         return String(format: "#%02x%02x%02x", mix(r), mix(g), mix(b))
     }
 
-    func signed(_ v: Double) -> String { (v >= 0 ? "+" : "−") + fixed(abs(v), 2) }
+    /// A difference with its sign ("−" for losses, "±0.00" for none).
+    func signed(_ v: Double) -> String {
+        let magnitude = fixed(abs(v), 2)
+        return (magnitude == "0.00" ? "±" : v > 0 ? "+" : "−") + magnitude
+    }
 
     func unique(_ values: [String]) -> [String] {
         var seen = Set<String>()

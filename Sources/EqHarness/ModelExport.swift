@@ -39,6 +39,7 @@ extension EvaluationRun {
                        unsignedWeightCodes: Bool = false) throws -> ExportedModel {
         let model = try ModelSource.load(url, mean: settings.mean, std: settings.std, resize: settings.resize, crop: settings.crop)
         let variant = try Variant.resolve(name, custom: settings.customVariants)
+        try QuantPlan.checkFloatLayers(settings.floatLayers, in: model.graph, source: url.path)
         var report = RunReport()
         let calib = try split("calib", report: &report).prefix(settings.calibLimit)
         guard calib.count > 0 else { throw HarnessError("\(settings.dataset.path)/calib has no images to calibrate on") }
@@ -67,7 +68,7 @@ extension EvaluationRun {
         files.append((folder.appendingPathComponent(stem + ".json"), try sidecar(for: model)))
 
         if !precision.isFloat {
-            let plan = QuantPlan(graph: pipeline.graph, precision: precision)
+            let plan = QuantPlan(graph: pipeline.graph, precision: precision, floatLayers: Set(settings.floatLayers))
             let calibration = try calibrate(plan, on: calib, set: "calib", model: model, phase: "calibrate")
             let quantization = try plan.deploymentEncodings(calibration, unsignedWeightCodes: unsignedWeightCodes)
             let qdqStem = variant.dependsOnPrecision ? stem : "\(stem)-\(precision.name)"
@@ -103,6 +104,7 @@ extension EvaluationRun {
             "calib_images": .number(Double(calibImages)),
         ]
         if let weightCodes { about["weight_codes"] = .string(weightCodes) }
+        if !settings.floatLayers.isEmpty, !precision.isFloat { about["float_layers"] = .array(settings.floatLayers.map(JSONValue.string)) }
         let fields: [String: JSONValue] = ["eqbench_export": .object(about)]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

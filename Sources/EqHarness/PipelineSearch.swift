@@ -37,11 +37,14 @@ public struct SearchRecord: ReportRecord, Equatable, Sendable {
 /// 0.1 dB more logits SQNR). It stops when a round brings no improvement or
 /// the time budget is spent; every tried pipeline is a row. Trials are scored
 /// on images the report does not grade (`EvaluationRun.searchData`), so the
-/// winner is not picked on the test images; its last row is the winner
-/// evaluated on test/.
+/// winner is not picked on the test images. The winner is then graded on
+/// test/ as the variant `search` (every precision, in accuracy.csv, where the
+/// recommendation weighs it) and its test top-1 closes search.csv.
 struct PipelineSearch {
     /// Pass tokens (PassCatalog names, `name@VALUE`) the search appends.
     static let candidates = ["bnfold", "relu6relu", "cls", "hbf", "chaneq", "smoothquant", "smoothquant@0.25", "iwe", "bc"]
+    /// The variant name the winning pipeline is graded under in accuracy.csv.
+    static let winnerName = "search"
 
     /// True when `token` may extend `pipeline`: the pipeline stays valid
     /// (`PipelineValidator`), no pass repeats, and the graph-wide rewrites
@@ -59,10 +62,11 @@ struct PipelineSearch {
 }
 
 extension EvaluationRun {
-    /// Runs the search for one model; `original` is its float evaluation.
+    /// Runs the search for one model: every trial's row, and the winning
+    /// pipeline's pass tokens (nil when cancelled or without a search split).
     func search(_ model: ModelSource, precision: Precision, budget: Double, data test: EvaluationData,
-                probe: Tensor) throws -> [SearchRecord] {
-        guard let held = searchSplit else { return [] }
+                probe: Tensor) throws -> (trials: [SearchRecord], winner: [String]?) {
+        guard let held = searchSplit else { return ([], nil) }
         let data = held.data
         let original = try run(model.graph, quantizers: [:], model: model, data: data)
         let started = DispatchTime.now().uptimeNanoseconds
@@ -82,7 +86,7 @@ extension EvaluationRun {
                 }
                 let variant = Variant(name: "search:" + pipeline.joined(separator: "+"), summary: "search", passes: passes)
                 let graph = try apply(variant, to: model, precision: precision, data: data, probe: probe).graph
-                let plan = QuantPlan(graph: graph, precision: precision)
+                let plan = QuantPlan(graph: graph, precision: precision, floatLayers: Set(settings.floatLayers))
                 guard let calibration = data.calibration else { throw HarnessError("the search has no calibration images") }
                 let ranges = try calibrate(plan, on: calibration, set: data.calibrationSet, model: model, phase: "search calibrate")
                 let result = try run(plan, ranges, model: model, data: data)
@@ -119,14 +123,7 @@ extension EvaluationRun {
             current = records[winner.index].pipeline
             score = (winner.top1, winner.sqnr)
         }
-        if !cancellation.isCancelled {
-            round += 1
-            let reference = try run(model.graph, quantizers: [:], model: model, data: test)
-            var final = try trial(current, on: test, reference: reference, split: "test")
-            final.kept = true
-            records.append(final)
-        }
         log("\(model.name) search: best pipeline \(current.isEmpty ? "(none)" : current.joined(separator: "+")) after \(records.count) trials, \(String(format: "%.1f", elapsed())) s")
-        return records
+        return (records, cancellation.isCancelled ? nil : current)
     }
 }

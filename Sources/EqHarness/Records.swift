@@ -10,7 +10,9 @@ public enum RowStatus: String, Sendable {
 
 /// One row of `accuracy.csv`: a model evaluated under one variant and one
 /// precision. Optional fields are written empty where they do not apply (e.g.
-/// `logits_sqnr_db` for fp32).
+/// `logits_sqnr_db` for fp32). `float_change_of_logit_range` is the variant's
+/// change of the float logits, max |Δ| over their range; `float_max_abs_diff`
+/// holds the same number under its first, misleading name, for old readers.
 public struct AccuracyRecord: ReportRecord, Equatable, Sendable {
     public static var schema: [ReportColumn<Self>] {
         [.text("model", \.model), .text("variant", \.variant), .init("passes") { $0.passes.joined(separator: "+") },
@@ -25,7 +27,9 @@ public struct AccuracyRecord: ReportRecord, Equatable, Sendable {
          .init("calib_resamples", number: true) { $0.calibResampledTop1.isEmpty ? "" : String($0.calibResampledTop1.count) },
          .init("top1_calib_min", number: true) { fixed($0.calibResampledTop1.min(), 2) },
          .init("top1_calib_max", number: true) { fixed($0.calibResampledTop1.max(), 2) },
-         .init("correct_images") { CorrectnessBits.encode($0.correct) }]
+         .init("correct_images") { CorrectnessBits.encode($0.correct) },
+         .scientific("float_change_of_logit_range", \.floatMaxAbsDiff),
+         .init("inference_nodes_added", number: true) { $0.status == .ok ? String($0.inferenceNodesAdded) : "" }]
     }
 
     public var model: String
@@ -50,6 +54,9 @@ public struct AccuracyRecord: ReportRecord, Equatable, Sendable {
     public var calibResampledTop1: [Double] = []
     /// Per evaluation image, whether top-1 was right (`CorrectnessBits`): what paired comparisons read.
     public var correct: [Bool] = []
+    /// Nodes of the variant's graph that the imported model does not have (by
+    /// `NodeID`): what the pipeline adds to every inference, e.g. SmoothQuant's Mul nodes.
+    public var inferenceNodesAdded = 0
 
     public static func == (a: AccuracyRecord, b: AccuracyRecord) -> Bool { a.fields == b.fields }
 }
@@ -114,8 +121,10 @@ public struct KernelTimingRecord: ReportRecord, Equatable, Sendable {
 }
 
 /// One row of `passes.csv`: one pass of one variant's pipeline.
-/// `float_max_abs_diff` is that pass's own change of the float logits (max
-/// |Δ| over the first 64 evaluation images, relative to the logits' range);
+/// `float_change_of_logit_range` (and its older name `float_max_abs_diff`,
+/// kept for readers of earlier reports) is that pass's own change of the
+/// float logits: max |Δ| over the first 64 evaluation images divided by the
+/// logits' range;
 /// `precision` is set when the pipeline depends on it (bias correction).
 public struct PassRecord: ReportRecord, Equatable, Sendable {
     public static var schema: [ReportColumn<Self>] {
@@ -123,7 +132,8 @@ public struct PassRecord: ReportRecord, Equatable, Sendable {
          .integer("sets_scaled", \.setsScaled), .init("scale_min", number: true) { $0.scaleRange.map { String(format: "%.6g", $0.min) } ?? "" },
          .init("scale_max", number: true) { $0.scaleRange.map { String(format: "%.6g", $0.max) } ?? "" },
          .init("seconds", number: true) { fixed($0.seconds, 6) }, .init("float_max_abs_diff", number: true) { scientific($0.floatMaxAbsDiff) },
-         .text("precision", \.precision), .text("details", \.details), .fixed("peak_rss_mb", \.peakRSSMB, 1)]
+         .text("precision", \.precision), .text("details", \.details), .fixed("peak_rss_mb", \.peakRSSMB, 1),
+         .init("float_change_of_logit_range", number: true) { scientific($0.floatMaxAbsDiff) }]
     }
 
     public var model: String

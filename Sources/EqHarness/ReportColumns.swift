@@ -63,3 +63,10 @@ func scientific(_ value: Double?) -> String {
     guard let value else { return "" }
     return String(format: "%.3e", value)
 }
+
+/// A difference in points with its sign, two decimals: "+1.25", "-0.40",
+/// "±0.00" (never "-0.00").
+func signedPoints(_ value: Double) -> String {
+    let magnitude = fixed(abs(value), 2)
+    return (magnitude == "0.00" ? "±" : value > 0 ? "+" : "-") + magnitude
+}

@@ -17,6 +17,8 @@ public struct ReportFolder: Sendable {
     public var throughput: CSVTable
     /// Pipelines `--search` tried (header only without it).
     public var search: CSVTable
+    /// The `--sensitivity` sweep (header only without it).
+    public var sensitivity: CSVTable
     /// `complete`, or `interrupted` when the run stopped early (Ctrl-C):
     /// summary.json's `status`, which `merge` and `compare` check. Written
     /// last, so a folder without summary.json is one whose writing never finished.
@@ -34,6 +36,7 @@ public struct ReportFolder: Sendable {
         coverage = table(CoverageRecord.columns, report.coverage.map(\.fields))
         throughput = table(ThroughputRecord.columns, report.throughput.map(\.fields))
         search = table(SearchRecord.columns, report.search.map(\.fields))
+        sensitivity = table(SensitivityRecord.columns, report.sensitivity.map(\.fields))
         self.settings = settings
         warnings = report.warnings
         status = report.interrupted ? .interrupted : .complete
@@ -44,7 +47,8 @@ public struct ReportFolder: Sendable {
     public var tables: [(name: String, table: CSVTable, numbers: Set<String>)] {
         [("accuracy", accuracy, AccuracyRecord.numberColumns), ("layers", layers, LayerRecord.numberColumns),
          ("passes", passes, PassRecord.numberColumns), ("coverage", coverage, CoverageRecord.numberColumns),
-         ("throughput", throughput, ThroughputRecord.numberColumns), ("search", search, SearchRecord.numberColumns)]
+         ("throughput", throughput, ThroughputRecord.numberColumns), ("search", search, SearchRecord.numberColumns),
+         ("sensitivity", sensitivity, SensitivityRecord.numberColumns)]
     }
 
     /// The status a report folder's summary.json records; an error when the
@@ -72,8 +76,10 @@ public struct ReportFolder: Sendable {
 
     /// Reads a folder written by `eqbench run` (its CSVs and summary.json).
     public static func read(_ folder: URL) throws -> ReportFolder {
-        func load(_ name: String, _ columns: [String]) throws -> CSVTable {
+        func load(_ name: String, _ columns: [String], optional: Bool = false) throws -> CSVTable {
             let url = folder.appendingPathComponent("\(name).csv")
+            // A table newer than the report's eqbench: no rows.
+            if optional, !FileManager.default.fileExists(atPath: url.path) { return CSVTable(columns: columns) }
             guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw HarnessError("\(url.path): cannot read") }
             let table: CSVTable
             do { table = try CSVTable.parse(text) } catch let error as HarnessError { throw HarnessError("\(url.path): \(error.message)") }
@@ -99,6 +105,7 @@ public struct ReportFolder: Sendable {
                                   passes: try load("passes", PassRecord.columns), coverage: try load("coverage", CoverageRecord.columns),
                                   throughput: try load("throughput", ThroughputRecord.columns),
                                   search: try load("search", SearchRecord.columns),
+                                  sensitivity: try load("sensitivity", SensitivityRecord.columns, optional: true),
                                   settings: summary["settings"] ?? .null, warnings: warnings)
         folder.status = status(summary["status"]?.string)
         folder.fillBaselineDeltas()
@@ -106,9 +113,9 @@ public struct ReportFolder: Sendable {
     }
 
     init(accuracy: CSVTable, layers: CSVTable, passes: CSVTable, coverage: CSVTable, throughput: CSVTable,
-         search: CSVTable, settings: JSONValue, warnings: [String]) {
+         search: CSVTable, sensitivity: CSVTable, settings: JSONValue, warnings: [String]) {
         self.accuracy = accuracy; self.layers = layers; self.passes = passes
-        self.coverage = coverage; self.throughput = throughput; self.search = search
+        self.coverage = coverage; self.throughput = throughput; self.search = search; self.sensitivity = sensitivity
         self.settings = settings; self.warnings = warnings
     }
 
@@ -132,7 +139,13 @@ public struct ReportFolder: Sendable {
     }
 
     /// One recommendation per model and int8 precision (recommendations.csv).
-    public var recommendations: [Recommendation] { Recommendation.all(in: accuracy) }
+    public var recommendations: [Recommendation] { Recommendation.all(in: accuracy, maxDrop: maxDrop) }
+
+    /// The run's `--max-drop` (the default for reports written before it existed).
+    public var maxDrop: Double {
+        if case let .number(points)? = settings["max_drop"] { return points }
+        return Recommendation.defaultMaxDrop
+    }
 
     /// Writes the CSVs, recommendations.csv, report.html and, last,
     /// summary.json: an earlier run's summary.json is removed first, so that

@@ -3,7 +3,7 @@ import Foundation
 
 extension ReportFolder {
     /// Settings that must agree between shards of one run.
-    static let sharedSettings = ["models", "dataset", "variants", "precisions", "eval_images", "calib_images", "mean", "std",
+    static let sharedSettings = ["models", "float_layers", "dataset", "variants", "precisions", "eval_images", "calib_images", "mean", "std",
                                  "custom_variants", "calib_resamples", "search_seconds", "analysis_images"]
 
     /// Folders of a sharded run must hold each slice 1…N of the same N once: a
@@ -73,6 +73,7 @@ extension ReportFolder {
         var merged = ReportFolder(accuracy: sorted(shards.map(\.folder.accuracy)), layers: sorted(shards.map(\.folder.layers)),
                                   passes: sorted(shards.map(\.folder.passes)), coverage: sorted(shards.map(\.folder.coverage)),
                                   throughput: sorted(shards.map(\.folder.throughput)), search: sorted(shards.map(\.folder.search)),
+                                  sensitivity: sorted(shards.map(\.folder.sensitivity)),
                                   settings: settings,
                                   warnings: shards.flatMap(\.folder.warnings))
         merged.fillBaselineDeltas()

@@ -15,6 +15,8 @@ struct SVGLineChart {
     var yLabel: String
     var series: [Series]
     var logScale = false
+    /// What the x positions number (their names are in the point tooltips and in a table beside the chart).
+    var xTitle = "layer index (graph order)"
     var width = 780.0
     var height = 280.0
 
@@ -53,7 +55,8 @@ struct SVGLineChart {
         for i in stride(from: 0, to: xLabels.count, by: step) {
             svg += "<text x=\"\(f(x(i)))\" y=\"\(f(top + plotH + 16))\" text-anchor=\"middle\" class=\"tick\">\(i + 1)</text>"
         }
-        svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(height - 4))\" text-anchor=\"middle\" class=\"tick\">layer (graph order; hover a point for its name)</text>"
+        svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(height - 4))\" text-anchor=\"middle\" class=\"tick\">\(html(xTitle))</text>"
+        var legendY = top + 8
         for (k, s) in series.enumerated() {
             let color = Self.palette[k % Self.palette.count]
             // Layers a variant lacks (e.g. batch norms it folded) are bridged.
@@ -68,9 +71,13 @@ struct SVGLineChart {
                 guard let raw = value, let v = transform(raw) else { continue }
                 svg += "<circle cx=\"\(f(x(i)))\" cy=\"\(f(y(v)))\" r=\"2.4\" fill=\"\(color)\"><title>\(html(s.name)) · \(html(xLabels[i])): \(String(format: "%.3g", raw))</title></circle>"
             }
-            let ly = top + 8 + Double(k) * 17
-            svg += "<line x1=\"\(f(left + plotW + 12))\" x2=\"\(f(left + plotW + 30))\" y1=\"\(f(ly))\" y2=\"\(f(ly))\" stroke=\"\(color)\" stroke-width=\"3\"/>"
-            svg += "<text x=\"\(f(left + plotW + 35))\" y=\"\(f(ly + 4))\" class=\"tick\">\(html(s.name))</text>"
+            // Series merged as "a = b = c" take a legend line per name.
+            let names = s.name.components(separatedBy: " = ")
+            svg += "<line x1=\"\(f(left + plotW + 12))\" x2=\"\(f(left + plotW + 30))\" y1=\"\(f(legendY))\" y2=\"\(f(legendY))\" stroke=\"\(color)\" stroke-width=\"3\"/>"
+            for (j, name) in names.enumerated() {
+                svg += "<text x=\"\(f(left + plotW + 35))\" y=\"\(f(legendY + 4 + Double(j) * 13))\" class=\"tick\">\(j > 0 ? "= " : "")\(html(name))</text>"
+            }
+            legendY += 17 + Double(names.count - 1) * 13
         }
         return svg + "</svg>"
     }
@@ -80,7 +87,8 @@ struct SVGLineChart {
         let raw = (hi - lo) / 5
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
-        return stride(from: (lo / step).rounded(.up) * step, through: hi, by: step).map { $0 }
+        // A tick a rounding error away from zero is zero (never "-0" or "1e-17").
+        return stride(from: (lo / step).rounded(.up) * step, through: hi, by: step).map { abs($0) < step * 1e-9 ? 0 : $0 }
     }
 
     func f(_ v: Double) -> String { String(format: "%.1f", v) }

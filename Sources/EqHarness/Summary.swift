@@ -61,6 +61,9 @@ extension RunSettings {
             "search_seconds": searchBudget.map { .number($0) } ?? .null,
             "shard": shard.map { .string("\($0.index)/\($0.count)") } ?? .null,
             "engine": .string(engine.rawValue),
+            "float_layers": .array(floatLayers.map(JSONValue.string)),
+            "max_drop": .number(maxDrop),
+            "sensitivity": sensitivityVariant.map(JSONValue.string) ?? .null,
             "custom_variants": .array(customVariants.map { .string($0.name + ": " + $0.passNames.joined(separator: "+")) }),
         ])
     }

@@ -6,7 +6,9 @@ public enum TextTable {
     public static func render(_ headers: [String], _ rows: [[String]]) -> String {
         var widths = headers.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        func isNumeric(_ s: String) -> Bool { !s.isEmpty && Double(s.replacingOccurrences(of: "%", with: "")) != nil }
+        func isNumeric(_ s: String) -> Bool {
+            !s.isEmpty && Double(s.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "±", with: "")) != nil
+        }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { i, cell in
                 let pad = String(repeating: " ", count: widths[i] - cell.count)
@@ -45,13 +47,18 @@ extension ReportFolder {
         }
         var text = "top-1 % (quantized precisions: change against baseline at the same precision)\n"
             + TextTable.render(["model", "variant"] + precisions, table)
-        let recommendations = Recommendation.all(in: accuracy)
+        let recommendations = self.recommendations
         if !recommendations.isEmpty {
-            text += "\n\nrecommended (cheapest variant the same images cannot tell from the best: paired McNemar test, p ≥ 0.05)\n"
-            text += TextTable.render(["model", "precision", "variant", "top1 %", "vs baseline", "best"], recommendations.map { r in
-                [r.model, r.precision, r.variant, fixed(r.top1, 2), r.marginVsBaseline.map { ($0 >= 0 ? "+" : "") + fixed($0, 2) } ?? "",
+            text += "\n\nrecommended (cheapest at inference, then fewest passes, among variants the same images cannot tell from the best"
+                + " (paired McNemar test, p ≥ 0.05) and within \(String(format: "%.2g", maxDrop)) points of float)\n"
+            text += TextTable.render(["model", "precision", "variant", "top1 %", "vs float", "vs baseline", "best"], recommendations.map { r in
+                [r.model, r.precision, r.variant + (r.floatTop1 != nil && !r.withinMaxDrop ? " (!)" : ""), fixed(r.top1, 2),
+                 r.floatTop1.map { signedPoints(r.top1 - $0) } ?? "", r.marginVsBaseline.map(signedPoints) ?? "",
                  r.best + " " + fixed(r.bestTop1, 2)]
             })
+            for r in recommendations where r.floatTop1 != nil && !r.withinMaxDrop {
+                text += String(format: "\n(!) %@ %@: no variant is within %.2g points of float (%.2f)", r.model, r.precision, r.maxDrop, r.floatTop1!)
+            }
         }
         return text
     }

@@ -8,19 +8,37 @@ import Foundation
 ///                   {"pass": "cls", "sets": [["conv1", "conv2"]], "max_iterations": 5},
 ///                   "hbf"]},
 ///       {"name": "sq25+chaneq", "passes": ["bnfold", "smoothquant@0.25", "chaneq"]}
-///     ]}
+///     ],
+///      "float_layers": ["conv1"]}
 ///
 /// A pass is a string (a pass name, `name@VALUE`, or a variant whose passes
 /// are inserted) or an object whose `pass` names it and whose other keys are
 /// its parameters (`PassCatalog`). Errors name the file, the variant and the
-/// bad key, and list the valid ones.
+/// bad key, and list the valid ones. `float_layers` (optional) names layers
+/// every int8 precision keeps in float, as `--float-layers` does; a file may
+/// hold only those.
 public enum VariantConfig {
     public static func load(_ url: URL) throws -> [Variant] {
+        try loadFile(url).variants
+    }
+
+    /// The variants and float layers of a configuration file.
+    public static func loadFile(_ url: URL) throws -> (variants: [Variant], floatLayers: [String]) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw PassError("\(url.path): cannot read the variant configuration")
         }
-        return try parse(data, source: url)
+        return (try parse(data, source: url), try floatLayers(data, source: url))
+    }
+
+    /// The `float_layers` list of a configuration's bytes (empty without one).
+    public static func floatLayers(_ data: Data, source url: URL) throws -> [String] {
+        guard case let .object(top)? = try? JSONDecoder().decode(JSONValue.self, from: data), let list = top["float_layers"] else { return [] }
+        guard case let .array(items) = list else { throw PassError("\(url.path): \"float_layers\" must be a list of node names") }
+        return try items.map { item in
+            guard case let .string(name) = item, !name.isEmpty else { throw PassError("\(url.path): \"float_layers\" must be a list of node names") }
+            return name
+        }
     }
 
     /// The variants of a configuration's bytes; `source` names it in errors.
@@ -29,11 +47,15 @@ public enum VariantConfig {
         do { root = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw PassError("\(url.path): not valid JSON")
         }
-        guard case let .object(top) = root, case let .array(entries)? = top["variants"] else {
+        guard case let .object(top) = root else {
             throw PassError("\(url.path): expected an object {\"variants\": [...]}")
         }
-        if let extra = top.keys.sorted().first(where: { $0 != "variants" }) {
-            throw PassError("\(url.path): unknown key '\(extra)'; valid: variants")
+        if let extra = top.keys.sorted().first(where: { !["variants", "float_layers"].contains($0) }) {
+            throw PassError("\(url.path): unknown key '\(extra)'; valid: variants, float_layers")
+        }
+        if top["variants"] == nil, top["float_layers"] != nil { return [] }
+        guard case let .array(entries)? = top["variants"] else {
+            throw PassError("\(url.path): expected an object {\"variants\": [...]}")
         }
         var variants = [Variant]()
         for (k, entry) in entries.enumerated() {

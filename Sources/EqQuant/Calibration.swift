@@ -50,7 +50,8 @@ extension QuantPlan {
     public func quantizedGraph(_ calibration: Calibration) throws -> Graph {
         guard let scheme = precision.weights else { return graph }
         var quantized = graph
-        for (i, node) in graph.nodes.enumerated() {
+        let planned = Set(weightLayers)
+        for (i, node) in graph.nodes.enumerated() where planned.contains(node.name) {
             switch node.op {
             case var .conv(layer):
                 let q = try scheme.weightQuantizers(layer.weight, tensor: "\(node.name) weight")

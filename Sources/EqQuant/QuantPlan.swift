@@ -16,6 +16,11 @@ import Foundation
 ///   binary op (residual Add), Concat or pooling, or is a graph output, or is
 ///   an unfolded batch norm. An activation after a conv is therefore quantized
 ///   after the activation, never between (as a fused conv+relu runs).
+/// - Nodes named in `floatLayers` run in float, as ONNX Runtime's
+///   `nodes_to_exclude` and NNCF's ignored scope leave them: their weights
+///   keep float values, and a value is not quantized for their sake (a value
+///   they read is quantized only when another reader needs it, their output
+///   only when a quantized reader does).
 public struct QuantPlan: Sendable {
     public let precision: Precision
     /// The graph with batch norms folded; its float function equals the original's.
@@ -25,29 +30,45 @@ public struct QuantPlan: Sendable {
     public let weightLayers: [String]
     /// Values whose activations are quantized, the graph input first, then in graph order.
     public let quantizedValues: [String]
+    /// Nodes kept in float (`--float-layers`), as given.
+    public let floatLayers: Set<String>
 
-    public init(graph original: Graph, precision: Precision) {
+    public init(graph original: Graph, precision: Precision, floatLayers: Set<String> = []) {
         var graph = original
         folds = precision.isFloat ? [] : graph.foldBatchNormsIntoPrecedingLayers()
         self.graph = graph
         self.precision = precision
+        self.floatLayers = floatLayers
         guard !precision.isFloat else {
             weightLayers = []
             quantizedValues = []
             return
         }
-        weightLayers = graph.nodes.filter { $0.op.isWeightedLayer }.map(\.name)
+        let quantizedNodes = graph.nodes.map { !floatLayers.contains($0.name) }
+        weightLayers = graph.nodes.enumerated().filter { quantizedNodes[$0.offset] && $0.element.op.isWeightedLayer }.map(\.element.name)
         let consumers = graph.consumers()
-        var values = [graph.input.name]
-        for node in graph.nodes {
-            let readers = (consumers[node.output] ?? []).map { graph.nodes[$0].op }
+        func readQuantized(_ value: String) -> Bool {
+            (consumers[value] ?? []).contains { quantizedNodes[$0] && graph.nodes[$0].op.readsQuantizedInput }
+        }
+        var values = [String]()
+        if floatLayers.isEmpty || readQuantized(graph.input.name) { values.append(graph.input.name) }
+        for (i, node) in graph.nodes.enumerated() {
             if case .reshape = node.op, values.contains(node.inputs[0]) { continue }
-            let quantized = graph.outputs.contains(node.output)
-                || { if case .batchNorm = node.op { return true } else { return false } }()
-                || readers.contains(where: \.readsQuantizedInput)
-            if quantized { values.append(node.output) }
+            let own = quantizedNodes[i] && (graph.outputs.contains(node.output)
+                || { if case .batchNorm = node.op { return true } else { return false } }())
+            if own || readQuantized(node.output) { values.append(node.output) }
         }
         quantizedValues = values
+    }
+
+    /// Checks that every name of `floatLayers` is a Conv or linear layer of
+    /// `graph`; the error names the first that is not, and lists some that are.
+    public static func checkFloatLayers(_ floatLayers: [String], in graph: Graph, source: String) throws {
+        let layers = graph.nodes.filter(\.op.isWeightedLayer).map(\.name)
+        for name in floatLayers where !layers.contains(name) {
+            let kind = graph.nodes.first { $0.name == name }.map { "is a \($0.op.typeName), not a Conv or linear layer" } ?? "is not a node of the model"
+            throw QuantError("\(source): float layer '\(name)' \(kind); its layers are \(layers.prefix(8).joined(separator: ", "))\(layers.count > 8 ? ", … (eqbench inspect lists them all)" : "")")
+        }
     }
 
     /// The node that produces a value, or nil for the graph input.
@@ -65,6 +86,11 @@ public struct QuantPlan: Sendable {
         if !unfolded.isEmpty {
             lines.append("batch norms that cannot fold, run as per-channel affine ops (\(unfolded.count)):")
             lines += unfolded.map { "  \($0.name)" }
+        }
+        let kept = graph.nodes.filter { floatLayers.contains($0.name) }.map(\.name)
+        if !kept.isEmpty {
+            lines.append("layers kept in float (\(kept.count), --float-layers):")
+            lines += kept.map { "  \($0)" }
         }
         lines.append("quantized weights (\(weightLayers.count) layers):")
         lines += weightLayers.map { "  \($0)" }

@@ -31,7 +31,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Folder to write the files into (created if missing).")
     var out: String
 
-    @Option(parsing: .unconditional, help: "Worker threads (default: this machine's cores).")
+    @Option(parsing: .unconditional, help: "Worker threads; the default is this machine's core count.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @OptionGroup var input: InputOptions
@@ -39,8 +39,11 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .customLong("weight-codes"), help: "How the QDQ model stores int8 weights: int8 (symmetric, what TensorRT and most NPUs take) or uint8 (the same values shifted by 128; ONNX Runtime then multiplies u8×u8, which on x86 CPUs without VNNI avoids the int16 saturation of its u8×s8 kernel).")
     var weightCodes = "int8"
 
-    @Option(help: "A JSON file of custom pipelines whose names --variant may give.")
+    @Option(help: "A JSON file of custom pipelines whose names --variant may give (and float_layers).")
     var config: String?
+
+    @Option(name: .customLong("float-layers"), help: floatLayersHelp)
+    var floatLayerNames: String?
 
     func validate() throws {
         guard (1...Limits.threads).contains(threads) else {
@@ -54,6 +57,7 @@ struct ExportCommand: ParsableCommand {
         try RunCommand.checkWritableFolder(out)
         do {
             try Catalog.validateVariants([variant], custom: try loadVariants(config))
+            try checkFloatLayers(try floatLayers(floatLayerNames, config: config), models: [URL(fileURLWithPath: model)])
             let precisions = try Catalog.precisions(parseNames(precision ?? ""))
             if let float = precisions.first(where: \.isFloat) {
                 throw ValidationError("--precision \(float.name): the float model is always written; name int8 precisions here")
@@ -70,6 +74,7 @@ struct ExportCommand: ParsableCommand {
                                    output: folder, threads: threads, variants: [variant], precisions: parseNames(precision ?? ""))
         try input.apply(to: &settings)
         settings.customVariants = try loadVariants(config)
+        settings.floatLayers = try floatLayers(floatLayerNames, config: config)
         let bar = ProgressBar.forStandardError()
         let exporter = EvaluationRun(settings: settings, log: { bar?.clear(); Log.line($0) })
         if let bar { exporter.progress = { bar.update($0) } }

@@ -17,10 +17,16 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Also list what this precision quantizes and how (\(Catalog.precisionGrammar)).")
     var precision: String?
 
+    @Option(name: .customLong("float-layers"), help: "With --precision: Conv/Gemm node names the plan keeps in float, as `run --float-layers`.")
+    var floatLayerNames: String?
+
     @Option(help: "Also apply this variant's passes (without data) and print each pass's report and time. Valid: \(Catalog.variants.joined(separator: ", ")).")
     var variant: String?
 
     func validate() throws {
+        if floatLayerNames != nil, precision == nil {
+            throw ValidationError("--float-layers changes the quantization plan; give --precision too")
+        }
         if let variant {
             do { _ = try Variant.resolve(variant) } catch let error as PassError {
                 throw ValidationError("--variant: \(error.message)")
@@ -41,7 +47,9 @@ struct InspectCommand: ParsableCommand {
             print("\n" + (try PipelineSummary.render(graph, variant: try Variant.resolve(variant))))
         }
         if let precision {
-            print("\n" + QuantPlan(graph: graph, precision: try Precision.parse(precision)).describe())
+            let kept = floatLayerNames.map(parseNames) ?? []
+            try QuantPlan.checkFloatLayers(kept, in: graph, source: model)
+            print("\n" + QuantPlan(graph: graph, precision: try Precision.parse(precision), floatLayers: Set(kept)).describe())
         }
     }
 }

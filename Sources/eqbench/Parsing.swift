@@ -1,5 +1,8 @@
 import ArgumentParser
+import EqGraph
+import EqONNX
 import EqPasses
+import EqQuant
 import EqRuntime
 import Foundation
 
@@ -10,6 +13,36 @@ func loadVariants(_ config: String?) throws -> [Variant] {
         throw ValidationError("--config: \(error.message)")
     }
 }
+
+/// The layers kept in float: `--float-layers` and the `--config` file's `float_layers`, each once.
+func floatLayers(_ flag: String?, config: String?) throws -> [String] {
+    var names = flag.map(parseNames) ?? []
+    if let config {
+        do {
+            names += try VariantConfig.loadFile(URL(fileURLWithPath: config)).floatLayers
+        } catch let error as PassError {
+            throw ValidationError("--config: \(error.message)")
+        }
+    }
+    var seen = Set<String>()
+    return names.filter { seen.insert($0).inserted }
+}
+
+/// Checks float layer names against each model before any work: every name
+/// must be a Conv/Gemm node of every model. A model that does not load is
+/// left to the run, which reports it as error rows.
+func checkFloatLayers(_ names: [String], models: [URL]) throws {
+    guard !names.isEmpty else { return }
+    for model in models {
+        guard let graph = try? ONNXImporter.load(contentsOf: model) else { continue }
+        do { try QuantPlan.checkFloatLayers(names, in: graph, source: model.path) } catch let error as QuantError {
+            throw ValidationError("--float-layers: \(error.message)")
+        }
+    }
+}
+
+/// `--float-layers`'s help, shared by the commands that quantize.
+let floatLayersHelp: ArgumentHelp = "Comma-separated Conv/Gemm node names (as `eqbench inspect` lists them) that every int8 precision keeps in float: float weights, no activation quantized for their sake (ONNX Runtime's nodes_to_exclude)."
 
 /// `--engine` as an `Engine`, with an error that lists the valid names.
 func parseEngine(_ text: String) throws -> Engine {

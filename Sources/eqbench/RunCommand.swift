@@ -27,7 +27,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Output folder for the report. Default: reports/<timestamp>.")
     var out: String?
 
-    @Option(parsing: .unconditional, help: "Worker threads (default: this machine's cores).")
+    @Option(parsing: .unconditional, help: "Worker threads; the default is this machine's core count.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(parsing: .unconditional, help: "Images per executor batch.")
@@ -53,6 +53,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "A JSON file of custom pipelines ({\"variants\": [{\"name\": ..., \"passes\": [...]}]}); their names join --variants.")
     var config: String?
 
+    @Option(name: .customLong("max-drop"), parsing: .unconditional, help: "Points of top-1 below fp32 a recommended variant may lose (also on its worst --calib-resamples subset); the verdict says when none keeps within it.")
+    var maxDrop = Recommendation.defaultMaxDrop
+
+    @Option(name: .customLong("float-layers"), help: floatLayersHelp)
+    var floatLayerNames: String?
+
+    @Option(help: "Sweep this variant's layers at each int8 precision on the --analysis-images: each layer quantized alone, and each kept in float while the rest is quantized; ranked by top-1 and logits SQNR into sensitivity.csv and the report.")
+    var sensitivity: String?
+
     @Option(help: "Comma-separated precisions: \(Catalog.precisionGrammar).")
     var precisions = Catalog.defaultPrecisions.joined(separator: ",")
 
@@ -77,6 +86,9 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--search must be a number of seconds above 0 and at most \(Int(Limits.searchSeconds)) (a day), got \(search)")
         }
         guard analysisImages >= 0 else { throw ValidationError("--analysis-images must be 0 (all) or more, got \(analysisImages)") }
+        guard maxDrop.isFinite, maxDrop >= 0, maxDrop <= 100 else {
+            throw ValidationError("--max-drop must be points of top-1 from 0 to 100, got \(maxDrop)")
+        }
         guard calibResamples >= 1 else { throw ValidationError("--calib-resamples must be at least 1, got \(calibResamples)") }
         if let out { try Self.checkWritableFolder(out) }
         if let exportRecommended {
@@ -94,6 +106,15 @@ struct RunCommand: ParsableCommand {
         }
         do {
             try Catalog.validateVariants(try variantNames(), custom: try loadVariants(config))
+            let kept = try floatLayers(floatLayerNames, config: config)
+            let urls = models.isEmpty ? ((try? ModelSource.discover(in: URL(fileURLWithPath: "Datasets/models"))) ?? []) : models.map { URL(fileURLWithPath: $0) }
+            try checkFloatLayers(kept, models: urls)
+            if let sensitivity, !(try variantNames()).contains(sensitivity) {
+                throw ValidationError("--sensitivity \(sensitivity): not one of this run's variants (\(try variantNames().joined(separator: ", ")))")
+            }
+            if sensitivity != nil, try Catalog.precisions(parseNames(precisions)).allSatisfy(\.isFloat) {
+                throw ValidationError("--sensitivity needs an int8 precision in --precisions")
+            }
             _ = try Catalog.precisions(parseNames(precisions))
         } catch let error as HarnessError {
             throw ValidationError(error.message)
@@ -144,16 +165,22 @@ struct RunCommand: ParsableCommand {
                                    variants: try variantNames(), precisions: parseNames(precisions))
         try input.apply(to: &settings)
         settings.customVariants = try loadVariants(config)
+        settings.floatLayers = try floatLayers(floatLayerNames, config: config)
+        settings.maxDrop = maxDrop
+        settings.sensitivityVariant = sensitivity
         settings.shard = try parsedShard()
         settings.calibResamples = calibResamples
         settings.analysisLimit = analysisImages == 0 ? nil : analysisImages
         settings.searchBudget = search
         settings.engine = try parseEngine(engine)
+        let bar = ProgressBar.forStandardError()
         // Ctrl-C: finish the evaluation in progress, write what is done, exit 130.
+        // The message goes on a line of its own, not over the bar (the terminal echoes ^C there).
         let cancellation = CancellationFlag()
         signal(SIGINT, SIG_IGN)
         let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         interrupt.setEventHandler {
+            bar?.clear()
             if cancellation.isCancelled {
                 // summary.json is written last, so a folder cut short here reads as unfinished.
                 Log.line("interrupted again: stopping now, without a report")
@@ -163,7 +190,6 @@ struct RunCommand: ParsableCommand {
             cancellation.cancel()
         }
         interrupt.resume()
-        let bar = ProgressBar.forStandardError()
         let evaluation = EvaluationRun(settings: settings, cancellation: cancellation, log: { bar?.clear(); Log.line($0) })
         if let bar { evaluation.progress = { bar.update($0) } }
         let report = try evaluation.execute()
@@ -171,7 +197,7 @@ struct RunCommand: ParsableCommand {
         interrupt.cancel()
         if let folder = report.folder { print(folder.summaryText) }
         for warning in report.warnings { Log.line("warning: " + warning) }
-        print("\nwrote \(output.path)/report.html, accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv, recommendations.csv, search.csv, summary.json")
+        print("\nwrote \(output.path)/report.html, accuracy.csv, layers.csv, passes.csv, coverage.csv, throughput.csv, recommendations.csv, search.csv, sensitivity.csv, summary.json")
         if report.interrupted {
             Log.line("run interrupted: \(report.accuracy.count) rows written")
             throw ExitCode(130)

@@ -7,8 +7,10 @@ final class CSVTableTests: XCTestCase {
         var table = CSVTable(columns: ["a", "b"])
         table.append(["plain", "has, comma"])
         table.append(["has \"quotes\"", "line\nbreak"])
-        XCTAssertEqual(table.text, "a,b\r\nplain,\"has, comma\"\r\n\"has \"\"quotes\"\"\",\"line\nbreak\"\r\n")
+        XCTAssertEqual(table.text, "a,b\nplain,\"has, comma\"\n\"has \"\"quotes\"\"\",\"line\nbreak\"\n")
         XCTAssertEqual(try CSVTable.parse(table.text), table)
+        // Tables written with CRLF line ends (eqbench before 0.4) read the same.
+        XCTAssertEqual(try CSVTable.parse("a,b\r\nplain,\"has, comma\"\r\n\"has \"\"quotes\"\"\",\"line\nbreak\"\r\n"), table)
     }
 
     /// A model named `=1+2.onnx` must not put a formula in a spreadsheet;
@@ -16,7 +18,7 @@ final class CSVTableTests: XCTestCase {
     func testFormulaLikeTextIsWrittenAsTextAndReadsBack() throws {
         let fields = ["=1+2", "+cmd", "-x", "@SUM(A1)", "'quoted", "-0.50", "-inf", "1e-3", "plain"]
         let table = CSVTable(columns: fields.indices.map { "c\($0)" }, rows: [fields])
-        let line = table.text.split(separator: "\r\n")[1]
+        let line = table.text.split(separator: "\n")[1]
         XCTAssertEqual(line, "'=1+2,'+cmd,'-x,'@SUM(A1),''quoted,-0.50,-inf,1e-3,plain")
         XCTAssertEqual(try CSVTable.parse(table.text), table)
     }
@@ -46,7 +48,7 @@ final class CSVTableTests: XCTestCase {
         let url = folder.appendingPathComponent("t.csv")
         try CSVTable(columns: ["x"], rows: [["1"]]).write(to: url)
         try CSVTable(columns: ["x"], rows: [["2"]]).write(to: url)
-        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), "x\r\n2\r\n")
+        XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), "x\n2\n")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["t.csv"])
     }
 
@@ -56,15 +58,19 @@ final class CSVTableTests: XCTestCase {
             "model", "variant", "passes", "precision", "weights", "activations", "calib_images", "eval_images",
             "top1", "top1_ci_low", "top1_ci_high", "top5", "top1_delta_vs_float", "top1_delta_vs_baseline_int8",
             "logits_sqnr_db", "float_max_abs_diff", "status", "message",
-            "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max", "correct_images"])
+            "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max", "correct_images",
+            "float_change_of_logit_range", "inference_nodes_added"])
         XCTAssertEqual(Recommendation.columns, ["model", "precision", "variant", "passes", "top1", "top1_ci_low", "top1_ci_high",
                                                 "margin_vs_baseline", "best_variant", "best_top1", "reason",
-                                                "paired_diff_vs_best", "paired_diff_ci_low", "paired_diff_ci_high", "p_value"])
+                                                "paired_diff_vs_best", "paired_diff_ci_low", "paired_diff_ci_high", "p_value",
+                                                "float_top1", "max_drop", "within_max_drop", "inference_nodes_added",
+                                                "top1_calib_min", "top1_calib_max"])
         XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s", "engine"])
         XCTAssertEqual(LayerRecord.columns, ["model", "variant", "precision", "node", "op", "out_channels", "sqnr_cumulative_db",
                                              "sqnr_local_db", "weight_range_ratio", "act_min", "act_max"])
         XCTAssertEqual(PassRecord.columns, ["model", "variant", "pass", "sets_found", "sets_scaled", "scale_min", "scale_max",
-                                            "seconds", "float_max_abs_diff", "precision", "details", "peak_rss_mb"])
+                                            "seconds", "float_max_abs_diff", "precision", "details", "peak_rss_mb",
+                                            "float_change_of_logit_range"])
         XCTAssertEqual(CoverageRecord.columns, ["model", "variant", "node", "op", "set", "status", "reason", "pass", "float_change"])
     }
 

@@ -3,7 +3,8 @@ import XCTest
 
 /// The recommendation rule on doctored accuracy rows.
 final class RecommendationTests: XCTestCase {
-    func table(_ rows: [(variant: String, passes: String, precision: String, top1: Double, low: Double, high: Double, sqnr: Double)]) -> CSVTable {
+    func table(_ rows: [(variant: String, passes: String, precision: String, top1: Double, low: Double, high: Double, sqnr: Double)],
+               addedNodes: [String: Int] = [:], calibSpread: [String: [Double]] = [:]) -> CSVTable {
         var table = CSVTable(columns: AccuracyRecord.columns)
         for r in rows {
             var record = AccuracyRecord(model: "m", variant: r.variant, precision: r.precision, weights: "", activations: "")
@@ -11,6 +12,8 @@ final class RecommendationTests: XCTestCase {
             record.top1 = r.top1
             record.top1CI = (r.low, r.high)
             record.logitsSQNR = r.sqnr
+            record.inferenceNodesAdded = addedNodes[r.variant] ?? 0
+            record.calibResampledTop1 = calibSpread[r.variant] ?? []
             table.append(record.fields)
         }
         return table
@@ -26,18 +29,63 @@ final class RecommendationTests: XCTestCase {
             ("dfq", "relu6relu+bnfold+cls+hbf", "w4a8-pc", 93, 91.5, 94.5, 17),
             ("cls", "bnfold+cls", "w4a8-pc", 93, 91.5, 94.5, 18),
         ])
-        let recommendations = Recommendation.all(in: rows)
+        let recommendations = Recommendation.all(in: rows, maxDrop: 2)
         XCTAssertEqual(recommendations.map(\.precision), ["w8a8-pt", "w4a8-pc"], "fp32 gets none")
         // w8a8-pt: neither baseline's (≤ 91.8) nor cls's (≤ 92.6) interval reaches dfq's 93.
         XCTAssertEqual(recommendations[0].variant, "dfq")
         XCTAssertEqual(recommendations[0].marginVsBaseline, 3)
-        XCTAssertEqual(recommendations[0].reason, "best top-1; no cheaper variant's interval reaches it")
+        XCTAssertEqual(recommendations[0].reason, "best top-1; no cheaper variant's interval reaches it; no nodes added at inference, 4 passes; 1.00 points below float (94.00), within --max-drop 2")
         // w4a8-pc: cls and dfq tie at 93, cls has the higher SQNR and is best;
         // baseline's interval reaches 93, so the cheaper baseline is recommended.
         XCTAssertEqual(recommendations[1].best, "cls")
         XCTAssertEqual(recommendations[1].variant, "baseline")
         XCTAssertEqual(recommendations[1].marginVsBaseline, 0)
         XCTAssertTrue(recommendations[1].reason.hasPrefix("cls is best (93.00) but within baseline's 95% interval"), recommendations[1].reason)
+        XCTAssertTrue(recommendations[1].withinMaxDrop)
+
+        // With the default --max-drop of 1 point, baseline's 92.5 is 1.5 below float: cls, the cheapest within it.
+        let strict = Recommendation.all(in: rows)[1]
+        XCTAssertEqual(strict.variant, "cls")
+        XCTAssertEqual(strict.reason, "best top-1 within --max-drop 1; the cheaper baseline cannot be told from it but loses more than that against float; no nodes added at inference, 2 passes; 1.00 points below float (94.00), within --max-drop 1")
+    }
+
+    /// Cost is what inference pays: a pipeline that inserts Mul nodes loses to
+    /// a free one the images cannot tell apart, although it has fewer passes.
+    func testInferenceCostComesBeforePassCount() {
+        let rows = table([
+            ("baseline", "", "fp32", 94, 92.5, 95.4, 0),
+            ("baseline", "", "w8a8-pc", 85, 83, 87, 15),
+            ("smoothquant", "smoothquant", "w8a8-pc", 93.4, 91.9, 94.9, 22),
+            ("cls", "bnfold+relu6relu+cls", "w8a8-pc", 93.2, 91.7, 94.7, 21),
+        ], addedNodes: ["smoothquant": 8])
+        let r = Recommendation.all(in: rows)[0]
+        XCTAssertEqual(r.best, "smoothquant")
+        XCTAssertEqual(r.variant, "cls")
+        XCTAssertEqual(r.addedNodes, 0)
+        XCTAssertTrue(r.reason.hasPrefix("smoothquant is best (93.40) but within cls's 95% interval (91.70–94.70), which costs less; no nodes added at inference, 3 passes"), r.reason)
+        XCTAssertEqual(r.fields[r.fields.count - 3], "0")
+    }
+
+    /// Far from float, the verdict says so; a lucky calibration does not count as within the budget.
+    func testMaxDropVerdictAndCalibrationSpread() {
+        let far = Recommendation.all(in: table([
+            ("baseline", "", "fp32", 94, 92.5, 95.4, 0),
+            ("baseline", "", "w4a8-pt", 60, 57, 63, 5),
+            ("cls", "bnfold+cls", "w4a8-pt", 80, 77.5, 82.5, 9),
+        ]))[0]
+        XCTAssertEqual(far.variant, "cls")
+        XCTAssertFalse(far.withinMaxDrop)
+        XCTAssertTrue(far.reason.contains("no variant is within 1 points of float (94.00); the closest, cls, is 14.00 below"), far.reason)
+        XCTAssertEqual(far.fields[Recommendation.columns.firstIndex(of: "within_max_drop")!], "no")
+
+        // cls ties dfq on the same images, but one calibration subset of cls lost 3 points.
+        let spread = Recommendation.all(in: table([
+            ("baseline", "", "fp32", 94, 92.5, 95.4, 0),
+            ("cls", "bnfold+cls", "w8a8-pt", 93.5, 92, 95, 20),
+            ("dfq", "relu6relu+bnfold+cls+hbf", "w8a8-pt", 93.6, 92.1, 95.1, 21),
+        ], calibSpread: ["cls": [90.9, 93.5], "dfq": [93.2, 93.8]]))[0]
+        XCTAssertEqual(spread.variant, "dfq")
+        XCTAssertTrue(spread.reason.contains("top-1 93.20–93.80 over the calibration subsets"), spread.reason)
     }
 
     /// Rows with per-image outcomes: `wrongCheap` images only the best gets
@@ -77,7 +125,7 @@ final class RecommendationTests: XCTestCase {
         XCTAssertEqual(paired.pValue, 0.0625, accuracy: 1e-12)
         XCTAssertLessThanOrEqual(paired.interval.low, -0.5)
         XCTAssertGreaterThanOrEqual(paired.interval.high, -0.5)
-        XCTAssertEqual(five.fields.last, "0.0625")
+        XCTAssertEqual(five.fields[Recommendation.columns.firstIndex(of: "p_value")!], "0.0625")
         // 2 points apart but 100 images disagree both ways (40 vs 60): p = 0.057.
         let noisy = Recommendation.all(in: pairedTable(wrongCheap: 60, wrongBest: 40))[0]
         XCTAssertEqual(noisy.variant, "baseline")

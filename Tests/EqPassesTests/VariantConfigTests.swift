@@ -71,7 +71,7 @@ final class VariantConfigTests: XCTestCase {
             (#"{"variants": [{"name": "a", "passes": [{"pass": "cls", "relu6": "clip"}]}]}"#, "valid: skip, perChannel"),
             (#"{"variants": [{"name": "dfq", "passes": []}]}"#, "'dfq' is already taken"),
             (#"{"variants": [{"name": "a", "pases": []}]}"#, "unknown key 'pases'"),
-            (#"{"pipelines": []}"#, "expected an object"),
+            (#"{"pipelines": []}"#, "unknown key 'pipelines'; valid: variants, float_layers"),
             ("{not json", "not valid JSON"),
         ]
         for (text, expected) in cases {

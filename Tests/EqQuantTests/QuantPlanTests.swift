@@ -48,6 +48,47 @@ final class QuantPlanTests: XCTestCase {
         XCTAssertTrue(plan.describe().contains("cannot fold"))
     }
 
+    /// `floatLayers` keeps a layer's weights float and quantizes no value for
+    /// its sake alone; an empty set is the full plan.
+    func testFloatLayersKeepWeightsAndTheirOwnInputsFloat() throws {
+        let graph = try ONNXImporter.load(contentsOf: Self.models.appendingPathComponent("mlp.onnx"))
+        let precision = try Precision.parse("w8a8-pt")
+        let full = QuantPlan(graph: graph, precision: precision)
+        XCTAssertEqual(QuantPlan(graph: graph, precision: precision, floatLayers: []).quantizedValues, full.quantizedValues)
+        let layers = full.weightLayers
+        XCTAssertGreaterThanOrEqual(layers.count, 2)
+        let first = try XCTUnwrap(full.graph.nodes.first { $0.name == layers[0] })
+
+        let keepFirst = QuantPlan(graph: graph, precision: precision, floatLayers: [first.name])
+        XCTAssertEqual(keepFirst.weightLayers, Array(layers.dropFirst()))
+        // The first layer reads the (flattened) graph input, which nothing else reads: not quantized.
+        XCTAssertFalse(keepFirst.quantizedValues.contains(graph.input.name))
+        XCTAssertFalse(keepFirst.quantizedValues.contains(first.inputs[0]))
+        XCTAssertTrue(keepFirst.describe().contains("layers kept in float (1, --float-layers):\n  \(first.name)"))
+        let calibration = Calibration(ranges: [:], quantizers: Dictionary(uniqueKeysWithValues: keepFirst.quantizedValues.map {
+            ($0, FakeQuantizer(scale: 0.1, zeroPoint: 0, qmin: 0, qmax: 255))
+        }), images: 1)
+        let quantized = try keepFirst.quantizedGraph(calibration)
+        for (a, b) in zip(keepFirst.graph.nodes, quantized.nodes) {
+            guard case let .linear(before) = a.op, case let .linear(after) = b.op else { continue }
+            if a.name == first.name { XCTAssertEqual(before.weight, after.weight, "kept in float") } else { XCTAssertNotEqual(before.weight, after.weight) }
+        }
+
+        // Only the last layer quantized: its input and its output (the logits) are the only quantized values.
+        let last = try XCTUnwrap(full.graph.nodes.last { $0.op.isWeightedLayer })
+        let alone = QuantPlan(graph: graph, precision: precision, floatLayers: Set(graph.nodes.map(\.name)).subtracting([last.name]))
+        XCTAssertEqual(alone.weightLayers, [last.name])
+        XCTAssertEqual(Set(alone.quantizedValues), [last.inputs[0], last.output])
+
+        XCTAssertThrowsError(try QuantPlan.checkFloatLayers(["nope"], in: graph, source: "mlp.onnx")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("mlp.onnx: float layer 'nope' is not a node of the model; its layers are "), "\(error)")
+        }
+        let relu = try XCTUnwrap(graph.nodes.first { if case .activation = $0.op { return true } else { return false } })
+        XCTAssertThrowsError(try QuantPlan.checkFloatLayers([relu.name], in: graph, source: "mlp.onnx")) { error in
+            XCTAssertTrue("\(error)".contains("is a \(relu.op.typeName), not a Conv or linear layer"), "\(error)")
+        }
+    }
+
     /// Calibration, weight quantization and int32 biases on a one-layer model, by hand.
     func testCalibratedLinearLayerByHand() throws {
         let fc = LinearLayer(weight: Tensor(shape: [1, 2], data: [0.5, -0.25]), bias: Tensor(shape: [1], data: [0.1]))

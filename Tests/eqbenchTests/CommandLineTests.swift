@@ -1,4 +1,5 @@
 import Foundation
+@testable import EqHarness
 import XCTest
 
 /// The `eqbench` executable as a user runs it: bad inputs give one clear error
@@ -169,19 +170,67 @@ final class CommandLineTests: CLITestCase {
                                  "--variants", "baseline", "--threads", "2", "--out", out.path)
         XCTAssertEqual(result.status, 0, result.err)
         let table = try String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8)
-        let lines = table.split(separator: "\r\n")
+        let lines = table.split(separator: "\n")
         XCTAssertEqual(lines.count, 4)
         XCTAssertTrue(lines[0].hasPrefix("model,variant,passes,precision"))
         XCTAssertTrue(lines[1].hasPrefix("mlp,baseline,,fp32,fp32,fp32,0,50,"), String(lines[1]))
         XCTAssertTrue(lines[2].hasPrefix("mlp,baseline,,w8a8-pt,int8 sym per-tensor minmax,uint8 asym per-tensor minmax,40,50,"), String(lines[2]))
         XCTAssertTrue(lines[3].hasPrefix("mlp,baseline,,w8a8-pc,int8 sym per-channel minmax,"), String(lines[3]))
-        let layers = try String(contentsOf: out.appendingPathComponent("layers.csv"), encoding: .utf8).split(separator: "\r\n")
+        let layers = try String(contentsOf: out.appendingPathComponent("layers.csv"), encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(layers.count, 1 + 2 * 6)   // per precision: input, 3 Gemm, 2 Relu
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as? [String: Any]
         XCTAssertEqual((summary?["accuracy"] as? [[String: Any]])?.count, 3)
         XCTAssertEqual((summary?["accuracy"] as? [[String: Any]])?.first?["top1"] as? Double, Double(lines[1].split(separator: ",", omittingEmptySubsequences: false)[8]))
         XCTAssertNotNil(summary?["machine"])
         XCTAssertTrue(result.out.contains("w8a8-pc"), result.out)
+    }
+
+    /// `--sensitivity` sweeps every layer both ways and ranks them;
+    /// `--float-layers` keeps a layer in float (and is checked before any
+    /// work); `--max-drop` reaches the recommendation and summary.json.
+    func testSensitivitySweepFloatLayersAndMaxDrop() throws {
+        let out = scratch.appendingPathComponent("sensitivity")
+        let result = try eqbench("run", "--model", "Datasets/models/mlp_hard.onnx", "--eval", "200", "--calib", "100",
+                                 "--variants", "baseline,cls", "--precisions", "w8a8-pt", "--sensitivity", "baseline",
+                                 "--analysis-images", "100", "--max-drop", "0.5", "--out", out.path)
+        XCTAssertEqual(result.status, 0, result.err)
+        let rows = try CSVTable.parse(String(contentsOf: out.appendingPathComponent("sensitivity.csv"), encoding: .utf8)).records
+        // float and all_quantized, then 3 Gemm layers × 2 modes, baseline only.
+        XCTAssertEqual(rows.count, 2 + 3 * 2)
+        XCTAssertEqual(Set(rows.map { $0["variant"]! }), ["baseline"])
+        XCTAssertEqual(rows.filter { $0["mode"] == "only_this_quantized" }.compactMap { Int($0["rank"]!) }.sorted(), [1, 2, 3])
+        XCTAssertTrue(rows.allSatisfy { $0["eval_images"] == "100" })
+        let all = try XCTUnwrap(rows.first { $0["mode"] == "all_quantized" })
+        let worst = try XCTUnwrap(rows.first { $0["mode"] == "only_this_quantized" && $0["rank"] == "1" })
+        let best = rows.filter { $0["mode"] == "only_this_quantized" }.map { Double($0["top1"]!)! }.max()!
+        XCTAssertLessThanOrEqual(Double(worst["top1"]!)!, best)
+        // Keeping a layer in float is measured against the fully quantized model.
+        for row in rows where row["mode"] == "only_this_float" {
+            XCTAssertEqual(Double(row["top1_delta"]!)!, Double(row["top1"]!)! - Double(all["top1"]!)!, accuracy: 0.011)
+        }
+        let page = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(page.contains("Layer sensitivity of baseline at w8a8-pt"), "report section")
+        XCTAssertTrue(page.contains("eqbench export ") && page.contains("mlp_hard.onnx --variant"), "what next")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as? [String: Any]
+        XCTAssertEqual((summary?["settings"] as? [String: Any])?["max_drop"] as? Double, 0.5)
+        XCTAssertEqual((summary?["recommendations"] as? [[String: Any]])?.first?["max_drop"] as? Double, 0.5)
+
+        // The layer the sweep ranks first, kept in float, gives what the sweep measured for it.
+        let kept = scratch.appendingPathComponent("kept")
+        let keepRun = try eqbench("run", "--model", "Datasets/models/mlp_hard.onnx", "--eval", "100", "--calib", "100",
+                                  "--variants", "baseline", "--precisions", "w8a8-pt", "--float-layers", worst["node"]!, "--out", kept.path)
+        XCTAssertEqual(keepRun.status, 0, keepRun.err)
+        let keptRow = try XCTUnwrap(CSVTable.parse(String(contentsOf: kept.appendingPathComponent("accuracy.csv"), encoding: .utf8)).records.last)
+        let sweptRow = try XCTUnwrap(rows.first { $0["mode"] == "only_this_float" && $0["node"] == worst["node"] })
+        XCTAssertEqual(keptRow["top1"], sweptRow["top1"], "same images (the first 100), same encodings")
+
+        for (arguments, message) in [(["--float-layers", "nope"], "--float-layers: "), (["--max-drop", "-1"], "--max-drop must be"),
+                                     (["--sensitivity", "dfq", "--variants", "baseline"], "--sensitivity dfq: not one of this run's variants")] {
+            let bad = try eqbench(arguments: ["run", "--model", "Datasets/models/mlp_hard.onnx", "--out", scratch.appendingPathComponent("bad").path] + arguments)
+            XCTAssertEqual(bad.status, 64, "\(arguments)")
+            XCTAssertTrue(bad.err.contains(message), "\(arguments): \(bad.err)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("bad").path))
+        }
     }
 
     /// `export` on the bundled MLP with int32 biases (whose first layer reads a
@@ -273,7 +322,7 @@ final class CommandLineTests: CLITestCase {
         process.waitUntilExit()
         err.fileHandleForReading.readabilityHandler = nil
         XCTAssertEqual(process.terminationStatus, 130)
-        let rows = try String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8).split(separator: "\r\n").count - 1
+        let rows = try String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8).split(separator: "\n").count - 1
         XCTAssertGreaterThanOrEqual(rows, 1)
         XCTAssertLessThan(rows, 12, "the whole matrix is 2 models × 2 variants × 3 precisions")
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as? [String: Any]

@@ -1,4 +1,5 @@
 import Foundation
+@testable import EqHarness
 import XCTest
 
 /// Running at scale: shards of the model × variant matrix merge into exactly
@@ -8,7 +9,7 @@ final class ShardMergeTests: CLITestCase {
     /// The CSV with the columns that hold timings or memory blanked.
     func stable(_ folder: URL, _ name: String) throws -> String {
         let text = try String(contentsOf: folder.appendingPathComponent("\(name).csv"), encoding: .utf8)
-        let lines = text.split(separator: "\r\n").map(Self.fields)
+        let lines = text.split(separator: "\n").map(Self.fields)
         let drop = Set(lines[0].enumerated().filter { ["seconds", "images_per_s", "calib_seconds", "peak_rss_mb"].contains($0.element) }.map(\.offset))
         return lines.map { $0.enumerated().map { drop.contains($0.offset) ? "" : $0.element }.joined(separator: ",") }.joined(separator: "\n")
     }
@@ -93,17 +94,24 @@ final class ShardMergeTests: CLITestCase {
                                              "--variants", "baseline", "--precisions", "w8a8-pt", "--search", "60", "--out", out.path])
         XCTAssertEqual(result.status, 0, result.err)
         let rows = try String(contentsOf: out.appendingPathComponent("search.csv"), encoding: .utf8)
-            .split(separator: "\r\n").dropFirst().map(Self.fields)
+            .split(separator: "\n").dropFirst().map(Self.fields)
         XCTAssertEqual(rows.first?[3], "(none)")
         XCTAssertEqual(rows.first?[7], "yes")
         // Round 1 tries every first pass; the kept ones form a chain of growing pipelines with rising top-1.
         XCTAssertEqual(rows.filter { $0[2] == "1" }.count, 8, "every candidate but hbf, which needs bnfold first")
         // Trials are scored on the held-out half of calib/, never on test/; the
-        // last row is the winner evaluated on test/.
+        // last row is the winner graded on test/ as the variant `search`, which
+        // accuracy.csv holds and the recommendation weighs.
         let trials = rows.dropLast()
         XCTAssertTrue(trials.allSatisfy { $0[10].hasPrefix("calib held-out half") }, "\(trials.map { $0[10] })")
         let final = try XCTUnwrap(rows.last)
-        XCTAssertEqual(final[10], "test")
+        XCTAssertEqual(final[10], "test (variant search)")
+        let accuracy = try CSVTable.parse(String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8))
+        let graded = try XCTUnwrap(accuracy.records.first { $0["variant"] == "search" })
+        XCTAssertEqual(graded["passes"], final[3])
+        XCTAssertEqual(graded["top1"], final[4])
+        let recommended = try CSVTable.parse(String(contentsOf: out.appendingPathComponent("recommendations.csv"), encoding: .utf8))
+        XCTAssertEqual(recommended.records.first?["best_variant"], "search", "the winner beats baseline, the only named variant")
         let kept = trials.filter { $0[7] == "yes" }
         XCTAssertEqual(final[3], kept.last![3], "the winner is what the search kept last")
         XCTAssertGreaterThan(kept.count, 1, "cls rescues mlp_hard at w8a8-pt")
