@@ -57,7 +57,7 @@ struct ExportCommand: ParsableCommand {
         try RunCommand.checkWritableFolder(out)
         do {
             try Catalog.validateVariants([variant], custom: try loadVariants(config))
-            try checkFloatLayers(try floatLayers(floatLayerNames, config: config), models: [URL(fileURLWithPath: model)])
+            try checkModelFlags(input, floatLayers: try floatLayers(floatLayerNames, config: config), models: [URL(fileURLWithPath: model)])
             let precisions = try Catalog.precisions(parseNames(precision ?? ""))
             if let float = precisions.first(where: \.isFloat) {
                 throw ValidationError("--precision \(float.name): the float model is always written; name int8 precisions here")

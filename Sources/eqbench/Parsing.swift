@@ -1,5 +1,6 @@
 import ArgumentParser
 import EqGraph
+import EqHarness
 import EqONNX
 import EqPasses
 import EqQuant
@@ -28,14 +29,26 @@ func floatLayers(_ flag: String?, config: String?) throws -> [String] {
     return names.filter { seen.insert($0).inserted }
 }
 
-/// Checks float layer names against each model before any work: every name
-/// must be a Conv/Gemm node of every model. A model that does not load is
-/// left to the run, which reports it as error rows.
-func checkFloatLayers(_ names: [String], models: [URL]) throws {
-    guard !names.isEmpty else { return }
+/// Checks the flags that depend on a model against each model before any
+/// work: `--mean`/`--std` lengths and `--resize`/`--crop` against its input
+/// (and its sidecar), `--float-layers` against its Conv/Gemm nodes. Only when
+/// such a flag is given; a model that does not load at all is left to the
+/// run, which reports it as error rows.
+func checkModelFlags(_ input: InputOptions, floatLayers names: [String], models: [URL]) throws {
+    guard !names.isEmpty || input.mean != nil || input.std != nil || input.resize != nil || input.crop != nil else { return }
+    var settings = RunSettings(models: models, dataset: URL(fileURLWithPath: "."), output: URL(fileURLWithPath: "."))
+    try input.apply(to: &settings)
     for model in models {
-        guard let graph = try? ONNXImporter.load(contentsOf: model) else { continue }
-        do { try QuantPlan.checkFloatLayers(names, in: graph, source: model.path) } catch let error as QuantError {
+        guard (try? ONNXImporter.load(contentsOf: model)) != nil else { continue }
+        let source: ModelSource
+        do {
+            source = try ModelSource.load(model, mean: settings.mean, std: settings.std, resize: settings.resize, crop: settings.crop)
+        } catch let error as HarnessError {
+            throw ValidationError(error.message)
+        } catch {
+            throw ValidationError("\(model.path): \(error)")
+        }
+        do { try QuantPlan.checkFloatLayers(names, in: source.graph, source: model.path) } catch let error as QuantError {
             throw ValidationError("--float-layers: \(error.message)")
         }
     }

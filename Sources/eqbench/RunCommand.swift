@@ -108,7 +108,7 @@ struct RunCommand: ParsableCommand {
             try Catalog.validateVariants(try variantNames(), custom: try loadVariants(config))
             let kept = try floatLayers(floatLayerNames, config: config)
             let urls = models.isEmpty ? ((try? ModelSource.discover(in: URL(fileURLWithPath: "Datasets/models"))) ?? []) : models.map { URL(fileURLWithPath: $0) }
-            try checkFloatLayers(kept, models: urls)
+            try checkModelFlags(input, floatLayers: kept, models: urls)
             if let sensitivity, !(try variantNames()).contains(sensitivity) {
                 throw ValidationError("--sensitivity \(sensitivity): not one of this run's variants (\(try variantNames().joined(separator: ", ")))")
             }

@@ -78,7 +78,9 @@ final class CommandLineTests: CLITestCase {
         for (arguments, message) in [(["run", "--search", "inf"], "--search must be a number of seconds above 0"),
                                      (["run", "--threads", "100000"], "--threads must be from 1 to"),
                                      (["bench", "--images", "4611686018427387904"], "--images must be from 1 to 1000000"),
-                                     (["bench", "--threads", "1,100000"], "--threads must be at most")] {
+                                     (["bench", "--threads", "1,100000"], "--threads must be at most"),
+                                     (["run", "--model", "Datasets/models/mlp.onnx", "--mean", "0.1,0.2"], "mlp.onnx: --mean: give one value or 1 (one per channel), not 2"),
+                                     (["export", "Datasets/models/mlp.onnx", "--variant", "cls", "--out", scratch.path, "--std", "1,1,1"], "--std: give one value or 1")] {
             let result = try eqbench(arguments: arguments)
             XCTAssertEqual(result.status, 64, "\(arguments)")
             XCTAssertTrue(result.err.contains(message), "\(arguments): \(result.err)")
