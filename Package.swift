@@ -59,7 +59,11 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
 
-        .target(name: "EqTensor", swiftSettings: kernelSettings),
+        // Integer u8 × s8 GEMM (int32 sums) in C: AVX2's byte dot products
+        // (vpmaddubsw) have no Swift spelling; the kernel is chosen by the
+        // running CPU's features, whatever CPU the build targets.
+        .target(name: "CEqInt8", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "EqTensor", dependencies: ["CEqInt8"], swiftSettings: kernelSettings),
         // OpenBLAS's sgemm: the reference engine (`--engine openblas`), the
         // independent GEMM the tests check the runtime's own kernels against,
         // and the floor Benchmarks/ measures them by (docs/ARCHITECTURE.md).
