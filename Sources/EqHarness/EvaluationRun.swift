@@ -41,6 +41,8 @@ public struct RunSettings: Sendable {
     public var searchBudget: Double?
     /// The kernels every executor of the run computes convs and linear layers with.
     public var engine = Engine.native
+    /// How int8 precisions compute their quantized layers (fake quant or integer kernels).
+    public var int8Path = Int8Path.fakequant
     /// The variant whose per-layer sensitivity is swept at each int8 precision (`SensitivityRecord`; nil: none).
     public var sensitivityVariant: String?
     /// Layers (node names) every int8 precision keeps in float (`QuantPlan.floatLayers`).
@@ -336,6 +338,7 @@ public final class EvaluationRun {
                         record.calibImages = quantized.calibrationImages
                         record.calibSeconds = quantized.calibrationSeconds
                         record.calibResampledTop1 = quantized.resampledTop1
+                        record.int8Path = quantized.path
                         record.logitsSQNR = logitsSQNR(original.logits, result.logits)
                         if settings.sensitivityVariant == name, let frozen = calibrations[precision.activationsDescription] {
                             report.sensitivity += try sensitivity(of: pipeline.graph, variant: name, precision: precision,
@@ -470,6 +473,8 @@ public final class EvaluationRun {
         var calibrationSeconds: Double
         /// Top-1 after calibrating on each resample subset instead.
         var resampledTop1: [Double]
+        /// `fakequant`, or `integer K/N`: K of the N quantized layers ran on integer kernels.
+        var path: String
     }
 
     /// Plans, calibrates and evaluates one int8 precision, adding its per-layer
@@ -491,7 +496,8 @@ public final class EvaluationRun {
         }
         let (calibration, calibrationSeconds) = calibrations[key]!
         let quantizedGraph = try plan.quantizedGraph(calibration)
-        let evaluation = try run(quantizedGraph, quantizers: calibration.quantizers, model: model, data: data)
+        let integer = try integerLayers(plan, calibration)
+        let evaluation = try run(quantizedGraph, quantizers: calibration.quantizers, model: model, data: data, integerLayers: integer)
 
         var analysis = try LayerAnalysis(plan: plan, quantizedGraph: quantizedGraph, calibration: calibration,
                                          threads: settings.threads, engine: settings.engine)
@@ -511,7 +517,8 @@ public final class EvaluationRun {
             resampled.append(try run(plan, ranges, model: model, data: data).top1)
         }
         return QuantizedEvaluation(evaluation: evaluation, calibrationImages: calibration.images,
-                                   calibrationSeconds: calibrationSeconds, resampledTop1: resampled)
+                                   calibrationSeconds: calibrationSeconds, resampledTop1: resampled,
+                                   path: settings.int8Path == .integer ? "integer \(integer.count)/\(plan.weightLayers.count)" : Int8Path.fakequant.rawValue)
     }
 
     /// Observes a plan's activation ranges on `images` (the image set `set`) in fixed-size batches.
@@ -577,16 +584,24 @@ public final class EvaluationRun {
         return service
     }
 
-    /// Evaluates a plan's fake-quantized graph with the calibrated activation quantizers.
+    /// Evaluates a plan's fake-quantized graph with the calibrated activation
+    /// quantizers (its layers on integer kernels with `--int8 integer`).
     func run(_ plan: QuantPlan, _ calibration: Calibration, model: ModelSource, data: EvaluationData) throws -> Evaluation {
-        try run(try plan.quantizedGraph(calibration), quantizers: calibration.quantizers, model: model, data: data)
+        try run(try plan.quantizedGraph(calibration), quantizers: calibration.quantizers, model: model, data: data,
+                integerLayers: try integerLayers(plan, calibration))
+    }
+
+    /// The layers `--int8 integer` runs on integer kernels (none with fake quant).
+    func integerLayers(_ plan: QuantPlan, _ calibration: Calibration) throws -> [NodeID: IntegerEncodings] {
+        settings.int8Path == .integer ? try plan.integerEncodings(calibration) : [:]
     }
 
     /// Runs a graph over the test images (the first `limit`, or all) in
     /// batches; returns the metrics and the seconds spent in the executor.
     func run(_ graph: Graph, quantizers: [String: FakeQuantizer], model: ModelSource, data: EvaluationData,
-             limit: Int? = nil, phase: String = "evaluate") throws -> Evaluation {
-        let executor = try Executor(graph: graph, threads: settings.threads, activationQuantizers: quantizers, engine: settings.engine)
+             limit: Int? = nil, phase: String = "evaluate", integerLayers: [NodeID: IntegerEncodings] = [:]) throws -> Evaluation {
+        let executor = try Executor(graph: graph, threads: settings.threads, activationQuantizers: quantizers, engine: settings.engine,
+                                    integerLayers: integerLayers)
         guard let outputShape = executor.shapes[graph.outputs[0]], outputShape.count == 1 else {
             throw HarnessError("\(model.url.path): the first output is not a [N, classes] tensor of logits")
         }

@@ -29,7 +29,8 @@ public struct AccuracyRecord: ReportRecord, Equatable, Sendable {
          .init("top1_calib_max", number: true) { fixed($0.calibResampledTop1.max(), 2) },
          .init("correct_images") { CorrectnessBits.encode($0.correct) },
          .scientific("float_change_of_logit_range", \.floatMaxAbsDiff),
-         .init("inference_nodes_added", number: true) { $0.status == .ok ? String($0.inferenceNodesAdded) : "" }]
+         .init("inference_nodes_added", number: true) { $0.status == .ok ? String($0.inferenceNodesAdded) : "" },
+         .text("int8_path", \.int8Path)]
     }
 
     public var model: String
@@ -57,6 +58,8 @@ public struct AccuracyRecord: ReportRecord, Equatable, Sendable {
     /// Nodes of the variant's graph that the imported model does not have (by
     /// `NodeID`): what the pipeline adds to every inference, e.g. SmoothQuant's Mul nodes.
     public var inferenceNodesAdded = 0
+    /// How an int8 row's layers ran: `fakequant`, or `integer K/N` (K of the N quantized layers on integer kernels).
+    public var int8Path = ""
 
     public static func == (a: AccuracyRecord, b: AccuracyRecord) -> Bool { a.fields == b.fields }
 }

@@ -98,7 +98,7 @@ extension EvaluationRun {
             }
             let encodings = Calibration(ranges: calibration.ranges, quantizers: quantizers, images: calibration.images)
             return try run(try plan.quantizedGraph(encodings), quantizers: quantizers, model: model, data: data,
-                           limit: count, phase: phase)
+                           limit: count, phase: phase, integerLayers: try integerLayers(plan, encodings))
         }
         let all = try evaluate(keeping: [], phase: "sensitivity")
         var rows = [row(SensitivityRecord.float, nil, nil), row(SensitivityRecord.allQuantized, nil, all)]

@@ -61,6 +61,7 @@ extension RunSettings {
             "search_seconds": searchBudget.map { .number($0) } ?? .null,
             "shard": shard.map { .string("\($0.index)/\($0.count)") } ?? .null,
             "engine": .string(engine.rawValue),
+            "int8": .string(int8Path.rawValue),
             "float_layers": .array(floatLayers.map(JSONValue.string)),
             "max_drop": .number(maxDrop),
             "sensitivity": sensitivityVariant.map(JSONValue.string) ?? .null,

@@ -98,3 +98,27 @@ extension QuantPlan {
         }
     }
 }
+
+extension QuantPlan {
+    /// For `Int8Path.integer`: the input and weight encodings of every
+    /// quantized layer the integer kernels cover (group-1 convs that are not
+    /// depthwise, linear layers; uint8 inputs and symmetric int8 weights),
+    /// by node. The others keep fake quant.
+    public func integerEncodings(_ calibration: Calibration) throws -> [NodeID: IntegerEncodings] {
+        guard let scheme = precision.weights else { return [:] }
+        let planned = Set(weightLayers)
+        var encodings = [NodeID: IntegerEncodings]()
+        for node in graph.nodes where planned.contains(node.name) {
+            let weight: Tensor
+            switch node.op {
+            case let .conv(layer) where layer.group == 1 && !layer.isDepthwise: weight = layer.weight
+            case let .linear(layer): weight = layer.weight
+            default: continue
+            }
+            guard let input = quantizer(reaching: node.inputs[0], calibration) else { continue }
+            let layer = IntegerEncodings(input: input, weights: try scheme.weightQuantizers(weight, tensor: "\(node.name) weight"))
+            if layer.fitsU8S8 { encodings[node.id] = layer }
+        }
+        return encodings
+    }
+}

@@ -105,7 +105,7 @@ struct ExecutionPlan {
     /// which blocks fusing an activation into the step that produces them, as
     /// does a quantizer on that value.
     init(graph original: Graph, shapes: [String: [Int]], keep: [String], quantizers: [String: FakeQuantizer] = [:],
-         engine: Engine = .native) {
+         engine: Engine = .native, integerLayers: [NodeID: IntegerEncodings] = [:]) {
         let kept = Set(original.outputs).union(keep)
         let observable = kept.union(quantizers.keys)
         let graph = Self.formingSiLU(original, observable: observable)
@@ -227,9 +227,11 @@ struct ExecutionPlan {
             let outShape = shapes[output]!
             let inputs = stepInputs(i)
             let inShapes = inputs.map { shapes[$0]! }
-            let kernel = Kernel(node.op, inputs: inShapes, output: shapes[node.output]!, engine: engine)
+            let kernel = Kernel(node.op, inputs: inShapes, output: shapes[node.output]!, engine: engine,
+                                integer: integerLayers[node.id])
             switch kernel {
             case let .conv(conv): workspace = max(workspace, conv.workspaceCount)
+            case let .integerConv(conv): workspace = max(workspace, conv.workspaceCount)
             case let .maxPool(_, _, inH, _, _, outW): workspace = max(workspace, inH * outW)   // row-max scratch
             default: break
             }

@@ -57,6 +57,9 @@ public final class Executor: @unchecked Sendable {
     public let activationQuantizers: [String: FakeQuantizer]
     /// Which kernels run convs and linear layers.
     public let engine: Engine
+    /// Quantized layers run in integers (`Int8Path.integer`), by node: the
+    /// encodings of their inputs and weights. Empty: every layer in float.
+    public let integerLayers: [NodeID: IntegerEncodings]
 
     private let lock = NSLock()
     private var plans = [[String]: ExecutionPlan]()
@@ -64,7 +67,8 @@ public final class Executor: @unchecked Sendable {
 
     /// `tileSize` nil picks `defaultTileSize(shapes:)`.
     public init(graph: Graph, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                tileSize: Int? = nil, activationQuantizers: [String: FakeQuantizer] = [:], engine: Engine = .native) throws {
+                tileSize: Int? = nil, activationQuantizers: [String: FakeQuantizer] = [:], engine: Engine = .native,
+                integerLayers: [NodeID: IntegerEncodings] = [:]) throws {
         let shapes: [String: [Int]]
         do {
             shapes = try graph.inferShapes()
@@ -77,6 +81,7 @@ public final class Executor: @unchecked Sendable {
         self.shapes = shapes
         self.activationQuantizers = activationQuantizers
         self.engine = engine
+        self.integerLayers = integerLayers
         // The executor runs tiles on its own threads; OpenBLAS must not add its own.
         if engine == .openblas { BLAS.setThreads(1) }
         self.graph = graph
@@ -211,7 +216,8 @@ public final class Executor: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let plan = plans[values] { return plan }
-        let plan = ExecutionPlan(graph: graph, shapes: shapes, keep: values, quantizers: activationQuantizers, engine: engine)
+        let plan = ExecutionPlan(graph: graph, shapes: shapes, keep: values, quantizers: activationQuantizers, engine: engine,
+                                 integerLayers: integerLayers)
         plans[values] = plan
         return plan
     }
@@ -308,6 +314,12 @@ final class Arena: @unchecked Sendable {
             if case let .linear(layer) = step.kernel {
                 // One GEMM for the tile, Y[images, out] = X[images, in] · Wᵀ + bias,
                 // a ReLU or clip fused into its stores; other activations after it.
+                let clamp = step.activation?.clampBounds
+                layer.run(inputs[0], rows: images, clamp: clamp, into: output)
+                if clamp == nil, let activation = step.activation {
+                    activation.apply(output, count: images * layer.outFeatures)
+                }
+            } else if case let .integerLinear(layer) = step.kernel {
                 let clamp = step.activation?.clampBounds
                 layer.run(inputs[0], rows: images, clamp: clamp, into: output)
                 if clamp == nil, let activation = step.activation {

@@ -7,6 +7,9 @@ import EqTensor
 enum Kernel {
     case conv(ConvKernel)
     case linear(PackedLinear)
+    /// A quantized conv or linear layer in integers (`Int8Path.integer`).
+    case integerConv(IntegerConv)
+    case integerLinear(IntegerLinear)
     /// The `openblas` engine's linear layer (`BLASKernels.swift`).
     case blasLinear(BLASLinear)
     case affine(scale: [Float], shift: [Float], channels: Int, plane: Int)
@@ -187,7 +190,7 @@ struct ConvKernel {
 
 /// Calls `body` with the epilogue of a fused batch norm, residual add and
 /// clamp, or nil when there is none of them.
-private func withEpilogue(affine: ChannelAffine?, residualOffset: Int?, clamp: (lower: Float, upper: Float)?,
+func withEpilogue(affine: ChannelAffine?, residualOffset: Int?, clamp: (lower: Float, upper: Float)?,
                           _ body: (OutputEpilogue?) -> Void) {
     let bounds = clamp ?? (-.infinity, .infinity)
     guard let affine else {
@@ -222,10 +225,21 @@ extension Optional where Wrapped == [Float] {
 
 extension Kernel {
     /// Builds the kernel for a node given its per-sample input and output
-    /// shapes; `engine` picks the conv and linear kernels.
-    init(_ op: Op, inputs: [[Int]], output: [Int], engine: Engine = .native) {
+    /// shapes; `engine` picks the conv and linear kernels, and `integer`
+    /// (a quantized layer's encodings) the integer ones where they apply.
+    init(_ op: Op, inputs: [[Int]], output: [Int], engine: Engine = .native, integer: IntegerEncodings? = nil) {
         let x = inputs[0]
         func plane(_ shape: [Int]) -> Int { shape.dropFirst().reduce(1, *) }
+        if let integer {
+            if case let .conv(layer) = op, let conv = IntegerConv(layer, input: x, output: output, encodings: integer) {
+                self = .integerConv(conv)
+                return
+            }
+            if case let .linear(layer) = op, let linear = IntegerLinear(layer, encodings: integer) {
+                self = .integerLinear(linear)
+                return
+            }
+        }
         switch op {
         case let .linear(layer) where engine == .openblas:
             self = .blasLinear(BLASLinear(weight: layer.weight.data, bias: layer.bias?.data,
@@ -296,7 +310,14 @@ extension Kernel {
             // A second input is the residual of a fused Add (`ExecutionPlan`).
             conv.run(input: x, residual: inputs.count > 1 ? UnsafePointer(inputs[1]) : nil, output: output,
                      workspace: workspace, affine: affine, activation: activation)
-        case .linear, .blasLinear:
+        case let .integerConv(conv):
+            let clamp = activation?.clampBounds
+            let residualOffset = inputs.count > 1 ? UnsafePointer(output).distance(to: UnsafePointer(inputs[1])) : nil
+            withEpilogue(affine: affine, residualOffset: residualOffset, clamp: clamp) { epilogue in
+                conv.run(input: x, output: output, workspace: workspace, epilogue: epilogue)
+            }
+            if clamp == nil { activation?.apply(output, count: outputCount) }
+        case .linear, .blasLinear, .integerLinear:
             preconditionFailure("linear layers run per tile")
         case let .affine(scale, shift, channels, plane):
             channelAffine(x, output, channels: channels, plane: plane, scale: scale, shift: shift)

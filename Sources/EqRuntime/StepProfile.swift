@@ -69,6 +69,10 @@ extension Kernel {
             return conv.method == .depthwise ? "depthwise \(window)" : "conv \(window) \(conv.method)"
         case .linear: return "linear"
         case .blasLinear: return "linear sgemm"
+        case let .integerConv(conv):
+            let g = conv.geometry
+            return "conv \(g.kernelH)x\(g.kernelW)" + (g.strideH == 1 && g.strideW == 1 ? "" : "/\(g.strideH)") + " int8"
+        case .integerLinear: return "linear int8"
         case .affine: return "batchnorm"
         case let .activation(a): return "\(a)".components(separatedBy: "(").first ?? "activation"
         case .clipPerChannel: return "clip per channel"
@@ -93,6 +97,10 @@ extension Kernel {
         case let .linear(layer):
             return 2 * Double(layer.inFeatures * layer.outFeatures)
         case let .blasLinear(layer):
+            return 2 * Double(layer.inFeatures * layer.outFeatures)
+        case let .integerConv(c):
+            return 2 * Double(c.outChannels * c.pixels * c.inChannels * c.geometry.kernelH * c.geometry.kernelW)
+        case let .integerLinear(layer):
             return 2 * Double(layer.inFeatures * layer.outFeatures)
         default:
             return 0

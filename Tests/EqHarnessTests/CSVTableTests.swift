@@ -59,7 +59,7 @@ final class CSVTableTests: XCTestCase {
             "top1", "top1_ci_low", "top1_ci_high", "top5", "top1_delta_vs_float", "top1_delta_vs_baseline_int8",
             "logits_sqnr_db", "float_max_abs_diff", "status", "message",
             "calib_seconds", "calib_resamples", "top1_calib_min", "top1_calib_max", "correct_images",
-            "float_change_of_logit_range", "inference_nodes_added"])
+            "float_change_of_logit_range", "inference_nodes_added", "int8_path"])
         XCTAssertEqual(Recommendation.columns, ["model", "precision", "variant", "passes", "top1", "top1_ci_low", "top1_ci_high",
                                                 "margin_vs_baseline", "best_variant", "best_top1", "reason",
                                                 "paired_diff_vs_best", "paired_diff_ci_low", "paired_diff_ci_high", "p_value",
