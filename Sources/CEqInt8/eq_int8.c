@@ -14,8 +14,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define EQ_X86 1
+#include "eq_int8_avx2.h"
 #endif
 
 int eq_i8_padded_k(int k) { return (k + 3) / 4 * 4; }
@@ -85,12 +84,16 @@ void eq_i8_gemm_reference(const uint8_t *a, int lda, int rows, const int8_t *wei
     }
 }
 
-/// Adds the packed residuals: C[n][m] += A[n][k] · r.
+/// Adds the packed residuals: C[n][m] += A[n][k] · r, row by row (each row of A stays in cache).
 static void add_residuals(const uint8_t *a, int lda, int rows, const EqI8PackedWeights *w, int32_t *c, int ldc) {
-    for (int j = 0; j < w->m; j++) {
-        for (int32_t e = w->corr_start[j]; e < w->corr_start[j + 1]; e++) {
-            const int32_t k = w->corr_k[e], r = w->corr_w[e];
-            for (int n = 0; n < rows; n++) c[(size_t)n * ldc + j] += (int32_t)a[(size_t)n * lda + k] * r;
+    if (w->corr_start[w->m] == 0) return;
+    for (int n = 0; n < rows; n++) {
+        const uint8_t *x = a + (size_t)n * lda;
+        int32_t *out = c + (size_t)n * ldc;
+        for (int j = 0; j < w->m; j++) {
+            int32_t sum = 0;
+            for (int32_t e = w->corr_start[j]; e < w->corr_start[j + 1]; e++) sum += (int32_t)x[w->corr_k[e]] * w->corr_w[e];
+            out[j] += sum;
         }
     }
 }
@@ -113,14 +116,14 @@ static void gemm_portable(const uint8_t *a, int lda, int rows, const EqI8PackedW
 
 #ifdef EQ_X86
 /// Four input bytes as one 32-bit lane in every lane.
-__attribute__((target("avx2"))) static inline __m256i broadcast4(const uint8_t *x) {
+AVX2 static inline __m256i broadcast4(const uint8_t *x) {
     int32_t v;
     memcpy(&v, x, 4);
     return _mm256_set1_epi32(v);
 }
 
 /// Stores 16 sums, or the first `valid` of them.
-__attribute__((target("avx2"))) static inline void store16(int32_t *c, __m256i lo, __m256i hi, int valid) {
+AVX2 static inline void store16(int32_t *c, __m256i lo, __m256i hi, int valid) {
     if (valid == 16) {
         _mm256_storeu_si256((__m256i *)c, lo);
         _mm256_storeu_si256((__m256i *)(c + 8), hi);
@@ -135,7 +138,7 @@ __attribute__((target("avx2"))) static inline void store16(int32_t *c, __m256i l
 /// Tiles of 4 rows × 16 channels: per quad of k, two 32-byte weight loads,
 /// one broadcast per row, and per row and weight vector one vpmaddubsw, one
 /// vpmaddwd (widening) and one vpaddd.
-__attribute__((target("avx2"))) static void gemm_avx2(const uint8_t *a, int lda, int rows, const EqI8PackedWeights *w,
+AVX2 static void gemm_avx2(const uint8_t *a, int lda, int rows, const EqI8PackedWeights *w,
                                                       int32_t *c, int ldc) {
     const int quads = w->padded_k / 4;
     const __m256i ones = _mm256_set1_epi16(1);
@@ -180,6 +183,61 @@ __attribute__((target("avx2"))) static void gemm_avx2(const uint8_t *a, int lda,
         }
     }
 }
+
+/// Σ of channel m's sparse residual over rows n0..<n0+8 of A (rows past
+/// `rows` repeat the last one), as eight lanes.
+AVX2 static inline __m256i residual8(const uint8_t *const x[8], const EqI8PackedWeights *w, int m) {
+    int32_t extra[8] = {0};
+    for (int32_t e = w->corr_start[m]; e < w->corr_start[m + 1]; e++) {
+        const int32_t k = w->corr_k[e], r = w->corr_w[e];
+        for (int i = 0; i < 8; i++) extra[i] += (int32_t)x[i][k] * r;
+    }
+    return _mm256_loadu_si256((const __m256i *)extra);
+}
+
+/// Tiles of 8 rows × 8 channels (half a 16-channel panel): per quad of k one
+/// 32-byte weight load, eight broadcasts, eight vpmaddubsw + vpmaddwd +
+/// vpaddd; then the tile transposed in registers so each channel's eight
+/// outputs are one dequantized vector stored into its plane.
+AVX2 static void gemm_dequantize_avx2(const uint8_t *a, int lda, int rows, const EqI8PackedWeights *w, const EqI8Output *o) {
+    const int quads = w->padded_k / 4;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256 low = _mm256_set1_ps(o->lower), high = _mm256_set1_ps(o->upper);
+    for (int m0 = 0; m0 < w->m; m0 += 8) {
+        const int8_t *panel = w->panels + (size_t)(m0 / 16) * quads * 64 + (m0 % 16) / 8 * 32;
+        const int valid_m = w->m - m0 < 8 ? w->m - m0 : 8;
+        for (int n0 = 0; n0 < rows; n0 += 8) {
+            const int valid_n = rows - n0 < 8 ? rows - n0 : 8;
+            const uint8_t *x[8];
+            for (int i = 0; i < 8; i++) x[i] = a + (size_t)(n0 + (i < valid_n ? i : valid_n - 1)) * lda;
+            __m256i acc[8];
+            for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_si256();
+            for (int q = 0; q < quads; q++) {
+                const __m256i wv = _mm256_loadu_si256((const __m256i *)(panel + (size_t)q * 64));
+                for (int i = 0; i < 8; i++) {
+                    acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(broadcast4(x[i] + 4 * q), wv), ones));
+                }
+            }
+            transpose8x8(acc);
+            for (int j = 0; j < valid_m; j++) {
+                const int m = m0 + j;
+                __m256i sums = acc[j];
+                if (w->corr_start[m + 1] > w->corr_start[m]) sums = _mm256_add_epi32(sums, residual8(x, w, m));
+                float *out = o->out + (size_t)m * o->ld + n0;
+                const float *res = o->residual ? o->residual + (size_t)m * o->ld + n0 : NULL;
+                if (valid_n == 8) {
+                    const __m256 r = res ? _mm256_loadu_ps(res) : _mm256_setzero_ps();
+                    _mm256_storeu_ps(out, dequantized8(sums, o->correction[m], o->scale[m], o->shift[m], r, low, high));
+                } else {
+                    float r[8] = {0}, v[8];
+                    if (res) memcpy(r, res, (size_t)valid_n * sizeof(float));
+                    _mm256_storeu_ps(v, dequantized8(sums, o->correction[m], o->scale[m], o->shift[m], _mm256_loadu_ps(r), low, high));
+                    memcpy(out, v, (size_t)valid_n * sizeof(float));
+                }
+            }
+        }
+    }
+}
 #endif
 
 typedef void (*GemmKernel)(const uint8_t *, int, int, const EqI8PackedWeights *, int32_t *, int);
@@ -187,7 +245,7 @@ typedef void (*GemmKernel)(const uint8_t *, int, int, const EqI8PackedWeights *,
 /// The kernel for the running CPU (not the building one).
 static GemmKernel kernel(void) {
 #ifdef EQ_X86
-    if (__builtin_cpu_supports("avx2")) return gemm_avx2;
+    if (has_avx2()) return gemm_avx2;
 #endif
     return gemm_portable;
 }
@@ -197,4 +255,35 @@ const char *eq_i8_kernel_name(void) { return kernel() == gemm_portable ? "portab
 void eq_i8_gemm(const uint8_t *a, int lda, int rows, const EqI8PackedWeights *w, int32_t *c, int ldc) {
     kernel()(a, lda, rows, w, c, ldc);
     add_residuals(a, lda, rows, w, c, ldc);
+}
+
+/// The portable path: the sums into a buffer, then dequantized.
+static void gemm_dequantize_portable(const uint8_t *a, int lda, int rows, const EqI8PackedWeights *w, const EqI8Output *o) {
+    enum { BLOCK = 64 };
+    int32_t *sums = malloc((size_t)BLOCK * w->m * sizeof(int32_t));
+    if (!sums) abort();
+    for (int n0 = 0; n0 < rows; n0 += BLOCK) {
+        const int count = rows - n0 < BLOCK ? rows - n0 : BLOCK;
+        eq_i8_gemm(a + (size_t)n0 * lda, lda, count, w, sums, w->m);
+        for (int m = 0; m < w->m; m++) {
+            for (int i = 0; i < count; i++) {
+                const size_t at = (size_t)m * o->ld + n0 + i;
+                const float scaled = (float)(sums[(size_t)i * w->m + m] - o->correction[m]) * o->scale[m];
+                float v = scaled + o->shift[m];
+                if (o->residual) v += o->residual[at];
+                o->out[at] = v < o->lower ? o->lower : (v > o->upper ? o->upper : v);
+            }
+        }
+    }
+    free(sums);
+}
+
+void eq_i8_gemm_dequantize(const uint8_t *a, int lda, int rows, const EqI8PackedWeights *w, const EqI8Output *o) {
+#ifdef EQ_X86
+    if (has_avx2()) {
+        gemm_dequantize_avx2(a, lda, rows, w, o);
+        return;
+    }
+#endif
+    gemm_dequantize_portable(a, lda, rows, w, o);
 }

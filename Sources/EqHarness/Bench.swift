@@ -19,6 +19,8 @@ public struct BenchSettings: Sendable {
     public var repeats = 3
     /// The kernels that run convs and linear layers.
     public var engine = Engine.native
+    /// How int8 precisions compute quantized convs and linear layers.
+    public var int8Path = Int8Path.preferred
 
     public init(models: [URL]) { self.models = models }
 }
@@ -73,13 +75,18 @@ public enum Bench {
                 for precision in precisions {
                     var timedGraph = graph
                     var quantizers = [String: FakeQuantizer]()
+                    var integerLayers = [NodeID: IntegerEncodings]()
+                    var path = ""
                     if !precision.isFloat {
                         let plan = QuantPlan(graph: graph, precision: precision)
                         let ranges = try plan.calibrate(using: StatisticsService(batches: calibration, threads: 1))
                         timedGraph = try plan.quantizedGraph(ranges)
                         quantizers = ranges.quantizers
+                        if settings.int8Path == .integer { integerLayers = try plan.integerEncodings(ranges) }
+                        path = settings.int8Path.label(integerLayers: integerLayers.count, of: plan.weightLayers.count)
                     }
-                    let steps = try Executor(graph: timedGraph, threads: 1, activationQuantizers: quantizers, engine: settings.engine)
+                    let steps = try Executor(graph: timedGraph, threads: 1, activationQuantizers: quantizers, engine: settings.engine,
+                                             integerLayers: integerLayers)
                         .profile(inputs, repeats: settings.repeats)
                     let total = steps.reduce(0) { $0 + $1.secondsPerImage }
                     result.kernels += steps.enumerated().map { index, step in
@@ -88,7 +95,7 @@ public enum Bench {
                     }
                     for threads in settings.threadCounts {
                         let executor = try Executor(graph: timedGraph, threads: threads, activationQuantizers: quantizers,
-                                                    engine: settings.engine)
+                                                    engine: settings.engine, integerLayers: integerLayers)
                         for size in settings.batchSizes {
                             let work = batches(size)
                             _ = try executor.run(work[0])
@@ -100,7 +107,7 @@ public enum Bench {
                             }
                             let record = ThroughputRecord(model: name, variant: variantName, precision: precision.name, batch: size,
                                                           threads: threads, engine: settings.engine.rawValue,
-                                                          images: settings.images, seconds: best)
+                                                          images: settings.images, seconds: best, int8Path: path)
                             result.throughput.append(record)
                             log(String(format: "%@ %@ %@ batch %d, %d thread%@: %.0f images/s", name, variantName, precision.name,
                                        size, threads, threads == 1 ? "" : "s", record.imagesPerSecond))

@@ -42,7 +42,7 @@ public struct RunSettings: Sendable {
     /// The kernels every executor of the run computes convs and linear layers with.
     public var engine = Engine.native
     /// How int8 precisions compute their quantized layers (fake quant or integer kernels).
-    public var int8Path = Int8Path.fakequant
+    public var int8Path = Int8Path.preferred
     /// The variant whose per-layer sensitivity is swept at each int8 precision (`SensitivityRecord`; nil: none).
     public var sensitivityVariant: String?
     /// Layers (node names) every int8 precision keeps in float (`QuantPlan.floatLayers`).
@@ -353,7 +353,8 @@ public final class EvaluationRun {
                     report.throughput.append(ThroughputRecord(model: model.name, variant: name, precision: precision.name,
                                                               batch: settings.batchSize, threads: settings.threads,
                                                               engine: settings.engine.rawValue,
-                                                              images: data.images.count, seconds: result.seconds))
+                                                              images: data.images.count, seconds: result.seconds,
+                                                              int8Path: record.int8Path))
                     log(String(format: "%@ %@ %@: top-1 %.2f%%, %.0f images/s", model.name, name, precision.name,
                                result.top1, Double(data.images.count) / result.seconds))
                 } catch let problem as DatasetProblem {
@@ -518,7 +519,7 @@ public final class EvaluationRun {
         }
         return QuantizedEvaluation(evaluation: evaluation, calibrationImages: calibration.images,
                                    calibrationSeconds: calibrationSeconds, resampledTop1: resampled,
-                                   path: settings.int8Path == .integer ? "integer \(integer.count)/\(plan.weightLayers.count)" : Int8Path.fakequant.rawValue)
+                                   path: settings.int8Path.label(integerLayers: integer.count, of: plan.weightLayers.count))
     }
 
     /// Observes a plan's activation ranges on `images` (the image set `set`) in fixed-size batches.

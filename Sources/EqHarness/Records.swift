@@ -69,7 +69,8 @@ public struct ThroughputRecord: ReportRecord, Equatable, Sendable {
     public static var schema: [ReportColumn<Self>] {
         [.text("model", \.model), .text("variant", \.variant), .text("precision", \.precision), .integer("batch", \.batch),
          .integer("threads", \.threads), .integer("images", \.images), .init("seconds", number: true) { fixed($0.seconds, 4) },
-         .init("images_per_s", number: true) { fixed($0.imagesPerSecond, 1) }, .text("engine", \.engine)]
+         .init("images_per_s", number: true) { fixed($0.imagesPerSecond, 1) }, .text("engine", \.engine),
+         .text("int8_path", \.int8Path)]
     }
 
     public var model: String
@@ -81,6 +82,8 @@ public struct ThroughputRecord: ReportRecord, Equatable, Sendable {
     public var engine: String
     public var images: Int
     public var seconds: Double
+    /// How an int8 precision ran (`Int8Path.label`); empty for float.
+    public var int8Path = ""
 
     public var imagesPerSecond: Double { seconds > 0 ? Double(images) / seconds : 0 }
 }

@@ -8,10 +8,23 @@ public enum Int8Path: String, Sendable, CaseIterable {
     case fakequant
     /// What an int8 runtime computes: uint8 activation codes × int8 weight
     /// codes summed exactly in int32 (`Int8Gemm`), then scaled back by
-    /// s_in · s_w[c] with the bias added. Layers the integer kernels do not
+    /// s_in · s_w[c] with the bias added (the default where the CPU has AVX2). Layers the integer kernels do not
     /// cover (depthwise and grouped convs, wider than 8-bit codes, unquantized
     /// inputs) stay on fake quant.
     case integer
+}
+
+extension Int8Path {
+    /// The default: integer where the running CPU has the vector integer
+    /// kernel (AVX2), fake quant where only the portable loops would run.
+    public static var preferred: Int8Path { Int8Gemm.kernelName == "portable" ? .fakequant : .integer }
+
+    /// What accuracy.csv's and throughput.csv's int8_path say: "fakequant",
+    /// or "integer K/N" when K of the N quantized convs and linear layers
+    /// ran on the integer kernels.
+    public func label(integerLayers: Int, of quantizedLayers: Int) -> String {
+        self == .integer ? "integer \(integerLayers)/\(quantizedLayers)" : rawValue
+    }
 }
 
 /// The encodings an integer layer needs: its input activation's and its
@@ -62,39 +75,45 @@ struct IntegerLayer {
     }
 
     /// The codes of `count` activation values, which are on the input's grid
-    /// (the producer quantized them): x · (1/s) is within float rounding of
-    /// an integer. Adding 1.5·2²³ rounds it half to even into the float's
-    /// low mantissa bits, read as an integer: no divide, no libm call, no
-    /// generic conversion.
+    /// (the producer quantized them).
     func codes(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<UInt8>) {
-        let inverse = 1 / input.scale
-        let zero = Int32(input.zeroPoint), lo = Int32(input.qmin), hi = Int32(input.qmax)
-        let magic: Float = 12_582_912, magicBits: Int32 = 0x4B40_0000
-        var i = 0
-        while i + 8 <= count {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * inverse + magic
-            let q = (unsafeBitCast(v, to: SIMD8<Int32>.self) &- magicBits &+ zero)
-                .clamped(lowerBound: SIMD8(repeating: lo), upperBound: SIMD8(repeating: hi))
-            for lane in 0..<8 { out[i + lane] = UInt8(truncatingIfNeeded: q[lane]) }
-            i += 8
-        }
-        while i < count {
-            let q = Int32(bitPattern: (x[i] * inverse + magic).bitPattern) &- magicBits &+ zero
-            out[i] = UInt8(truncatingIfNeeded: min(max(q, lo), hi))
-            i += 1
-        }
+        Int8Codes.quantize(x, count: count, scale: input.scale, zeroPoint: Int(input.zeroPoint), range: codeRange, into: out)
     }
 
-    /// The layer's float output of sum `acc` for output m.
-    @inline(__always)
-    func dequantized(_ acc: Int32, _ m: Int) -> Float {
-        Float(acc &- zeroPointCorrection[m]) * outputScale[m] + bias[m]
+    /// The same for planes [channels][pixels], stored pixel-major.
+    func codesPixelMajor(_ x: UnsafePointer<Float>, channels: Int, pixels: Int, into out: UnsafeMutablePointer<UInt8>) {
+        Int8Codes.quantizeTransposed(x, channels: channels, pixels: pixels, scale: input.scale, zeroPoint: Int(input.zeroPoint),
+                                     range: codeRange, into: out)
+    }
+
+    var codeRange: ClosedRange<Int> { Int(input.qmin)...Int(input.qmax) }
+
+    /// Calls `body` with each output's multiplier and offset: s_in · s_w[m]
+    /// and bias[m], followed by a fused per-channel affine (a folded batch
+    /// norm) when there is one: (y · a[m] + b[m]).
+    func withScaleAndShift(_ affine: OutputEpilogue?, _ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+        guard let a = affine?.scale, let b = affine?.shift else {
+            outputScale.withUnsafeBufferPointer { scale in bias.withUnsafeBufferPointer { body(scale.baseAddress!, $0.baseAddress!) } }
+            return
+        }
+        let count = outputScale.count
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * count) { buffer in
+            let scale = buffer.baseAddress!, shift = scale + count
+            for m in 0..<count {
+                scale[m] = outputScale[m] * a[m]
+                shift[m] = bias[m] * a[m] + b[m]
+            }
+            body(scale, shift)
+        }
     }
 }
 
-/// A group-1, non-depthwise conv in integers: the input's codes as an
-/// im2col matrix [pixels][k] (k = C·kh·kw, padding as the zero point's
-/// code), `Int8Gemm`, then dequantized, bias and epilogue per output.
+/// A group-1, non-depthwise conv in integers: the input's codes in
+/// pixel-major order, each output pixel's window as a GEMM row (kernel row,
+/// kernel column, channel; the zero point's code outside the image), the
+/// weights reordered to match, then `Int8Gemm` with the sums dequantized
+/// in registers into the output planes, bias and epilogue included. A pointwise conv over channels
+/// in multiples of 4 multiplies the pixel-major codes directly.
 struct IntegerConv {
     let layer: IntegerLayer
     let geometry: WindowGeometry
@@ -106,63 +125,44 @@ struct IntegerConv {
         inChannels = input[0]; inH = input[1]; inW = input[2]
         outChannels = output[0]; outH = output[1]; outW = output[2]
         geometry = conv.geometry
-        let k = inChannels * geometry.kernelH * geometry.kernelW
-        layer = IntegerLayer(weight: conv.weight.data, outputs: outChannels, inputs: k, bias: conv.bias?.data, encodings: encodings)
+        let window = geometry.kernelH * geometry.kernelW, k = inChannels * window
+        // [out][in][kh][kw] → [out][kh][kw][in], the windows' order.
+        let w = conv.weight.data
+        var reordered = [Float](repeating: 0, count: w.count)
+        for m in 0..<outChannels {
+            for c in 0..<inChannels {
+                for t in 0..<window { reordered[m * k + t * inChannels + c] = w[m * k + c * window + t] }
+            }
+        }
+        layer = IntegerLayer(weight: reordered, outputs: outChannels, inputs: k, bias: conv.bias?.data, encodings: encodings)
     }
 
     var pixels: Int { outH * outW }
-
-    /// Bytes of scratch: the input's codes, the code matrix, the int32 sums.
-    var workspaceBytes: Int { inChannels * inH * inW + pixels * layer.gemm.paddedK + 4 * pixels * outChannels }
+    var inputCount: Int { inChannels * inH * inW }
+    /// The pixel-major codes are the GEMM's rows as they are.
+    var multipliesCodesDirectly: Bool { geometry.isPointwise && layer.gemm.paddedK == inChannels }
+    /// Bytes of scratch: the pixel-major codes and the GEMM rows.
+    var workspaceBytes: Int { inputCount + (multipliesCodesDirectly ? 0 : pixels * layer.gemm.paddedK) }
     /// Scratch floats per image.
-    var workspaceCount: Int { (workspaceBytes + 7) / 4 }
+    var workspaceCount: Int { (workspaceBytes + 3) / 4 }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,
              epilogue: OutputEpilogue?) {
-        let lda = layer.gemm.paddedK, g = geometry, inPlane = inH * inW
-        let raw = UnsafeMutableRawPointer(workspace)
-        let planes = raw.bindMemory(to: UInt8.self, capacity: inChannels * inPlane)
-        let codes = planes + inChannels * inPlane
-        // The sums start on a 4-byte boundary after the bytes.
-        let sumsOffset = (inChannels * inPlane + pixels * lda + 3) / 4 * 4
-        let sums = (raw + sumsOffset).bindMemory(to: Int32.self, capacity: pixels * outChannels)
-        layer.codes(input, count: inChannels * inPlane, into: planes)
-        let zero = UInt8(layer.input.zeroPoint)
-        let kh = g.kernelH, kw = g.kernelW, dh = g.dilationH, dw = g.dilationW
-        for oh in 0..<outH {
-            for ow in 0..<outW {
-                let row = codes + (oh &* outW &+ ow) &* lda
-                let left = ow &* g.strideW &- g.padLeft
-                // A window inside the row's width needs no column checks.
-                let interior = left >= 0 && left &+ (kw &- 1) &* dw < inW
-                var k = 0
-                for c in 0..<inChannels {
-                    let plane = planes + c &* inPlane
-                    for i in 0..<kh {
-                        let ih = oh &* g.strideH &- g.padTop &+ i &* dh
-                        if ih < 0 || ih >= inH {
-                            for j in 0..<kw { row[k &+ j] = zero }
-                        } else if interior {
-                            let source = plane + (ih &* inW &+ left)
-                            for j in 0..<kw { row[k &+ j] = source[j &* dw] }
-                        } else {
-                            for j in 0..<kw {
-                                let iw = left &+ j &* dw
-                                row[k &+ j] = iw >= 0 && iw < inW ? plane[ih &* inW &+ iw] : zero
-                            }
-                        }
-                        k = k &+ kw
-                    }
-                }
-                for pad in k..<lda { row[pad] = 0 }
-            }
+        let lda = layer.gemm.paddedK
+        let codes = UnsafeMutableRawPointer(workspace).bindMemory(to: UInt8.self, capacity: workspaceBytes)
+        let rows = codes + inputCount
+        layer.codesPixelMajor(input, channels: inChannels, pixels: inH * inW, into: codes)
+        if !multipliesCodesDirectly {
+            Int8Codes.windows(codes, channels: inChannels, inH: inH, inW: inW, outH: outH, outW: outW, geometry: geometry,
+                              padding: UInt8(layer.input.zeroPoint), into: rows, lda: lda)
         }
-        layer.gemm.multiply(codes, lda: lda, rows: pixels, into: sums, ldc: outChannels)
-        for m in 0..<outChannels {
-            let out = output + m * pixels
-            for p in 0..<pixels {
-                let v = layer.dequantized(sums[p * outChannels + m], m)
-                out[p] = epilogue?.apply(v, channel: m, at: out + p) ?? v
+        let residual = epilogue?.residualOffset.map { UnsafePointer(output + $0) }
+        layer.withScaleAndShift(epilogue) { scale, shift in
+            layer.zeroPointCorrection.withUnsafeBufferPointer { correction in
+                layer.gemm.multiplyDequantized(multipliesCodesDirectly ? codes : rows, lda: lda, rows: pixels,
+                                               correction: correction.baseAddress!, scale: scale, shift: shift, residual: residual,
+                                               lower: epilogue?.lower ?? -.infinity, upper: epilogue?.upper ?? .infinity,
+                                               into: output, ld: pixels)
             }
         }
     }
@@ -191,11 +191,11 @@ struct IntegerLinear {
             for k in inFeatures..<lda { codes[r * lda + k] = 0 }
         }
         layer.gemm.multiply(codes, lda: lda, rows: rows, into: sums, ldc: outFeatures)
-        let lower = clamp?.lower ?? -.infinity, upper = clamp?.upper ?? .infinity
-        for r in 0..<rows {
-            for m in 0..<outFeatures {
-                let v = layer.dequantized(sums[r * outFeatures + m], m)
-                y[r * outFeatures + m] = v < lower ? lower : (v > upper ? upper : v)
+        layer.withScaleAndShift(nil) { scale, shift in
+            layer.zeroPointCorrection.withUnsafeBufferPointer { correction in
+                Int8Codes.dequantizeRows(sums, ldc: outFeatures, rows: rows, channels: outFeatures, correction: correction.baseAddress!,
+                                         scale: scale, shift: shift, lower: clamp?.lower ?? -.infinity,
+                                         upper: clamp?.upper ?? .infinity, into: y)
             }
         }
     }

@@ -38,6 +38,18 @@ public final class Int8Gemm: @unchecked Sendable {
     /// The kernel this CPU runs: "avx2" or "portable".
     public static var kernelName: String { String(cString: eq_i8_kernel_name()) }
 
+    /// `out[m·ld + n] = clamp((C[n][m] − correction[m]) · scale[m] + shift[m] (+ residual[m·ld + n]), lower, upper)`
+    /// with C the sums of `multiply`, dequantized in registers: a conv's
+    /// output planes, no int32 sums in memory.
+    public func multiplyDequantized(_ a: UnsafePointer<UInt8>, lda: Int, rows: Int, correction: UnsafePointer<Int32>,
+                                    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
+                                    lower: Float, upper: Float, into out: UnsafeMutablePointer<Float>, ld: Int) {
+        precondition(lda >= paddedK && ld >= rows)
+        var output = EqI8Output(correction: correction, scale: scale, shift: shift, residual: residual, lower: lower, upper: upper,
+                                out: out, ld: Int32(ld))
+        withUnsafePointer(to: &packed) { eq_i8_gemm_dequantize(a, Int32(lda), Int32(rows), $0, &output) }
+    }
+
     /// `c[n·ldc + m] = Σ_k a[n·lda + k] · W[m][k]` for `rows` rows.
     public func multiply(_ a: UnsafePointer<UInt8>, lda: Int, rows: Int, into c: UnsafeMutablePointer<Int32>, ldc: Int) {
         precondition(lda >= paddedK && ldc >= outputs)

@@ -35,6 +35,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Kernels for convs and linear layers: native (eqbench's own) or openblas (the reference: im2col + OpenBLAS sgemm, plain loops after).")
     var engine = "native"
 
+    @Option(name: .customLong("int8"), help: int8Help)
+    var int8 = Int8Path.preferred.rawValue
+
     @Option(help: "Output folder. Default: reports/bench-<timestamp>.")
     var out: String?
 
@@ -56,6 +59,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--threads must be at most \(Limits.threads) (4 per core), got '\(threads)'")
         }
         _ = try parseEngine(engine)
+        _ = try parseInt8Path(int8)
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         do {
             try Catalog.validateVariants(parseNames(variants))
@@ -76,6 +80,7 @@ struct BenchCommand: ParsableCommand {
         settings.images = images
         settings.repeats = repeats
         settings.engine = try parseEngine(engine)
+        settings.int8Path = try parseInt8Path(int8)
         let output = URL(fileURLWithPath: out ?? "reports/bench-" + RunCommand.timestamp())
         let result = try Bench.run(settings) { Log.line($0) }
         try BenchReport.write(result, to: output)

@@ -65,6 +65,16 @@ func parseEngine(_ text: String) throws -> Engine {
     return engine
 }
 
+/// `--int8`'s value.
+func parseInt8Path(_ text: String) throws -> Int8Path {
+    guard let path = Int8Path(rawValue: text) else {
+        throw ValidationError("--int8 must be \(Int8Path.allCases.map(\.rawValue).joined(separator: " or ")), got '\(text)'")
+    }
+    return path
+}
+
+let int8Help: ArgumentHelp = "How int8 precisions compute quantized convs and linear layers: fakequant (quantize-dequantize, float sums) or integer (uint8 × int8 codes summed exactly in int32, as int8 runtimes do; depthwise and grouped convs stay on fake quant). int8_path in accuracy.csv and throughput.csv says which ran. Default: integer on CPUs with AVX2, else fakequant."
+
 /// Parses a comma-separated list of numbers for a flag, with an error that
 /// names the flag and the bad item.
 func parseFloats(_ text: String, flag: String) throws -> [Float] {

@@ -68,8 +68,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Kernels for convs and linear layers: native (eqbench's own) or openblas (the reference: im2col + OpenBLAS sgemm, plain loops after).")
     var engine = "native"
 
-    @Option(name: .customLong("int8"), help: "How int8 precisions compute quantized convs and linear layers: fakequant (quantize-dequantize, float sums) or integer (uint8 × int8 codes summed exactly in int32, as int8 runtimes do; depthwise and grouped convs stay on fake quant). accuracy.csv's int8_path says which ran.")
-    var int8 = Int8Path.fakequant.rawValue
+    @Option(name: .customLong("int8"), help: int8Help)
+    var int8 = Int8Path.preferred.rawValue
 
     @Option(name: .customLong("export-recommended"), help: "After the run, write each model's recommended variant per int8 precision into this folder as `eqbench export` does (float ONNX, QDQ ONNX, encodings).")
     var exportRecommended: String?
@@ -101,9 +101,7 @@ struct RunCommand: ParsableCommand {
             }
         }
         _ = try parseEngine(engine)
-        guard Int8Path(rawValue: int8) != nil else {
-            throw ValidationError("--int8 must be \(Int8Path.allCases.map(\.rawValue).joined(separator: " or ")), got '\(int8)'")
-        }
+        _ = try parseInt8Path(int8)
         guard ["int8", "uint8"].contains(weightCodes) else {
             throw ValidationError("--weight-codes must be int8 or uint8, got '\(weightCodes)'")
         }
@@ -179,7 +177,7 @@ struct RunCommand: ParsableCommand {
         settings.analysisLimit = analysisImages == 0 ? nil : analysisImages
         settings.searchBudget = search
         settings.engine = try parseEngine(engine)
-        settings.int8Path = Int8Path(rawValue: int8)!
+        settings.int8Path = try parseInt8Path(int8)
         let bar = ProgressBar.forStandardError()
         // Ctrl-C: finish the evaluation in progress, write what is done, exit 130.
         // The message goes on a line of its own, not over the bar (the terminal echoes ^C there).

@@ -65,7 +65,7 @@ final class CSVTableTests: XCTestCase {
                                                 "paired_diff_vs_best", "paired_diff_ci_low", "paired_diff_ci_high", "p_value",
                                                 "float_top1", "max_drop", "within_max_drop", "inference_nodes_added",
                                                 "top1_calib_min", "top1_calib_max"])
-        XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s", "engine"])
+        XCTAssertEqual(ThroughputRecord.columns, ["model", "variant", "precision", "batch", "threads", "images", "seconds", "images_per_s", "engine", "int8_path"])
         XCTAssertEqual(LayerRecord.columns, ["model", "variant", "precision", "node", "op", "out_channels", "sqnr_cumulative_db",
                                              "sqnr_local_db", "weight_range_ratio", "act_min", "act_max"])
         XCTAssertEqual(PassRecord.columns, ["model", "variant", "pass", "sets_found", "sets_scaled", "scale_min", "scale_max",

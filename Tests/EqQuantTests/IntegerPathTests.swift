@@ -16,11 +16,15 @@ import XCTest
 final class IntegerPathTests: XCTestCase {
     func testOneLayerCodesAreWithinOne() throws {
         var random = SeededRandom(seed: 9)
-        let geometries = [WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
-                          WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
-                          WindowGeometry(kernelH: 1, kernelW: 1)]
-        for geometry in geometries {
-            let (cin, cout, size) = (6, 10, 9)
+        // Padded, strided, dilated and pointwise windows; 8 input channels
+        // let a pointwise conv multiply the pixel-major codes directly.
+        let layers = [(WindowGeometry(kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), 6),
+                      (WindowGeometry(kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1), 6),
+                      (WindowGeometry(kernelH: 3, kernelW: 2, dilationH: 2, dilationW: 3, padTop: 2, padLeft: 0, padBottom: 1, padRight: 3), 5),
+                      (WindowGeometry(kernelH: 1, kernelW: 1), 6),
+                      (WindowGeometry(kernelH: 1, kernelW: 1), 8)]
+        for (geometry, cin) in layers {
+            let (cout, size) = (10, 9)
             let k = cin * geometry.kernelH * geometry.kernelW
             let weightScales = (0..<cout).map { _ in 0.002 + 0.01 * abs(random.nextSigned()) }
             let weights = (0..<(cout * k)).map { i in Float(Int(random.next() % 255) - 127) * weightScales[i / k] }

@@ -36,10 +36,41 @@ final class Int8GemmTests: XCTestCase {
                 for n in 0..<rows { for i in 0..<k { a[n * lda + i] = pattern == "saturating" ? 255 : UInt8(byte()) } }
                 var c = [Int32](repeating: -1, count: rows * m)
                 a.withUnsafeBufferPointer { a in c.withUnsafeMutableBufferPointer { gemm.multiply(a.baseAddress!, lda: lda, rows: rows, into: $0.baseAddress!, ldc: m) } }
-                XCTAssertEqual(c, reference(a, lda: lda, rows: rows, weights, outputs: m, inputs: k), "\(m)×\(k)×\(rows) \(pattern) on \(Int8Gemm.kernelName)")
+                let exact = reference(a, lda: lda, rows: rows, weights, outputs: m, inputs: k)
+                XCTAssertEqual(c, exact, "\(m)×\(k)×\(rows) \(pattern) on \(Int8Gemm.kernelName)")
+                checkDequantized(gemm, a, lda: lda, rows: rows, exact: exact, random: &random)
                 XCTAssertEqual(Array(gemm.rowSums), (0..<m).map { j in weights[(j * k)..<((j + 1) * k)].reduce(Int32(0)) { $0 + Int32($1) } })
                 if pattern == "small" { XCTAssertEqual(gemm.residualCount, 0, "|w| ≤ 20 never needs the residual") }
                 if pattern == "saturating", k > 1 { XCTAssertGreaterThan(gemm.residualCount, 0) }
+            }
+        }
+    }
+
+    /// The fused path: out[m·ld + n] = clamp((C[n][m] − correction[m]) · scale[m] + shift[m] + residual), the same
+    /// float operations in the same order as here, so equal bit for bit; entries past `rows` in each plane untouched.
+    func checkDequantized(_ gemm: Int8Gemm, _ a: [UInt8], lda: Int, rows: Int, exact: [Int32], random: inout SeededRandom) {
+        let m = gemm.outputs, ld = rows + 3
+        let correction = (0..<m).map { _ in Int32(random.next() % 2001) - 1000 }
+        let scale = (0..<m).map { _ in Float(random.next() % 1000 + 1) * 1e-4 }
+        let shift = (0..<m).map { _ in Float(Int(random.next() % 200) - 100) * 0.01 }
+        let residual = (0..<(m * ld)).map { _ in Float(Int(random.next() % 200) - 100) * 0.003 }
+        let (lower, upper): (Float, Float) = (-5, 6)
+        var out = [Float](repeating: .nan, count: m * ld)
+        a.withUnsafeBufferPointer { a in
+            out.withUnsafeMutableBufferPointer { out in
+                gemm.multiplyDequantized(a.baseAddress!, lda: lda, rows: rows, correction: correction, scale: scale, shift: shift,
+                                         residual: residual, lower: lower, upper: upper, into: out.baseAddress!, ld: ld)
+            }
+        }
+        for j in 0..<m {
+            for n in 0..<ld {
+                if n >= rows {
+                    XCTAssertTrue(out[j * ld + n].isNaN, "plane \(j) written past its \(rows) rows")
+                    continue
+                }
+                let scaled = Float(exact[n * m + j] - correction[j]) * scale[j]
+                let v = scaled + shift[j] + residual[j * ld + n]
+                XCTAssertEqual(out[j * ld + n], min(max(v, lower), upper), "\(m) outputs × \(rows) rows: output \(j), row \(n)")
             }
         }
     }

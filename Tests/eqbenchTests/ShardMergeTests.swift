@@ -140,13 +140,14 @@ final class ShardMergeTests: CLITestCase {
     func testBenchWritesThroughputAndPassTables() throws {
         let out = scratch.appendingPathComponent("bench")
         let result = try eqbench(arguments: ["bench", "Datasets/models/mlp.onnx", "--batches", "1,8", "--threads", "1",
-                                             "--variants", "cls", "--images", "16", "--repeats", "1", "--out", out.path])
+                                             "--variants", "cls", "--images", "16", "--repeats", "1", "--int8", "integer", "--out", out.path])
         XCTAssertEqual(result.status, 0, result.err)
         let throughput = try stable(out, "throughput").split(separator: "\n")
-        XCTAssertEqual(throughput.first, "model,variant,precision,batch,threads,images,,,engine")
+        XCTAssertEqual(throughput.first, "model,variant,precision,batch,threads,images,,,engine,int8_path")
         XCTAssertEqual(throughput.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).enumerated()
-                           .filter { [0, 1, 2, 3, 4, 8].contains($0.offset) }.map(\.element).joined(separator: ",") },
-                       ["mlp,cls,fp32,1,1,native", "mlp,cls,fp32,8,1,native", "mlp,cls,w8a8-pt,1,1,native", "mlp,cls,w8a8-pt,8,1,native"])
+                           .filter { [0, 1, 2, 3, 4, 8, 9].contains($0.offset) }.map(\.element).joined(separator: ",") },
+                       ["mlp,cls,fp32,1,1,native,", "mlp,cls,fp32,8,1,native,",
+                        "mlp,cls,w8a8-pt,1,1,native,integer 3/3", "mlp,cls,w8a8-pt,8,1,native,integer 3/3"])
         let passes = try stable(out, "passes").split(separator: "\n").dropFirst()
         XCTAssertEqual(passes.map { $0.split(separator: ",")[2] }, ["bnfold", "cls"])
         // One profile per precision: the three Gemms (each ReLU fused into
@@ -158,7 +159,9 @@ final class ShardMergeTests: CLITestCase {
         let rows = kernels.dropFirst()
         XCTAssertEqual(rows.map { $0[2] + " " + $0[4] }, ["fp32 /fc1/Gemm+/Relu", "fp32 /fc2/Gemm+/Relu_1", "fp32 /fc3/Gemm",
                                                           "w8a8-pt /fc1/Gemm+/Relu", "w8a8-pt /fc2/Gemm+/Relu_1", "w8a8-pt /fc3/Gemm"])
-        XCTAssertTrue(rows.allSatisfy { $0[5] == "linear" && Double($0[7])! > 0 && Double($0[9])! > 0 }, "\(rows)")
+        // --int8 integer: the int8 Gemms ran on the integer kernels.
+        XCTAssertTrue(rows.allSatisfy { $0[5] == ($0[2] == "fp32" ? "linear" : "linear int8") && Double($0[7])! > 0 && Double($0[9])! > 0 },
+                      "\(rows)")
         for precision in ["fp32", "w8a8-pt"] {
             let shares = rows.filter { $0[2] == precision }.map { Double($0[8])! }
             XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 0.001)

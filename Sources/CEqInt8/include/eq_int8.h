@@ -41,8 +41,50 @@ void eq_i8_free_weights(EqI8PackedWeights *packed);
 /// C[n][m] (row-major, ldc ≥ m) = Σ_k A[n][k] · W[m][k] for n < rows.
 void eq_i8_gemm(const uint8_t *a, int lda, int rows, const EqI8PackedWeights *w, int32_t *c, int ldc);
 
+/// Where a conv's outputs go and how its int32 sums become them:
+/// out[m·ld + n] = clamp((C[n][m] − correction[m]) · scale[m] + shift[m]
+/// (+ residual[m·ld + n]), lower, upper).
+typedef struct EqI8Output {
+    const int32_t *correction;
+    const float *scale;
+    const float *shift;
+    const float *residual;  // NULL, or laid out as out
+    float lower, upper;
+    float *out;
+    int ld;
+} EqI8Output;
+
+/// eq_i8_gemm with the sums dequantized in registers and stored channel-major
+/// (NCHW planes), never written as int32.
+void eq_i8_gemm_dequantize(const uint8_t *a, int lda, int rows, const EqI8PackedWeights *w, const EqI8Output *o);
+
 /// The same sums by plain loops on the unpacked weights: the tests' reference.
 void eq_i8_gemm_reference(const uint8_t *a, int lda, int rows, const int8_t *weights, int m, int k, int32_t *c, int ldc);
+
+/// A conv window over a pixel-major (HWC) image of codes.
+typedef struct EqI8Window {
+    int channels, in_h, in_w, out_h, out_w;
+    int kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w;
+} EqI8Window;
+
+/// out[i] = clamp(round_half_even(x[i] · inverse_scale) + zero, qmin, qmax):
+/// the codes of activations quantized with that scale and zero point.
+void eq_i8_codes(const float *x, size_t count, float inverse_scale, int zero, int qmin, int qmax, uint8_t *out);
+
+/// out[p][c] = the code of x[c][p] (as eq_i8_codes): channel-major floats
+/// to pixel-major codes.
+void eq_i8_codes_transposed(const float *x, int channels, int pixels, float inverse_scale, int zero, int qmin, int qmax,
+                            uint8_t *out);
+
+/// GEMM rows of a conv: row (oh·out_w + ow) holds the window's codes in
+/// (kernel row, kernel column, channel) order, `zero` where the window
+/// leaves the image, then zeros up to lda.
+void eq_i8_im2col(const uint8_t *x, const EqI8Window *window, uint8_t zero, uint8_t *a, int lda);
+
+/// out[n][m] = clamp((sums[n][m] − correction[m]) · scale[m] + shift[m],
+/// lower, upper): a linear layer's int32 sums as floats.
+void eq_i8_dequantize_rows(const int32_t *sums, int ldc, int rows, int channels, const int32_t *correction,
+                           const float *scale, const float *shift, float lower, float upper, float *out);
 
 /// "avx2" or "portable": the kernel eq_i8_gemm runs on this CPU.
 const char *eq_i8_kernel_name(void);
