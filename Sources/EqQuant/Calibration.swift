@@ -100,18 +100,39 @@ extension QuantPlan {
 }
 
 extension QuantPlan {
-    /// For `Int8Path.integer`: the input and weight encodings of every
-    /// quantized layer the integer kernels cover (group-1 convs that are not
-    /// depthwise, linear layers; uint8 inputs and symmetric int8 weights),
-    /// by node. The others keep fake quant.
+    /// The quantized layers the integer kernels cover, known before
+    /// calibration: group-1 convs that are not depthwise and linear layers,
+    /// with symmetric signed weights of at most 8 bits and an input that is a
+    /// quantized value (through reshapes) of at most 8 unsigned bits.
+    public var integerLayerNames: [String] {
+        guard let w = precision.weights, let a = precision.activations,
+              w.symmetric, w.signed, w.bits <= 8, !a.signed, a.bits <= 8 else { return [] }
+        let planned = Set(weightLayers), quantized = Set(quantizedValues)
+        func isQuantized(_ value: String) -> Bool {
+            if quantized.contains(value) { return true }
+            guard let node = producer(of: value), case .reshape = node.op else { return false }
+            return isQuantized(node.inputs[0])
+        }
+        return graph.nodes.filter { node in
+            guard planned.contains(node.name), isQuantized(node.inputs[0]) else { return false }
+            switch node.op {
+            case let .conv(layer): return layer.group == 1 && !layer.isDepthwise
+            case .linear: return true
+            default: return false
+            }
+        }.map(\.name)
+    }
+
+    /// For `Int8Path.integer`: the input and weight encodings of each layer
+    /// of `integerLayerNames`, by node. The others keep fake quant.
     public func integerEncodings(_ calibration: Calibration) throws -> [NodeID: IntegerEncodings] {
         guard let scheme = precision.weights else { return [:] }
-        let planned = Set(weightLayers)
+        let covered = Set(integerLayerNames)
         var encodings = [NodeID: IntegerEncodings]()
-        for node in graph.nodes where planned.contains(node.name) {
+        for node in graph.nodes where covered.contains(node.name) {
             let weight: Tensor
             switch node.op {
-            case let .conv(layer) where layer.group == 1 && !layer.isDepthwise: weight = layer.weight
+            case let .conv(layer): weight = layer.weight
             case let .linear(layer): weight = layer.weight
             default: continue
             }

@@ -94,6 +94,10 @@ public struct QuantPlan: Sendable {
         }
         lines.append("quantized weights (\(weightLayers.count) layers):")
         lines += weightLayers.map { "  \($0)" }
+        let integer = Set(integerLayerNames)
+        lines.append("with --int8 integer, \(integer.count) of these run on the integer kernels; on fake quant:"
+                     + (integer.count == weightLayers.count ? " none" : ""))
+        lines += weightLayers.filter { !integer.contains($0) }.map { "  \($0)" }
         lines.append("quantized activations (\(quantizedValues.count) values):")
         for value in quantizedValues {
             let source = producer(of: value).map { "\($0.name) (\($0.op.typeName))" } ?? "graph input"

@@ -380,6 +380,8 @@ final class CommandLineTests: CLITestCase {
         XCTAssertEqual(plan.status, 0, plan.err)
         XCTAssertTrue(plan.out.contains("batch norms folded into the layer before them (22)"), plan.out)
         XCTAssertTrue(plan.out.contains("quantized weights (23 layers)"), plan.out)
+        // The seven depthwise convs stay on fake quant with --int8 integer.
+        XCTAssertTrue(plan.out.contains("with --int8 integer, 16 of these run on the integer kernels; on fake quant:\n"), plan.out)
     }
 }
 
