@@ -54,6 +54,29 @@ extension Op {
         }
     }
 
+    /// The weight tensor of a conv or linear layer; nil for other ops.
+    public var layerWeight: Tensor? {
+        switch self {
+        case let .conv(c): return c.weight
+        case let .linear(l): return l.weight
+        case .batchNorm, .activation, .clipPerChannel, .prelu, .binary, .binaryConstant, .concat, .maxPool,
+             .averagePool, .globalAveragePool, .reshape, .softmax, .pad:
+            return nil
+        }
+    }
+
+    /// True for the layers an int8 runtime computes as one u8 × s8 GEMM per
+    /// image: linear layers and group-1 convs that are not depthwise.
+    public var runsAsOneGemm: Bool {
+        switch self {
+        case let .conv(c): return c.group == 1 && !c.isDepthwise
+        case .linear: return true
+        case .batchNorm, .activation, .clipPerChannel, .prelu, .binary, .binaryConstant, .concat, .maxPool,
+             .averagePool, .globalAveragePool, .reshape, .softmax, .pad:
+            return false
+        }
+    }
+
     /// The number of learned parameters the op holds.
     public var parameterCount: Int {
         switch self {

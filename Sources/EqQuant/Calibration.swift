@@ -113,14 +113,7 @@ extension QuantPlan {
             guard let node = producer(of: value), case .reshape = node.op else { return false }
             return isQuantized(node.inputs[0])
         }
-        return graph.nodes.filter { node in
-            guard planned.contains(node.name), isQuantized(node.inputs[0]) else { return false }
-            switch node.op {
-            case let .conv(layer): return layer.group == 1 && !layer.isDepthwise
-            case .linear: return true
-            default: return false
-            }
-        }.map(\.name)
+        return graph.nodes.filter { planned.contains($0.name) && $0.op.runsAsOneGemm && isQuantized($0.inputs[0]) }.map(\.name)
     }
 
     /// For `Int8Path.integer`: the input and weight encodings of each layer
@@ -130,13 +123,7 @@ extension QuantPlan {
         let covered = Set(integerLayerNames)
         var encodings = [NodeID: IntegerEncodings]()
         for node in graph.nodes where covered.contains(node.name) {
-            let weight: Tensor
-            switch node.op {
-            case let .conv(layer): weight = layer.weight
-            case let .linear(layer): weight = layer.weight
-            default: continue
-            }
-            guard let input = quantizer(reaching: node.inputs[0], calibration) else { continue }
+            guard let weight = node.op.layerWeight, let input = quantizer(reaching: node.inputs[0], calibration) else { continue }
             let layer = IntegerEncodings(input: input, weights: try scheme.weightQuantizers(weight, tensor: "\(node.name) weight"))
             if layer.fitsU8S8 { encodings[node.id] = layer }
         }

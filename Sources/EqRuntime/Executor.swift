@@ -311,21 +311,9 @@ final class Arena: @unchecked Sendable {
             }
             let inputs = step.inputSlots.map { slots[$0] }
             let output = step.directExport.map { exports[$0] + firstImage * step.outputCount } ?? slots[step.outputSlot]
-            if case let .linear(layer) = step.kernel {
+            if let layer = step.kernel.tileLinear {
                 // One GEMM for the tile, Y[images, out] = X[images, in] · Wᵀ + bias,
                 // a ReLU or clip fused into its stores; other activations after it.
-                let clamp = step.activation?.clampBounds
-                layer.run(inputs[0], rows: images, clamp: clamp, into: output)
-                if clamp == nil, let activation = step.activation {
-                    activation.apply(output, count: images * layer.outFeatures)
-                }
-            } else if case let .integerLinear(layer) = step.kernel {
-                let clamp = step.activation?.clampBounds
-                layer.run(inputs[0], rows: images, clamp: clamp, into: output)
-                if clamp == nil, let activation = step.activation {
-                    activation.apply(output, count: images * layer.outFeatures)
-                }
-            } else if case let .blasLinear(layer) = step.kernel {
                 let clamp = step.activation?.clampBounds
                 layer.run(inputs[0], rows: images, clamp: clamp, into: output)
                 if clamp == nil, let activation = step.activation {

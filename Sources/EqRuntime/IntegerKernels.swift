@@ -8,9 +8,9 @@ public enum Int8Path: String, Sendable, CaseIterable {
     case fakequant
     /// What an int8 runtime computes: uint8 activation codes × int8 weight
     /// codes summed exactly in int32 (`Int8Gemm`), then scaled back by
-    /// s_in · s_w[c] with the bias added (the default where the CPU has AVX2). Layers the integer kernels do not
-    /// cover (depthwise and grouped convs, wider than 8-bit codes, unquantized
-    /// inputs) stay on fake quant.
+    /// s_in · s_w[c] with the bias added; the default where the CPU has AVX2.
+    /// Layers the integer kernels do not cover (depthwise and grouped convs,
+    /// wider than 8-bit codes, unquantized inputs) stay on fake quant.
     case integer
 }
 
@@ -121,7 +121,7 @@ struct IntegerConv {
     let outChannels: Int, outH: Int, outW: Int
 
     init?(_ conv: ConvLayer, input: [Int], output: [Int], encodings: IntegerEncodings) {
-        guard conv.group == 1, !conv.isDepthwise, encodings.fitsU8S8 else { return nil }
+        guard Op.conv(conv).runsAsOneGemm, encodings.fitsU8S8 else { return nil }
         inChannels = input[0]; inH = input[1]; inW = input[2]
         outChannels = output[0]; outH = output[1]; outW = output[2]
         geometry = conv.geometry
@@ -169,7 +169,7 @@ struct IntegerConv {
 }
 
 /// A linear layer in integers over a tile of rows.
-struct IntegerLinear {
+struct IntegerLinear: TileLinear {
     let layer: IntegerLayer
     let inFeatures: Int, outFeatures: Int
 

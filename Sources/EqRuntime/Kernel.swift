@@ -1,6 +1,16 @@
 import EqGraph
 import EqTensor
 
+/// A linear layer's kernel: one GEMM over a tile of images' rows,
+/// Y[rows, out] = X[rows, in] · Wᵀ + bias, with a ReLU or clip fused.
+protocol TileLinear {
+    var outFeatures: Int { get }
+    func run(_ x: UnsafePointer<Float>, rows: Int, clamp: (lower: Float, upper: Float)?, into y: UnsafeMutablePointer<Float>)
+}
+
+extension PackedLinear: TileLinear {}
+extension BLASLinear: TileLinear {}
+
 /// One executable step of a compiled graph: the op with everything it needs
 /// precomputed (weights as flat arrays, strides, plane sizes), reading and
 /// writing per-tile buffers ("slots") of an `Arena`.
@@ -395,6 +405,18 @@ func constantPad(_ x: UnsafePointer<Float>, inShape: [Int], _ y: UnsafeMutablePo
             if index[axis] < inShape[axis] { break }
             index[axis] = 0
             axis -= 1
+        }
+    }
+}
+
+extension Kernel {
+    /// The linear layer's kernel, which the executor runs once per tile rather than per image.
+    var tileLinear: TileLinear? {
+        switch self {
+        case let .linear(layer): return layer
+        case let .blasLinear(layer): return layer
+        case let .integerLinear(layer): return layer
+        default: return nil
         }
     }
 }
