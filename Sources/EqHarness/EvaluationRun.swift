@@ -337,7 +337,7 @@ public final class EvaluationRun {
                         result = quantized.evaluation
                         record.calibImages = quantized.calibrationImages
                         record.calibSeconds = quantized.calibrationSeconds
-                        record.calibResampledTop1 = quantized.resampledTop1
+                        record.recordCalibrationResamples(quantized.resampledTop1)
                         record.int8Path = quantized.path
                         record.logitsSQNR = logitsSQNR(original.logits, result.logits)
                         if settings.sensitivityVariant == name, let frozen = calibrations[precision.activationsDescription] {

@@ -18,24 +18,24 @@ struct HTMLReport {
     let recommendations: [Recommendation]
     /// Each table's rows by model, grouped once: a section per model must
     /// not scan every row (a merged report can hold 10⁵ models).
-    let layersByModel: [String: [[String: String]]]
-    let passesByModel: [String: [[String: String]]]
-    let searchByModel: [String: [[String: String]]]
-    let sensitivityByModel: [String: [[String: String]]]
+    let layersByModel: [String: [LayerRecord]]
+    let passesByModel: [String: [PassRecord]]
+    let searchByModel: [String: [SearchRecord]]
+    let sensitivityByModel: [String: [SensitivityRecord]]
 
     init(folder: ReportFolder, recommendations: [Recommendation]) {
         self.folder = folder
         self.recommendations = recommendations
-        layersByModel = Dictionary(grouping: folder.layers.records) { $0["model"]! }
-        passesByModel = Dictionary(grouping: folder.passes.records) { $0["model"]! }
-        searchByModel = Dictionary(grouping: folder.search.records) { $0["model"]! }
-        sensitivityByModel = Dictionary(grouping: folder.sensitivity.records) { $0["model"]! }
+        layersByModel = Dictionary(grouping: folder.layers, by: \.model)
+        passesByModel = Dictionary(grouping: folder.passes, by: \.model)
+        searchByModel = Dictionary(grouping: folder.search, by: \.model)
+        sensitivityByModel = Dictionary(grouping: folder.sensitivity, by: \.model)
     }
 
     func render() -> String {
-        let accuracy = folder.accuracy.records
-        let models = unique(accuracy.map { $0["model"]! })
-        let accuracyByModel = Dictionary(grouping: accuracy) { $0["model"]! }
+        let accuracy = folder.accuracy
+        let models = unique(accuracy.map(\.model))
+        let accuracyByModel = Dictionary(grouping: accuracy, by: \.model)
         var body = "<h1>eqbench report</h1>\n<p class=\"meta\">\(html(settingsLine(accuracy)))</p>\n"
         if folder.status == .interrupted {
             body += "<p><b>Interrupted run:</b> only the rows finished before it stopped are here; merge and compare refuse it.</p>\n"
@@ -63,13 +63,13 @@ struct HTMLReport {
             """
     }
 
-    func settingsLine(_ accuracy: [[String: String]]) -> String {
+    func settingsLine(_ accuracy: [AccuracyRecord]) -> String {
         let s = folder.settings
         var parts = [String]()
         if let dataset = s["dataset"]?.string { parts.append("dataset \(dataset)") }
         // The counts the rows were measured on (the flags are limits, not counts).
-        let evaluated = Set(accuracy.compactMap { Int($0["eval_images"]!) }.filter { $0 > 0 }).sorted()
-        let calibrated = Set(accuracy.compactMap { Int($0["calib_images"]!) }.filter { $0 > 0 }).sorted()
+        let evaluated = Set(accuracy.map(\.evalImages).filter { $0 > 0 }).sorted()
+        let calibrated = Set(accuracy.map(\.calibImages).filter { $0 > 0 }).sorted()
         if !evaluated.isEmpty { parts.append("\(evaluated.map(String.init).joined(separator: "/")) evaluation images") }
         if !calibrated.isEmpty { parts.append("\(calibrated.map(String.init).joined(separator: "/")) calibration images") }
         if case let .number(n)? = s["analysis_images"] { parts.append("per-layer analysis on \(Int(n))") }
@@ -98,33 +98,33 @@ struct HTMLReport {
         return out
     }
 
-    func problemSection(_ accuracy: [[String: String]]) -> String {
-        let errors = accuracy.filter { $0["status"] != RowStatus.ok.rawValue }
+    func problemSection(_ accuracy: [AccuracyRecord]) -> String {
+        let errors = accuracy.filter { $0.status != .ok }
         guard !errors.isEmpty || !folder.warnings.isEmpty else { return "" }
         var out = "<h2>Problems</h2>\n<div class=warn><ul>\n"
-        for e in errors { out += "<li>\(html(e["model"]!)) \(html(e["variant"]!)) \(html(e["precision"]!)): \(html(e["message"]!))</li>\n" }
+        for e in errors { out += "<li>\(html(e.model)) \(html(e.variant)) \(html(e.precision)): \(html(e.message))</li>\n" }
         for w in folder.warnings { out += "<li>\(html(w))</li>\n" }
         return out + "</ul></div>\n"
     }
 
-    func modelSection(_ model: String, _ rows: [[String: String]]) -> String {
-        let variants = unique(rows.map { $0["variant"]! })
-        let precisions = unique(rows.map { $0["precision"]! })
+    func modelSection(_ model: String, _ rows: [AccuracyRecord]) -> String {
+        let variants = unique(rows.map(\.variant))
+        let precisions = unique(rows.map(\.precision))
         var out = "<h2>\(html(model))</h2>\n<h3>Top-1 % (change against baseline at the same precision, coloured only where the same images show it: McNemar p &lt; 0.05; 95% interval below)</h3>\n"
         out += "<table><tr><th class=l>variant</th>" + precisions.map { "<th>\(html($0))</th>" }.joined() + "</tr>\n"
-        let byKey = Dictionary(rows.map { ($0["variant"]! + "|" + $0["precision"]!, $0) }, uniquingKeysWith: { a, _ in a })
+        let byKey = Dictionary(rows.map { ($0.variant + "|" + $0.precision, $0) }, uniquingKeysWith: { a, _ in a })
         for variant in variants {
             out += "<tr><td class=l>\(html(variant))</td>"
             for precision in precisions {
                 guard let row = byKey[variant + "|" + precision] else { out += "<td></td>"; continue }
-                guard row["status"] == RowStatus.ok.rawValue, let top1 = Double(row["top1"]!) else { out += "<td class=bad>error</td>"; continue }
-                let baseRow = byKey["baseline|" + precision]
-                let delta = baseRow.flatMap { Double($0["top1"]!) }.map { top1 - $0 }
+                guard row.status == .ok, let top1 = row.top1 else { out += "<td class=bad>error</td>"; continue }
+                let baseRow = byKey[Variant.baselineName + "|" + precision]
+                let delta = baseRow.flatMap(\.top1).map { top1 - $0 }
                 let shown = variant != Variant.baselineName && baseRow.map { significant(row, against: $0) } != false ? delta : nil
-                let sqnr = row["logits_sqnr_db"]!
-                out += "<td class=cell style=\"background:\(color(shown))\"><b>\(html(row["top1"]!))</b>"
+                out += "<td class=cell style=\"background:\(color(shown))\"><b>\(fixed(top1, 2))</b>"
                 if let delta, variant != Variant.baselineName { out += " <span class=d>\(signed(delta))</span>" }
-                out += "<br><span class=d>[\(html(row["top1_ci_low"]!))–\(html(row["top1_ci_high"]!))]\(sqnr.isEmpty ? "" : " · \(html(sqnr)) dB")</span></td>"
+                let sqnr = row.logitsSQNR.map { " · \(fixed($0, 2)) dB" } ?? ""
+                out += "<br><span class=d>[\(fixed(row.top1CILow, 2))–\(fixed(row.top1CIHigh, 2))]\(sqnr)</span></td>"
             }
             out += "</tr>\n"
         }
@@ -139,14 +139,13 @@ struct HTMLReport {
     func searchTable(_ model: String) -> String {
         let rows = searchByModel[model] ?? []
         guard !rows.isEmpty else { return "" }
-        var out = "<h3>Pipeline search at \(html(rows[0]["precision"]!)) (kept steps in bold)</h3>\n"
+        var out = "<h3>Pipeline search at \(html(rows[0].precision)) (kept steps in bold)</h3>\n"
         out += "<table><tr><th>round</th><th class=l>pipeline</th><th>top-1 %</th><th>logits SQNR dB</th><th>seconds</th></tr>\n"
         for r in rows {
-            let kept = r["kept"] == "yes"
-            let name = html(r["pipeline"]!)
-            out += "<tr><td>\(html(r["round"]!))</td><td class=l>\(kept ? "<b>\(name)</b>" : name)</td>"
-            out += "<td>\(html(r["status"] == RowStatus.ok.rawValue ? r["top1"]! : RowStatus.error.rawValue))</td>"
-            out += "<td>\(html(r["logits_sqnr_db"]!))</td><td>\(html(r["seconds"]!))</td></tr>\n"
+            let name = html(r.pipelineName)
+            out += "<tr><td>\(r.round)</td><td class=l>\(r.kept ? "<b>\(name)</b>" : name)</td>"
+            out += "<td>\(r.status == .ok ? fixed(r.top1, 2) : RowStatus.error.rawValue)</td>"
+            out += "<td>\(fixed(r.logitsSQNR, 2))</td><td>\(fixed(r.seconds, 3))</td></tr>\n"
         }
         return out + "</table>\n"
     }
@@ -157,30 +156,26 @@ struct HTMLReport {
     /// layers with the lowest local SQNR.
     func layerCharts(_ model: String) -> String {
         let layers = layersByModel[model] ?? []
-        let precisions = unique(layers.map { $0["precision"]! })
-        let axis = nodeAxis(layers, variants: unique(layers.map { $0["variant"]! }))
+        let precisions = unique(layers.map(\.precision))
+        let axis = nodeAxis(layers, variants: unique(layers.map(\.variant)))
         let index = Dictionary(axis.enumerated().map { ($1, $0 + 1) }, uniquingKeysWith: { a, _ in a })
         var out = ""
         for precision in precisions {
-            let rows = layers.filter { $0["precision"] == precision }
+            let rows = layers.filter { $0.precision == precision }
             let groups = mergedVariants(rows)
-            func values(_ column: String, _ variant: String) -> [String: Double] {
-                Dictionary(rows.filter { $0["variant"] == variant && !$0[column]!.isEmpty }.compactMap { row in
-                    Double(row[column]!).map { (row["node"]!, $0) }
-                }, uniquingKeysWith: { a, _ in a })
-            }
-            func chart(_ column: String, title: String, yLabel: String, logScale: Bool = false) -> String {
+            func chart(_ value: (LayerRecord) -> Double?, title: String, yLabel: String, logScale: Bool = false) -> String {
                 let series = groups.map { group in
-                    let byNode = values(column, group[0])
+                    let byNode = Dictionary(rows.filter { $0.variant == group[0] }.compactMap { row in value(row).map { (row.node, $0) } },
+                                            uniquingKeysWith: { a, _ in a })
                     return SVGLineChart.Series(name: group.joined(separator: " = "), values: axis.map { byNode[$0] })
                 }
                 return SVGLineChart(title: title, xLabels: axis, yLabel: yLabel, series: series, logScale: logScale).render() + "\n"
             }
             out += "<h3>Per-layer SQNR at \(html(precision))</h3>\n"
-            out += chart("sqnr_cumulative_db", title: "cumulative SQNR (quantized vs float output of each quantized value)", yLabel: "dB")
+            out += chart({ $0.sqnrCumulative }, title: "cumulative SQNR (quantized vs float output of each quantized value)", yLabel: "dB")
             if precision == precisions.first {
                 out += "<h3>Weight range ratio per Conv/Gemm (max/min output-channel range; 1 is flat)</h3>\n"
-                out += chart("weight_range_ratio", title: "weight range ratio, log scale", yLabel: "ratio", logScale: true)
+                out += chart(\.weightRangeRatio, title: "weight range ratio, log scale", yLabel: "ratio", logScale: true)
             }
             out += worstLayers(rows, groups: groups, index: index, precision: precision)
         }
@@ -188,35 +183,34 @@ struct HTMLReport {
     }
 
     /// Variants of `rows` in order, those with identical per-layer values grouped together.
-    func mergedVariants(_ rows: [[String: String]]) -> [[String]] {
+    func mergedVariants(_ rows: [LayerRecord]) -> [[String]] {
         var groups = [(key: [String], members: [String])]()
-        for variant in unique(rows.map { $0["variant"]! }) {
-            let key = rows.filter { $0["variant"] == variant }.map { [$0["node"]!, $0["sqnr_cumulative_db"]!, $0["sqnr_local_db"]!, $0["weight_range_ratio"]!].joined(separator: "|") }
+        for variant in unique(rows.map(\.variant)) {
+            let key = rows.filter { $0.variant == variant }.map { "\($0.node)|\($0.sqnrCumulative)|\($0.sqnrLocal)|\($0.weightRangeRatio ?? 0)" }
             if let k = groups.firstIndex(where: { $0.key == key }) { groups[k].members.append(variant) } else { groups.append((key, [variant])) }
         }
         return groups.map(\.members)
     }
 
     /// The layers with the lowest local SQNR (the error each adds by itself) under the first variant, by name, with every variant's value.
-    func worstLayers(_ rows: [[String: String]], groups: [[String]], index: [String: Int], precision: String, count: Int = 8) -> String {
-        let first = rows.filter { $0["variant"] == groups.first?.first && Double($0["sqnr_local_db"]!) != nil && $0["op"] != "Input" }
-        let worst = first.sorted { Double($0["sqnr_local_db"]!)! < Double($1["sqnr_local_db"]!)! }.prefix(count)
+    func worstLayers(_ rows: [LayerRecord], groups: [[String]], index: [String: Int], precision: String, count: Int = 8) -> String {
+        let first = rows.filter { $0.variant == groups.first?.first && $0.op != "Input" }
+        let worst = first.sorted { $0.sqnrLocal < $1.sqnrLocal }.prefix(count)
         guard !worst.isEmpty else { return "" }
-        let local = Dictionary(rows.map { ($0["variant"]! + "|" + $0["node"]!, $0["sqnr_local_db"]!) }, uniquingKeysWith: { a, _ in a })
+        let local = Dictionary(rows.map { ($0.variant + "|" + $0.node, decibels($0.sqnrLocal)) }, uniquingKeysWith: { a, _ in a })
         var out = "<table><tr><th>#</th><th class=l>layer with the lowest local SQNR at \(html(precision))</th><th class=l>op</th>"
         out += groups.map { "<th>\(html($0.joined(separator: " = "))) dB</th>" }.joined() + "</tr>\n"
         for row in worst {
-            let node = row["node"]!
-            out += "<tr><td>\(index[node].map(String.init) ?? "")</td><td class=l>\(html(node))</td><td class=l>\(html(row["op"]!))</td>"
-            out += groups.map { "<td>\(html(local[$0[0] + "|" + node] ?? ""))</td>" }.joined() + "</tr>\n"
+            out += "<tr><td>\(index[row.node].map(String.init) ?? "")</td><td class=l>\(html(row.node))</td><td class=l>\(html(row.op))</td>"
+            out += groups.map { "<td>\(html(local[$0[0] + "|" + row.node] ?? ""))</td>" }.joined() + "</tr>\n"
         }
         return out + "</table>\n"
     }
 
     /// Layer names in graph order: the variant with the most layers gives the
     /// order, others' layers are placed by name (inserted nodes are appended).
-    func nodeAxis(_ rows: [[String: String]], variants: [String]) -> [String] {
-        let lists = variants.map { v in unique(rows.filter { $0["variant"] == v }.map { $0["node"]! }) }
+    func nodeAxis(_ rows: [LayerRecord], variants: [String]) -> [String] {
+        let lists = variants.map { v in unique(rows.filter { $0.variant == v }.map(\.node)) }
         var axis = lists.max { $0.count < $1.count } ?? []
         var known = Set(axis)
         for list in lists { for node in list where known.insert(node).inserted { axis.append(node) } }
@@ -231,25 +225,25 @@ struct HTMLReport {
         guard !passes.isEmpty else { return "" }
         var seen = Set<String>()
         var idle = [String: [String]]()
-        func key(_ p: [String: String]) -> String { [p["variant"]!, p["pass"]!, p["sets_found"]!, p["sets_scaled"]!, p["details"]!].joined(separator: "|") }
+        func key(_ p: PassRecord) -> String { [p.variant, p.pass, String(p.setsFound), String(p.setsScaled), p.details].joined(separator: "|") }
         // A row every precision repeats is shown once, without "@precision".
         let repeats = Dictionary(passes.map { (key($0), 1) }, uniquingKeysWith: +)
         var out = "<h3>Passes</h3>\n<table><tr><th class=l>variant</th><th class=l>pass</th><th>found</th><th>scaled</th><th>scales</th><th>seconds</th><th>peak RSS MB</th><th>float change</th><th class=l>details</th></tr>\n"
         for p in passes {
             guard seen.insert(key(p)).inserted else { continue }
-            let precision = repeats[key(p)]! > 1 ? "" : p["precision"]!
-            if p["sets_found"] == "0" && p["sets_scaled"] == "0" {
-                if !(idle[p["pass"]!] ?? []).contains(p["variant"]!) { idle[p["pass"]!, default: []].append(p["variant"]!) }
+            let precision = repeats[key(p)]! > 1 ? "" : p.precision
+            if p.setsFound == 0 && p.setsScaled == 0 {
+                if !(idle[p.pass] ?? []).contains(p.variant) { idle[p.pass, default: []].append(p.variant) }
                 continue
             }
-            let scales = p["scale_min"]!.isEmpty ? "" : "\(p["scale_min"]!)–\(p["scale_max"]!)"
-            out += "<tr><td class=l>\(html(p["variant"]!))\(precision.isEmpty ? "" : " @" + html(precision))</td><td class=l>\(html(p["pass"]!))</td>"
-            out += "<td>\(html(p["sets_found"]!))</td><td>\(html(p["sets_scaled"]!))</td><td>\(html(scales))</td><td>\(html(p["seconds"]!))</td>"
-            out += "<td>\(html(p["peak_rss_mb"] ?? ""))</td><td>\(html(p["float_max_abs_diff"]!))</td><td class=l>\(html(p["details"]!))</td></tr>\n"
+            let scales = p.scaleMin.flatMap { low in p.scaleMax.map { String(format: "%.6g–%.6g", low, $0) } } ?? ""
+            out += "<tr><td class=l>\(html(p.variant))\(precision.isEmpty ? "" : " @" + html(precision))</td><td class=l>\(html(p.pass))</td>"
+            out += "<td>\(p.setsFound)</td><td>\(p.setsScaled)</td><td>\(scales)</td><td>\(fixed(p.seconds, 6))</td>"
+            out += "<td>\(fixed(p.peakRSSMB, 1))</td><td>\(scientific(p.floatMaxAbsDiff))</td><td class=l>\(html(p.details))</td></tr>\n"
         }
         out += "</table>\n"
         if !idle.isEmpty {
-            let names = unique(passes.map { $0["pass"]! }).filter { idle[$0] != nil }
+            let names = unique(passes.map(\.pass)).filter { idle[$0] != nil }
             out += "<p class=d>Found nothing to do: " + names.map { "\(html($0)) (\(html(idle[$0]!.joined(separator: ", "))))" }.joined(separator: "; ") + ".</p>\n"
         }
         return out
@@ -257,10 +251,9 @@ struct HTMLReport {
 
     /// True when `row` and `base` differ on the same images (exact McNemar
     /// p < 0.05); without per-image outcomes, when the top-1 values differ by 0.05 or more.
-    func significant(_ row: [String: String], against base: [String: String]) -> Bool {
-        let n = Int(row["eval_images"]!) ?? 0
-        guard let mine = CorrectnessBits.decode(row["correct_images"] ?? "", count: n), !mine.isEmpty,
-              let theirs = CorrectnessBits.decode(base["correct_images"] ?? "", count: n) else { return true }
+    func significant(_ row: AccuracyRecord, against base: AccuracyRecord) -> Bool {
+        let (mine, theirs) = (row.correct, base.correct)
+        guard !mine.isEmpty, mine.count == theirs.count else { return true }
         let onlyMine = zip(mine, theirs).filter { $0 && !$1 }.count, onlyTheirs = zip(mine, theirs).filter { !$0 && $1 }.count
         return PairedComparison.mcNemarExact(onlyMine, onlyTheirs) < Recommendation.significance
     }

@@ -8,24 +8,24 @@ extension HTMLReport {
         let rows = sensitivityByModel[model] ?? []
         guard !rows.isEmpty else { return "" }
         var out = ""
-        for key in unique(rows.map { $0["variant"]! + "|" + $0["precision"]! }) {
-            let group = rows.filter { $0["variant"]! + "|" + $0["precision"]! == key }
-            let (variant, precision) = (group[0]["variant"]!, group[0]["precision"]!)
-            let reference = { (mode: String) in group.first { $0["mode"] == mode }?["top1"] ?? "" }
-            out += "<h3>Layer sensitivity of \(html(variant)) at \(html(precision)) (\(html(group[0]["eval_images"]!)) images: float \(html(reference(SensitivityRecord.float)))%, all quantized \(html(reference(SensitivityRecord.allQuantized)))%)</h3>\n"
+        for key in unique(rows.map { $0.variant + "|" + $0.precision }) {
+            let group = rows.filter { $0.variant + "|" + $0.precision == key }
+            let (variant, precision) = (group[0].variant, group[0].precision)
+            let reference = { (mode: String) in fixed(group.first { $0.mode == mode }?.top1, 2) }
+            out += "<h3>Layer sensitivity of \(html(variant)) at \(html(precision)) (\(group[0].evalImages) images: float \(reference(SensitivityRecord.float))%, all quantized \(reference(SensitivityRecord.allQuantized))%)</h3>\n"
             out += "<table><tr><th>rank</th><th class=l>quantized alone (rest float)</th><th>top-1 %</th><th>vs float</th><th>logits SQNR dB</th>"
             out += "<th class=l>kept in float (rest quantized)</th><th>top-1 %</th><th>vs all quantized</th><th>logits SQNR dB</th></tr>\n"
-            func ranked(_ mode: String) -> [[String: String]] {
-                group.filter { $0["mode"] == mode }.sorted { (Int($0["rank"]!) ?? 0) < (Int($1["rank"]!) ?? 0) }
+            func ranked(_ mode: String) -> [SensitivityRecord] {
+                group.filter { $0.mode == mode }.sorted { ($0.rank ?? 0) < ($1.rank ?? 0) }
             }
             let alone = ranked(SensitivityRecord.onlyQuantized), kept = ranked(SensitivityRecord.onlyFloat)
             for i in 0..<min(count, max(alone.count, kept.count)) {
                 out += "<tr><td>\(i + 1)</td>"
                 for (row, deltaClass) in [(i < alone.count ? alone[i] : nil, "bad"), (i < kept.count ? kept[i] : nil, "good")] {
                     guard let row else { out += "<td></td><td></td><td></td><td></td>"; continue }
-                    let delta = Double(row["top1_delta"]!) ?? 0
-                    out += "<td class=l>\(html(row["node"]!)) <span class=d>\(html(row["op"]!))</span></td><td>\(html(row["top1"]!))</td>"
-                    out += "<td class=\"\(abs(delta) >= 1 ? deltaClass : "")\">\(signed(delta))</td><td>\(html(row["logits_sqnr_db"]!))</td>"
+                    let delta = row.top1Delta ?? 0
+                    out += "<td class=l>\(html(row.node)) <span class=d>\(html(row.op))</span></td><td>\(fixed(row.top1, 2))</td>"
+                    out += "<td class=\"\(abs(delta) >= 1 ? deltaClass : "")\">\(signed(delta))</td><td>\(fixed(row.logitsSQNR, 2))</td>"
                 }
                 out += "</tr>\n"
             }
@@ -51,7 +51,7 @@ extension HTMLReport {
             for (r, precisions) in grouped {
                 let path = paths.first { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent == r.model } ?? r.model + ".onnx"
                 // The search winner is no named variant: its pass tokens as a `+` combination.
-                let winner = r.variant == PipelineSearch.winnerName ? searchByModel[r.model]?.last?["pipeline"] : nil
+                let winner = r.variant == PipelineSearch.winnerName ? searchByModel[r.model]?.last?.pipelineName : nil
                 var command = "eqbench export \(shellQuoted(path)) --variant \(shellQuoted(winner ?? r.variant)) --precision \(precisions.joined(separator: ",")) --dataset \(shellQuoted(dataset)) --out exported"
                 if let kept = s["float_layers"]?.array?.compactMap(\.string), !kept.isEmpty {
                     command += " --float-layers \(shellQuoted(kept.joined(separator: ",")))"

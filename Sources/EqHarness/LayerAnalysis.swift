@@ -6,26 +6,39 @@ import Foundation
 
 /// One row of `layers.csv`: a weighted layer's output or a quantized
 /// activation, under one model, variant and precision.
-public struct LayerRecord: ReportRecord, Equatable, Sendable {
+public struct LayerRecord: ReadableReportRecord, Equatable, Sendable {
+    public static let requiredColumns = 11
     public static var schema: [ReportColumn<Self>] {
         [.text("model", \.model), .text("variant", \.variant), .text("precision", \.precision), .text("node", \.node),
          .text("op", \.op), .integer("out_channels", \.outChannels),
-         .init("sqnr_cumulative_db", number: true) { decibels($0.sqnrCumulative) }, .init("sqnr_local_db", number: true) { decibels($0.sqnrLocal) },
-         .init("weight_range_ratio", number: true) { $0.weightRangeRatio.map { $0.isFinite ? String(format: "%.2f", $0) : "inf" } ?? "" },
-         .init("act_min", number: true) { $0.activationRange.map { String(format: "%.6g", $0.min) } ?? "" },
-         .init("act_max", number: true) { $0.activationRange.map { String(format: "%.6g", $0.max) } ?? "" }]
+         .init("sqnr_cumulative_db", number: true, { decibels($0.sqnrCumulative) }, read: { $0.sqnrCumulative = try parseNumber($1) }),
+         .init("sqnr_local_db", number: true, { decibels($0.sqnrLocal) }, read: { $0.sqnrLocal = try parseNumber($1) }),
+         .init("weight_range_ratio", number: true, { $0.weightRangeRatio.map { $0.isFinite ? String(format: "%.2f", $0) : "inf" } ?? "" },
+               read: { $0.weightRangeRatio = try parseNumber($1) }),
+         .significant("act_min", \.activationMin, 6), .significant("act_max", \.activationMax, 6)]
     }
 
-    public var model: String
-    public var variant: String
-    public var precision: String
-    public var node: String
-    public var op: String
-    public var outChannels: Int
-    public var sqnrCumulative: Double
-    public var sqnrLocal: Double
+    public var model = ""
+    public var variant = ""
+    public var precision = ""
+    public var node = ""
+    public var op = ""
+    public var outChannels = 0
+    public var sqnrCumulative = 0.0
+    public var sqnrLocal = 0.0
     public var weightRangeRatio: Double?
-    public var activationRange: (min: Float, max: Float)?
+    /// The activation's calibrated range (nil where none is quantized).
+    public var activationMin: Double?
+    public var activationMax: Double?
+
+    public init() {}
+
+    public init(model: String, variant: String, precision: String, node: String, op: String, outChannels: Int,
+                sqnrCumulative: Double, sqnrLocal: Double, weightRangeRatio: Double?, activationRange: (min: Float, max: Float)?) {
+        (self.model, self.variant, self.precision, self.node, self.op) = (model, variant, precision, node, op)
+        (self.outChannels, self.sqnrCumulative, self.sqnrLocal, self.weightRangeRatio) = (outChannels, sqnrCumulative, sqnrLocal, weightRangeRatio)
+        (activationMin, activationMax) = (activationRange.map { Double($0.min) }, activationRange.map { Double($0.max) })
+    }
 
     public static func == (a: LayerRecord, b: LayerRecord) -> Bool { a.fields == b.fields }
 }

@@ -5,28 +5,33 @@ import EqTensor
 import Foundation
 
 /// One row of `search.csv`: a pipeline `--search` tried on a model.
-public struct SearchRecord: ReportRecord, Equatable, Sendable {
+public struct SearchRecord: ReadableReportRecord, Equatable, Sendable {
+    public static let requiredColumns = 10
     public static var schema: [ReportColumn<Self>] {
         [.text("model", \.model), .text("precision", \.precision), .integer("round", \.round),
-         .init("pipeline") { $0.pipeline.isEmpty ? "(none)" : $0.pipeline.joined(separator: "+") }, .fixed("top1", \.top1, 2),
-         .fixed("logits_sqnr_db", \.logitsSQNR, 2), .init("seconds", number: true) { fixed($0.seconds, 3) },
-         .init("kept") { $0.kept ? "yes" : "no" }, .init("status") { $0.status.rawValue }, .text("message", \.message),
-         .text("scored_on", \.scoredOn)]
+         .init("pipeline", \.pipelineName,
+               read: { $0.pipeline = $1 == "(none)" ? [] : $1.split(separator: "+").map(String.init) }),
+         .fixed("top1", \.top1, 2), .fixed("logits_sqnr_db", \.logitsSQNR, 2), .fixed("seconds", \.seconds, 3),
+         .init("kept", { $0.kept ? "yes" : "no" }, read: { $0.kept = $1 == "yes" }), .word("status", \.status),
+         .text("message", \.message), .text("scored_on", \.scoredOn)]
     }
 
-    public var model: String
-    public var precision: String
-    public var round: Int
-    public var pipeline: [String]
+    public var model = ""
+    public var precision = ""
+    public var round = 0
+    public var pipeline: [String] = []
     public var top1: Double?
     public var logitsSQNR: Double?
-    public var seconds: Double
-    public var kept: Bool
+    public var seconds = 0.0
+    public var kept = false
     public var status = RowStatus.ok
     public var message = ""
     /// The split that scored the row: a held-out part of calib/ or search/ for
     /// the trials, test/ for the winner's final row.
     public var scoredOn = ""
+
+    /// The pipeline's pass tokens joined with "+", "(none)" when empty.
+    public var pipelineName: String { pipeline.isEmpty ? "(none)" : pipeline.joined(separator: "+") }
 }
 
 /// `eqbench run --search SECONDS`: greedy search over pass pipelines beyond

@@ -37,7 +37,8 @@ public struct Recommendation: ReportRecord, Equatable, Sendable {
          .fixed("float_top1", \.floatTop1, 2), .init("max_drop", number: true) { fixed($0.maxDrop, 2) },
          .init("within_max_drop") { $0.floatTop1 == nil ? "" : ($0.withinMaxDrop ? "yes" : "no") },
          .integer("inference_nodes_added", \.addedNodes),
-         .fixed("top1_calib_min", \.calibSpread?.min, 2), .fixed("top1_calib_max", \.calibSpread?.max, 2)]
+         .derived("top1_calib_min", number: true) { fixed($0.calibSpread?.min, 2) },
+         .derived("top1_calib_max", number: true) { fixed($0.calibSpread?.max, 2) }]
     }
     /// Below this McNemar p-value a cheaper variant counts as worse than the best.
     public static let significance = 0.05
@@ -86,40 +87,30 @@ public struct Recommendation: ReportRecord, Equatable, Sendable {
     }
 
     /// One recommendation per model and int8 precision, from accuracy.csv rows.
-    public static func all(in accuracy: CSVTable, maxDrop: Double = defaultMaxDrop) -> [Recommendation] {
-        let c = accuracy.index
-        let column = { (name: String) in accuracy.columns.firstIndex(of: name) }
-        let outcomes = column("correct_images"), added = column("inference_nodes_added")
+    public static func all(in accuracy: [AccuracyRecord], maxDrop: Double = defaultMaxDrop) -> [Recommendation] {
         var groups = [String: [Candidate]]()
         var floatTop1 = [String: Double]()
-        var keys = [String]()
-        for (order, row) in accuracy.rows.enumerated() where row[c("status")] == RowStatus.ok.rawValue {
-            guard let top1 = Double(row[c("top1")]) else { continue }
-            let model = row[c("model")]
+        var keys = [(model: String, precision: String)]()
+        for (order, row) in accuracy.enumerated() where row.status == .ok {
+            guard let top1 = row.top1 else { continue }
             // The imported model's float top-1: its baseline fp32 row, else any row's top-1 minus its delta.
-            if row[c("precision")] == "fp32", row[c("variant")] == Variant.baselineName {
-                floatTop1[model] = top1
-            } else if floatTop1[model] == nil, let delta = Double(row[c("top1_delta_vs_float")]) {
-                floatTop1[model] = top1 - delta
+            if row.precision == "fp32", row.variant == Variant.baselineName {
+                floatTop1[row.model] = top1
+            } else if floatTop1[row.model] == nil, let delta = row.top1DeltaVsFloat {
+                floatTop1[row.model] = top1 - delta
             }
-            guard row[c("precision")] != "fp32" else { continue }
-            let passes = row[c("passes")]
-            let correct = outcomes.flatMap { CorrectnessBits.decode(row[$0], count: Int(row[c("eval_images")]) ?? 0) }
-            let spread = (Double(row[c("top1_calib_min")]), Double(row[c("top1_calib_max")]))
-            let candidate = Candidate(variant: row[c("variant")], passes: passes,
-                                      passCount: passes.isEmpty ? 0 : passes.split(separator: "+").count,
-                                      addedNodes: added.flatMap { Int(row[$0]) } ?? 0, top1: top1,
-                                      low: Double(row[c("top1_ci_low")]) ?? top1, high: Double(row[c("top1_ci_high")]) ?? top1,
-                                      sqnr: Double(row[c("logits_sqnr_db")]) ?? -.infinity, order: order,
-                                      correct: correct.flatMap { $0.isEmpty ? nil : $0 },
-                                      calibSpread: spread.0.flatMap { low in spread.1.map { (low, $0) } })
-            let key = model + "|" + row[c("precision")]
-            if groups[key] == nil { keys.append(key) }
+            guard row.precision != "fp32" else { continue }
+            let candidate = Candidate(variant: row.variant, passes: row.passes.joined(separator: "+"), passCount: row.passes.count,
+                                      addedNodes: row.inferenceNodesAdded, top1: top1,
+                                      low: row.top1CILow ?? top1, high: row.top1CIHigh ?? top1,
+                                      sqnr: row.logitsSQNR ?? -.infinity, order: order,
+                                      correct: row.correct.isEmpty ? nil : row.correct, calibSpread: row.calibSpread)
+            let key = row.model + "|" + row.precision
+            if groups[key] == nil { keys.append((row.model, row.precision)) }
             groups[key, default: []].append(candidate)
         }
-        return keys.map { key in
-            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
-            return recommend(groups[key]!, model: parts[0], precision: parts[1], floatTop1: floatTop1[parts[0]], maxDrop: maxDrop)
+        return keys.map { model, precision in
+            recommend(groups[model + "|" + precision]!, model: model, precision: precision, floatTop1: floatTop1[model], maxDrop: maxDrop)
         }
     }
 
@@ -211,9 +202,5 @@ public struct Recommendation: ReportRecord, Equatable, Sendable {
             parts.append(String(format: "top-1 %.2f–%.2f over the calibration subsets", spread.min, spread.max))
         }
         return parts.joined(separator: "; ")
-    }
-
-    static func table(_ recommendations: [Recommendation]) -> CSVTable {
-        CSVTable(columns: columns, rows: recommendations.map(\.fields))
     }
 }

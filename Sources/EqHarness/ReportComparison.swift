@@ -42,40 +42,39 @@ public struct ReportComparison {
     /// have it); any unreadable or malformed file is an error naming it.
     public static func compare(old: URL, new: URL, maxTop1Drop: Double, maxSQNRDrop: Double) throws -> ReportComparison {
         var result = ReportComparison()
-        let oldAccuracy = try Table(old.appendingPathComponent("accuracy.csv"), key: ["model", "variant", "precision"],
-                                    needs: ["top1", "status"])
-        let newAccuracy = try Table(new.appendingPathComponent("accuracy.csv"), key: ["model", "variant", "precision"],
-                                    needs: ["top1", "status"])
+        let accuracyKey = { (r: AccuracyRecord) in [r.model, r.variant, r.precision].joined(separator: " / ") }
+        let needs = ["model", "variant", "precision", "top1", "status"]
+        let oldAccuracy = try keyed(old.appendingPathComponent("accuracy.csv"), needs: needs, by: accuracyKey)
+        let newAccuracy = try keyed(new.appendingPathComponent("accuracy.csv"), needs: needs, by: accuracyKey)
         _ = try ReportFolder.writtenStatus(old)
         result.newStatus = try ReportFolder.writtenStatus(new)
-        for (key, oldRow) in oldAccuracy.rows {
-            guard let newRow = newAccuracy.rows[key] else { result.onlyInOld.append(key); continue }
+        for (key, oldRow) in oldAccuracy {
+            guard let newRow = newAccuracy[key] else { result.onlyInOld.append(key); continue }
             result.comparedRows += 1
-            let (o, n) = (oldRow["status"]!, newRow["status"]!)
-            if o != n {
-                result.changes.append(Change(key: key, what: "status", old: o, new: n, delta: nil, regression: n == RowStatus.error.rawValue))
+            if oldRow.status != newRow.status {
+                result.changes.append(Change(key: key, what: "status", old: oldRow.status.rawValue, new: newRow.status.rawValue,
+                                             delta: nil, regression: newRow.status == .error))
             }
-            if let a = Double(oldRow["top1"]!), let b = Double(newRow["top1"]!), abs(b - a) >= 0.005 {
-                result.changes.append(Change(key: key, what: "top1", old: oldRow["top1"]!, new: newRow["top1"]!,
-                                             delta: b - a, regression: a - b > maxTop1Drop))
+            if let a = oldRow.top1, let b = newRow.top1, abs(b - a) >= 0.005 {
+                result.changes.append(Change(key: key, what: "top1", old: fixed(a, 2), new: fixed(b, 2), delta: b - a, regression: a - b > maxTop1Drop))
             }
         }
-        result.onlyInNew = newAccuracy.rows.keys.filter { oldAccuracy.rows[$0] == nil }
+        result.onlyInNew = newAccuracy.keys.filter { oldAccuracy[$0] == nil }
         let oldLayersURL = old.appendingPathComponent("layers.csv"), newLayersURL = new.appendingPathComponent("layers.csv")
         if FileManager.default.fileExists(atPath: oldLayersURL.path), FileManager.default.fileExists(atPath: newLayersURL.path) {
-            let key = ["model", "variant", "precision", "node"]
-            let columns = ["sqnr_cumulative_db", "sqnr_local_db"]
-            let oldLayers = try Table(oldLayersURL, key: key, needs: columns)
-            let newLayers = try Table(newLayersURL, key: key, needs: columns)
-            for (key, oldRow) in oldLayers.rows {
-                guard let newRow = newLayers.rows[key] else { continue }
+            let layerKey = { (r: LayerRecord) in [r.model, r.variant, r.precision, r.node].joined(separator: " / ") }
+            let needs = ["model", "variant", "precision", "node", "sqnr_cumulative_db", "sqnr_local_db"]
+            let oldLayers = try keyed(oldLayersURL, needs: needs, by: layerKey), newLayers = try keyed(newLayersURL, needs: needs, by: layerKey)
+            let metrics: [(name: String, value: (LayerRecord) -> Double)] = [("sqnr_cumulative_db", \.sqnrCumulative), ("sqnr_local_db", \.sqnrLocal)]
+            for (key, oldRow) in oldLayers {
+                guard let newRow = newLayers[key] else { continue }
                 result.comparedLayers += 1
-                for column in columns {
-                    guard let a = Double(oldRow[column]!), let b = Double(newRow[column]!), a.isFinite, b.isFinite,
-                          abs(b - a) >= 0.005 else { continue }
+                for metric in metrics {
+                    let (a, b) = (metric.value(oldRow), metric.value(newRow))
+                    guard a.isFinite, b.isFinite, abs(b - a) >= 0.005 else { continue }
                     let regression = a - b > maxSQNRDrop
                     if regression || abs(b - a) > maxSQNRDrop / 2 {
-                        result.changes.append(Change(key: key, what: column, old: oldRow[column]!, new: newRow[column]!,
+                        result.changes.append(Change(key: key, what: metric.name, old: decibels(a), new: decibels(b),
                                                      delta: b - a, regression: regression))
                     }
                 }
@@ -87,25 +86,15 @@ public struct ReportComparison {
         return result
     }
 
-    /// A report CSV indexed by its key columns.
-    struct Table {
-        var rows = [String: [String: String]]()
-
-        init(_ url: URL, key: [String], needs: [String]) throws {
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-                throw HarnessError("\(url.path): cannot read (is it an eqbench report folder?)")
-            }
-            let table: CSVTable
-            do { table = try CSVTable.parse(text) } catch { throw HarnessError("\(url.path): \(error)") }
-            let missing = (key + needs).filter { !table.columns.contains($0) }
-            guard missing.isEmpty else {
-                throw HarnessError("\(url.path): missing column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))")
-            }
-            for row in table.rows {
-                let fields = Dictionary(zip(table.columns, row), uniquingKeysWith: { a, _ in a })
-                rows[key.map { fields[$0]! }.joined(separator: " / ")] = fields
-            }
+    /// A report table's records by key, from any eqbench version's table
+    /// that has the `needs` columns; the last row wins for a repeated key.
+    static func keyed<R: ReadableReportRecord>(_ url: URL, needs: [String], by key: (R) -> String) throws -> [String: R] {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw HarnessError("\(url.path): cannot read (is it an eqbench report folder?)")
         }
+        let table: CSVTable
+        do { table = try CSVTable.parse(text) } catch let error as HarnessError { throw HarnessError("\(url.path): \(error.message)") }
+        return Dictionary(try R.records(table, file: url.path, required: needs).map { (key($0), $0) }, uniquingKeysWith: { _, last in last })
     }
 
     /// The changes as text or as a Markdown table, with a closing verdict.

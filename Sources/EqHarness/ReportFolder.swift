@@ -2,53 +2,57 @@ import EqPasses
 import Foundation
 
 /// The tables of one report folder: what `eqbench run` writes and what
-/// `eqbench merge` reads back and joins. Works on the CSV rows themselves, so
-/// a merged report is computed exactly as an unsharded one: the derived
-/// column `top1_delta_vs_baseline_int8` and the recommendations come from the
-/// written top-1 values, whichever process measured them.
+/// `eqbench merge` reads back and joins, as typed records. Records of a run
+/// are passed through their CSV text once (`init(report:)`), so the report
+/// a run writes is computed from exactly what a later `merge` reads: the
+/// derived column `top1_delta_vs_baseline_int8` and the recommendations come
+/// from the written values, whichever process measured them.
 public struct ReportFolder: Sendable {
     /// Columns that hold timings or memory and differ from run to run.
     public static let measurementColumns: Set<String> = ["seconds", "images_per_s", "calib_seconds", "peak_rss_mb"]
 
-    public var accuracy: CSVTable
-    public var layers: CSVTable
-    public var passes: CSVTable
-    public var coverage: CSVTable
-    public var throughput: CSVTable
-    /// Pipelines `--search` tried (header only without it).
-    public var search: CSVTable
-    /// The `--sensitivity` sweep (header only without it).
-    public var sensitivity: CSVTable
+    public var accuracy: [AccuracyRecord]
+    public var layers: [LayerRecord]
+    public var passes: [PassRecord]
+    public var coverage: [CoverageRecord]
+    public var throughput: [ThroughputRecord]
+    /// Pipelines `--search` tried (empty without it).
+    public var search: [SearchRecord]
+    /// The `--sensitivity` sweep (empty without it).
+    public var sensitivity: [SensitivityRecord]
     /// `complete`, or `interrupted` when the run stopped early (Ctrl-C):
     /// summary.json's `status`, which `merge` and `compare` check. Written
     /// last, so a folder without summary.json is one whose writing never finished.
     public var status = Status.complete
-    public enum Status: String, Sendable { case complete, interrupted }
+    public enum Status: String, Codable, Sendable { case complete, interrupted }
     /// The run's settings, as summary.json holds them.
     public var settings: JSONValue
     public var warnings: [String]
 
     public init(report: RunReport, settings: JSONValue) {
-        func table(_ columns: [String], _ rows: [[String]]) -> CSVTable { CSVTable(columns: columns, rows: rows) }
-        accuracy = table(AccuracyRecord.columns, report.accuracy.map(\.fields))
-        layers = table(LayerRecord.columns, report.layers.map(\.fields))
-        passes = table(PassRecord.columns, report.passes.map(\.fields))
-        coverage = table(CoverageRecord.columns, report.coverage.map(\.fields))
-        throughput = table(ThroughputRecord.columns, report.throughput.map(\.fields))
-        search = table(SearchRecord.columns, report.search.map(\.fields))
-        sensitivity = table(SensitivityRecord.columns, report.sensitivity.map(\.fields))
+        func written<R: ReadableReportRecord>(_ records: [R]) -> [R] {
+            // Formatting and parsing our own columns cannot fail.
+            (try? R.records(R.table(records), file: "")) ?? records
+        }
+        accuracy = written(report.accuracy)
+        layers = written(report.layers)
+        passes = written(report.passes)
+        coverage = written(report.coverage)
+        throughput = written(report.throughput)
+        search = written(report.search)
+        sensitivity = written(report.sensitivity)
         self.settings = settings
         warnings = report.warnings
         status = report.interrupted ? .interrupted : .complete
         fillBaselineDeltas()
     }
 
-    /// Each table by file name, with the columns that hold numbers.
-    public var tables: [(name: String, table: CSVTable, numbers: Set<String>)] {
-        [("accuracy", accuracy, AccuracyRecord.numberColumns), ("layers", layers, LayerRecord.numberColumns),
-         ("passes", passes, PassRecord.numberColumns), ("coverage", coverage, CoverageRecord.numberColumns),
-         ("throughput", throughput, ThroughputRecord.numberColumns), ("search", search, SearchRecord.numberColumns),
-         ("sensitivity", sensitivity, SensitivityRecord.numberColumns)]
+    /// Each table by file name, as written.
+    public var tables: [(name: String, table: CSVTable)] {
+        [("accuracy", AccuracyRecord.table(accuracy)), ("layers", LayerRecord.table(layers)),
+         ("passes", PassRecord.table(passes)), ("coverage", CoverageRecord.table(coverage)),
+         ("throughput", ThroughputRecord.table(throughput)), ("search", SearchRecord.table(search)),
+         ("sensitivity", SensitivityRecord.table(sensitivity))]
     }
 
     /// The status a report folder's summary.json records; an error when the
@@ -58,9 +62,7 @@ public struct ReportFolder: Sendable {
         guard FileManager.default.fileExists(atPath: summaryURL.path) else {
             throw unfinished(folder)
         }
-        // Only the status is decoded: summary.json also holds every table.
-        struct StatusField: Decodable { var status: String? }
-        guard let data = try? Data(contentsOf: summaryURL), let field = try? JSONDecoder().decode(StatusField.self, from: data) else {
+        guard let data = try? Data(contentsOf: summaryURL), let field = try? JSONDecoder().decode(SummaryHeader.self, from: data) else {
             throw HarnessError("\(summaryURL.path): cannot read it as JSON")
         }
         return status(field.status)
@@ -76,65 +78,53 @@ public struct ReportFolder: Sendable {
 
     /// Reads a folder written by `eqbench run` (its CSVs and summary.json).
     public static func read(_ folder: URL) throws -> ReportFolder {
-        func load(_ name: String, _ columns: [String], optional: Bool = false) throws -> CSVTable {
+        func load<R: ReadableReportRecord>(_ name: String, optional: Bool = false) throws -> [R] {
             let url = folder.appendingPathComponent("\(name).csv")
             // A table newer than the report's eqbench: no rows.
-            if optional, !FileManager.default.fileExists(atPath: url.path) { return CSVTable(columns: columns) }
+            if optional, !FileManager.default.fileExists(atPath: url.path) { return [] }
             guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw HarnessError("\(url.path): cannot read") }
             let table: CSVTable
             do { table = try CSVTable.parse(text) } catch let error as HarnessError { throw HarnessError("\(url.path): \(error.message)") }
-            // Columns are only ever appended: a report of an earlier eqbench has a
-            // prefix of them, and its rows get empty fields for the newer columns.
-            guard table.columns.count <= columns.count, Array(columns.prefix(table.columns.count)) == table.columns else {
-                throw HarnessError("\(url.path): columns differ from this eqbench's (\(columns.joined(separator: ",")))")
-            }
-            let missing = [String](repeating: "", count: columns.count - table.columns.count)
-            return CSVTable(columns: columns, rows: table.rows.map { $0 + missing })
+            return try R.records(table, file: url.path)
         }
         let summaryURL = folder.appendingPathComponent("summary.json")
         guard FileManager.default.fileExists(atPath: summaryURL.path) else {
             throw unfinished(folder)
         }
-        guard let data = try? Data(contentsOf: summaryURL),
-              case let .object(summary)? = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-            throw HarnessError("\(summaryURL.path): cannot read it as JSON")
+        let header: SummaryHeader
+        do { header = try JSONDecoder().decode(SummaryHeader.self, from: try Data(contentsOf: summaryURL)) } catch {
+            throw HarnessError("\(summaryURL.path): cannot read it as a summary (\(error.localizedDescription))")
         }
-        var warnings = [String]()
-        if case let .array(items)? = summary["warnings"] { warnings = items.compactMap { if case let .string(s) = $0 { s } else { nil } } }
-        var folder = ReportFolder(accuracy: try load("accuracy", AccuracyRecord.columns), layers: try load("layers", LayerRecord.columns),
-                                  passes: try load("passes", PassRecord.columns), coverage: try load("coverage", CoverageRecord.columns),
-                                  throughput: try load("throughput", ThroughputRecord.columns),
-                                  search: try load("search", SearchRecord.columns),
-                                  sensitivity: try load("sensitivity", SensitivityRecord.columns, optional: true),
-                                  settings: summary["settings"] ?? .null, warnings: warnings)
-        folder.status = status(summary["status"]?.string)
+        var folder = ReportFolder(accuracy: try load("accuracy"), layers: try load("layers"), passes: try load("passes"),
+                                  coverage: try load("coverage"), throughput: try load("throughput"), search: try load("search"),
+                                  sensitivity: try load("sensitivity", optional: true),
+                                  settings: header.settings ?? .null, warnings: header.warnings ?? [])
+        folder.status = status(header.status)
         folder.fillBaselineDeltas()
         return folder
     }
 
-    init(accuracy: CSVTable, layers: CSVTable, passes: CSVTable, coverage: CSVTable, throughput: CSVTable,
-         search: CSVTable, sensitivity: CSVTable, settings: JSONValue, warnings: [String]) {
+    init(accuracy: [AccuracyRecord], layers: [LayerRecord], passes: [PassRecord], coverage: [CoverageRecord],
+         throughput: [ThroughputRecord], search: [SearchRecord], sensitivity: [SensitivityRecord], settings: JSONValue, warnings: [String]) {
         self.accuracy = accuracy; self.layers = layers; self.passes = passes
         self.coverage = coverage; self.throughput = throughput; self.search = search; self.sensitivity = sensitivity
         self.settings = settings; self.warnings = warnings
     }
 
     /// `top1_delta_vs_baseline_int8`: top-1 minus the `baseline` variant's at the
-    /// same model and int8 precision (empty for fp32 or without a baseline row).
+    /// same model and int8 precision (nil for fp32 or without a baseline row).
     mutating func fillBaselineDeltas() {
-        let c = accuracy.index
         var baseline = [String: Double]()
-        for row in accuracy.rows where row[c("variant")] == Variant.baselineName && row[c("status")] == RowStatus.ok.rawValue {
-            baseline[row[c("model")] + "|" + row[c("precision")]] = Double(row[c("top1")])
+        for row in accuracy where row.variant == Variant.baselineName && row.status == .ok {
+            baseline[row.model + "|" + row.precision] = row.top1
         }
-        for i in accuracy.rows.indices {
-            let row = accuracy.rows[i]
-            var delta = ""
-            if row[c("precision")] != "fp32", let top1 = Double(row[c("top1")]),
-               let base = baseline[row[c("model")] + "|" + row[c("precision")]] {
-                delta = String(format: "%.2f", top1 - base)
+        for i in accuracy.indices {
+            let row = accuracy[i]
+            var delta: Double?
+            if row.precision != "fp32", let top1 = row.top1, let base = baseline[row.model + "|" + row.precision] {
+                delta = top1 - base
             }
-            accuracy.rows[i][c("top1_delta_vs_baseline_int8")] = delta
+            accuracy[i].top1DeltaVsBaselineInt8 = delta
         }
     }
 
@@ -150,7 +140,7 @@ public struct ReportFolder: Sendable {
     /// Writes the CSVs, recommendations.csv, report.html and, last,
     /// summary.json: an earlier run's summary.json is removed first, so that
     /// CSVs of this run never sit beside it if writing stops half way.
-    public func write(to folder: URL, extra: [String: JSONValue] = [:]) throws {
+    public func write(to folder: URL) throws {
         let recommendations = self.recommendations
         let summary = folder.appendingPathComponent("summary.json")
         if FileManager.default.fileExists(atPath: summary.path) {
@@ -158,21 +148,10 @@ public struct ReportFolder: Sendable {
                 throw HarnessError("\(summary.path): cannot replace: \(error.localizedDescription)")
             }
         }
-        for (name, table, _) in tables { try table.write(to: folder.appendingPathComponent("\(name).csv")) }
+        for (name, table) in tables { try table.write(to: folder.appendingPathComponent("\(name).csv")) }
         try Recommendation.table(recommendations).write(to: folder.appendingPathComponent("recommendations.csv"))
         try AtomicFile.write(Data(HTMLReport(folder: self, recommendations: recommendations).render().utf8),
                              to: folder.appendingPathComponent("report.html"))
-        try AtomicFile.write(RunSummary.json(self, recommendations: recommendations, extra: extra), to: summary)
+        try AtomicFile.write(RunSummary(self, recommendations: recommendations).data(), to: summary)
     }
-}
-
-extension CSVTable {
-    /// The index of a column; the column must exist.
-    func index(_ column: String) -> Int {
-        guard let i = columns.firstIndex(of: column) else { preconditionFailure("no column \(column)") }
-        return i
-    }
-
-    /// Rows as column → field dictionaries.
-    var records: [[String: String]] { rows.map { Dictionary(uniqueKeysWithValues: zip(columns, $0)) } }
 }

@@ -45,24 +45,23 @@ extension ReportFolder {
             URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent
         }
         let variants = (first.folder.settings["variants"]?.array ?? []).compactMap(\.string)
-        func sorted(_ tables: [CSVTable]) -> CSVTable {
-            var merged = CSVTable(columns: tables[0].columns)
-            let model = merged.index("model"), variant = merged.columns.firstIndex(of: "variant")
-            let rank = { (row: [String]) in
-                (models.firstIndex(of: row[model]) ?? models.count, variant.map { variants.firstIndex(of: row[$0]) ?? variants.count } ?? 0)
+        // Model-major, then variant order; a shard's own order within them.
+        func sorted<R>(_ tables: [[R]], model: (R) -> String, variant: (R) -> String?) -> [R] {
+            let modelRank = Dictionary(models.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            let variantRank = Dictionary(variants.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            func rank(_ row: R) -> (Int, Int, Int) {
+                (modelRank[model(row)] ?? models.count, variant(row).map { variantRank[$0] ?? variants.count } ?? 0, 0)
             }
-            let rows = tables.flatMap(\.rows).enumerated().sorted { a, b in
-                let (ra, rb) = (rank(a.element), rank(b.element))
-                return ra != rb ? ra < rb : a.offset < b.offset
+            let ranked = tables.joined().enumerated().map { offset, row -> (key: (Int, Int, Int), row: R) in
+                let r = rank(row)
+                return ((r.0, r.1, offset), row)
             }
-            merged.rows = rows.map(\.element)
-            return merged
+            return ranked.sorted { $0.key < $1.key }.map(\.row)
         }
         var seen = [String: URL]()
         for (url, shard) in shards {
-            let c = shard.accuracy.index
-            for row in shard.accuracy.rows {
-                let key = [row[c("model")], row[c("variant")], row[c("precision")]].joined(separator: " ")
+            for row in shard.accuracy {
+                let key = [row.model, row.variant, row.precision].joined(separator: " ")
                 if let other = seen[key] { throw HarnessError("merge: \(key) is in both \(other.path) and \(url.path)") }
                 seen[key] = url
             }
@@ -70,12 +69,15 @@ extension ReportFolder {
         try checkEveryShardIsThere(shards)
         var settings = first.folder.settings
         if case var .object(fields) = settings { fields["shard"] = .null; settings = .object(fields) }
-        var merged = ReportFolder(accuracy: sorted(shards.map(\.folder.accuracy)), layers: sorted(shards.map(\.folder.layers)),
-                                  passes: sorted(shards.map(\.folder.passes)), coverage: sorted(shards.map(\.folder.coverage)),
-                                  throughput: sorted(shards.map(\.folder.throughput)), search: sorted(shards.map(\.folder.search)),
-                                  sensitivity: sorted(shards.map(\.folder.sensitivity)),
-                                  settings: settings,
-                                  warnings: shards.flatMap(\.folder.warnings))
+        let folders = shards.map(\.folder)
+        var merged = ReportFolder(accuracy: sorted(folders.map(\.accuracy), model: \.model, variant: { $0.variant }),
+                                  layers: sorted(folders.map(\.layers), model: \.model, variant: { $0.variant }),
+                                  passes: sorted(folders.map(\.passes), model: \.model, variant: { $0.variant }),
+                                  coverage: sorted(folders.map(\.coverage), model: \.model, variant: { $0.variant }),
+                                  throughput: sorted(folders.map(\.throughput), model: \.model, variant: { $0.variant }),
+                                  search: sorted(folders.map(\.search), model: \.model, variant: { _ in nil }),
+                                  sensitivity: sorted(folders.map(\.sensitivity), model: \.model, variant: { $0.variant }),
+                                  settings: settings, warnings: shards.flatMap(\.folder.warnings))
         merged.fillBaselineDeltas()
         return merged
     }

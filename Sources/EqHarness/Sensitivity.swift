@@ -20,12 +20,13 @@ import Foundation
 /// `only_this_quantized`, highest top-1 then highest SQNR for
 /// `only_this_float`. Activation encodings are the full calibration's, so
 /// every row differs from `all_quantized` only in what is left in float.
-public struct SensitivityRecord: ReportRecord, Equatable, Sendable {
+public struct SensitivityRecord: ReadableReportRecord, Equatable, Sendable {
+    public static let requiredColumns = 11
     public static var schema: [ReportColumn<Self>] {
         [.text("model", \.model), .text("variant", \.variant), .text("precision", \.precision), .text("mode", \.mode),
          .text("node", \.node), .text("op", \.op), .integer("eval_images", \.evalImages), .fixed("top1", \.top1, 2),
          .fixed("top1_delta", \.top1Delta, 2), .fixed("logits_sqnr_db", \.logitsSQNR, 2),
-         .init("rank", number: true) { $0.rank.map(String.init) ?? "" }]
+         .integer("rank", \.rank)]
     }
 
     public static let onlyQuantized = "only_this_quantized"
@@ -33,14 +34,14 @@ public struct SensitivityRecord: ReportRecord, Equatable, Sendable {
     public static let allQuantized = "all_quantized"
     public static let float = "float"
 
-    public var model: String
-    public var variant: String
-    public var precision: String
-    public var mode: String
+    public var model = ""
+    public var variant = ""
+    public var precision = ""
+    public var mode = ""
     /// The layer (empty on the two reference rows).
     public var node = ""
     public var op = ""
-    public var evalImages: Int
+    public var evalImages = 0
     public var top1: Double?
     public var top1Delta: Double?
     public var logitsSQNR: Double?
@@ -48,6 +49,14 @@ public struct SensitivityRecord: ReportRecord, Equatable, Sendable {
     public var rank: Int?
 
     public static func == (a: SensitivityRecord, b: SensitivityRecord) -> Bool { a.fields == b.fields }
+
+    public init() {}
+
+    public init(model: String, variant: String, precision: String, mode: String, node: String = "", op: String = "",
+                evalImages: Int, top1: Double?, top1Delta: Double?, logitsSQNR: Double?, rank: Int? = nil) {
+        (self.model, self.variant, self.precision, self.mode, self.node, self.op) = (model, variant, precision, mode, node, op)
+        (self.evalImages, self.top1, self.top1Delta, self.logitsSQNR, self.rank) = (evalImages, top1, top1Delta, logitsSQNR, rank)
+    }
 
     /// Fills `rank` within each (model, variant, precision, mode) of the layer rows.
     static func ranked(_ rows: [SensitivityRecord]) -> [SensitivityRecord] {

@@ -8,41 +8,73 @@ public enum EQBenchVersion {
 }
 
 /// `summary.json`: every table of a run (the CSV rows as objects, numbers as
-/// numbers), the recommendations, the settings, the eqbench version and the
-/// machine, so one file describes a run completely.
-enum RunSummary {
-    /// The rows as JSON objects: the table's number columns (its record's
-    /// `numberColumns`) as numbers, null where empty (text such as "inf"
-    /// stays text), every other column as text.
-    static func objects(_ table: CSVTable, numbers: Set<String>) -> JSONValue {
-        .array(table.rows.map { row in
-            .object(Dictionary(uniqueKeysWithValues: zip(table.columns, row).map { column, field -> (String, JSONValue) in
-                guard numbers.contains(column) else { return (column, .string(field)) }
-                if field.isEmpty { return (column, .null) }
-                if let number = Double(field), number.isFinite { return (column, .number(number)) }
-                return (column, .string(field))
-            }))
-        })
+/// numbers, from each record's schema), the recommendations, the settings,
+/// the eqbench version and the machine, so one file describes a run
+/// completely. Keys are written sorted.
+struct RunSummary: Encodable {
+    struct Machine: Encodable {
+        var cores: Int
+        var os: String
+        var memory_bytes: UInt64
     }
 
-    static func json(_ folder: ReportFolder, recommendations: [Recommendation], extra: [String: JSONValue]) throws -> Data {
+    var eqbench = EQBenchVersion.current
+    var created = ISO8601DateFormatter().string(from: Date())
+    var machine: Machine
+    var settings: JSONValue
+    var status: ReportFolder.Status
+    var warnings: [String]
+    var recommendations: [JSONValue]
+    /// accuracy, layers, passes, coverage, throughput, search, sensitivity: their rows.
+    var tables: [String: [JSONValue]]
+
+    init(_ folder: ReportFolder, recommendations: [Recommendation]) {
         let info = ProcessInfo.processInfo
-        var summary: [String: JSONValue] = [
-            "eqbench": .string(EQBenchVersion.current),
-            "created": .string(ISO8601DateFormatter().string(from: Date())),
-            "machine": .object(["cores": .number(Double(info.activeProcessorCount)), "os": .string(info.operatingSystemVersionString),
-                                "memory_bytes": .number(Double(info.physicalMemory))]),
-            "settings": folder.settings,
-            "recommendations": objects(Recommendation.table(recommendations), numbers: Recommendation.numberColumns),
-            "warnings": .array(folder.warnings.map(JSONValue.string)),
-            "status": .string(folder.status.rawValue),
-        ]
-        for (name, table, numbers) in folder.tables { summary[name] = objects(table, numbers: numbers) }
-        summary.merge(extra) { _, new in new }
+        machine = Machine(cores: info.activeProcessorCount, os: info.operatingSystemVersionString, memory_bytes: info.physicalMemory)
+        settings = folder.settings
+        status = folder.status
+        warnings = folder.warnings
+        self.recommendations = recommendations.map(\.json)
+        tables = ["accuracy": folder.accuracy.map(\.json), "layers": folder.layers.map(\.json), "passes": folder.passes.map(\.json),
+                  "coverage": folder.coverage.map(\.json), "throughput": folder.throughput.map(\.json),
+                  "search": folder.search.map(\.json), "sensitivity": folder.sensitivity.map(\.json)]
+    }
+
+    /// Each table sits at the top level beside the fixed fields.
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(eqbench, forKey: Key("eqbench"))
+        try container.encode(created, forKey: Key("created"))
+        try container.encode(machine, forKey: Key("machine"))
+        try container.encode(settings, forKey: Key("settings"))
+        try container.encode(status, forKey: Key("status"))
+        try container.encode(warnings, forKey: Key("warnings"))
+        try container.encode(recommendations, forKey: Key("recommendations"))
+        for (name, rows) in tables { try container.encode(rows, forKey: Key(name)) }
+    }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func data() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(JSONValue.object(summary))
+        return try encoder.encode(self)
     }
+}
+
+/// The part of summary.json that `merge`, `compare` and `ReportFolder.read`
+/// need; the tables are read from the CSVs. Every field is optional: reports
+/// of early eqbench versions lack `status`.
+struct SummaryHeader: Decodable {
+    var settings: JSONValue?
+    var warnings: [String]?
+    var status: String?
 }
 
 extension RunSettings {

@@ -25,24 +25,20 @@ extension ReportFolder {
     /// variant, one column per precision with top-1 and, for int8, the change
     /// against baseline; then the recommendations.
     public var summaryText: String {
-        let rows = accuracy.records
         var precisions = [String]()
-        var lines = [String]()
+        var lines = [(model: String, variant: String)]()
         var seen = Set<String>()
-        for r in rows {
-            if !precisions.contains(r["precision"]!) { precisions.append(r["precision"]!) }
-            let key = r["model"]! + "|" + r["variant"]!
-            if seen.insert(key).inserted { lines.append(key) }
+        for r in accuracy {
+            if !precisions.contains(r.precision) { precisions.append(r.precision) }
+            if seen.insert(r.model + "|" + r.variant).inserted { lines.append((r.model, r.variant)) }
         }
-        let byKey = Dictionary(rows.map { ($0["model"]! + "|" + $0["variant"]! + "|" + $0["precision"]!, $0) },
-                               uniquingKeysWith: { a, _ in a })
-        let table = lines.map { key -> [String] in
-            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
-            return parts + precisions.map { precision in
-                guard let r = byKey[key + "|" + precision] else { return "" }
-                guard r["status"] == RowStatus.ok.rawValue else { return RowStatus.error.rawValue }
-                let delta = r["top1_delta_vs_baseline_int8"]!
-                return r["top1"]! + (delta.isEmpty || parts[1] == Variant.baselineName ? "" : " (\(delta.hasPrefix("-") ? "" : "+")\(delta))")
+        let byKey = Dictionary(accuracy.map { ($0.model + "|" + $0.variant + "|" + $0.precision, $0) }, uniquingKeysWith: { a, _ in a })
+        let table = lines.map { model, variant -> [String] in
+            [model, variant] + precisions.map { precision in
+                guard let r = byKey[model + "|" + variant + "|" + precision] else { return "" }
+                guard r.status == .ok else { return RowStatus.error.rawValue }
+                let delta = r.top1DeltaVsBaselineInt8.map { " (\(signedPoints($0)))" }
+                return fixed(r.top1, 2) + (variant == Variant.baselineName ? "" : delta ?? "")
             }
         }
         var text = "top-1 % (quantized precisions: change against baseline at the same precision)\n"

@@ -29,7 +29,7 @@ struct MergeCommand: ParsableCommand {
         try merged.write(to: output)
         print(merged.summaryText)
         print("\nmerged \(shards.count) folder\(shards.count == 1 ? "" : "s") into \(output.path)/report.html and its tables")
-        if merged.accuracy.rows.contains(where: { $0[merged.accuracy.columns.firstIndex(of: "status")!] != "ok" }) {
+        if merged.accuracy.contains(where: { $0.status != .ok }) {
             throw ExitCode(1)
         }
     }

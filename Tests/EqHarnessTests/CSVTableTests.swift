@@ -31,15 +31,31 @@ final class CSVTableTests: XCTestCase {
                                           evalImages: 10)]
         var folder = ReportFolder(report: report, settings: .object([:]))
         let evil = "<script>alert(1)</script>"
-        folder.passes.rows = [folder.passes.columns.map { $0 == "model" ? "m" : evil }]
-        folder.search.rows = [folder.search.columns.map { $0 == "model" ? "m" : evil }]
-        folder.accuracy.rows = folder.accuracy.rows.map { row in
-            zip(folder.accuracy.columns, row).map { column, value in ["model", "variant", "precision", "status"].contains(column) ? value : evil }
-        }
+        folder.passes = [PassRecord(model: "m", variant: evil, pass: evil, setsFound: 1, setsScaled: 1, scaleRange: (0.5, 2),
+                                    seconds: 0, floatMaxAbsDiff: 0, precision: evil, details: evil)]
+        folder.search = [SearchRecord(model: "m", precision: evil, pipeline: [evil], message: evil, scoredOn: evil)]
+        folder.accuracy[0].passes = [evil]
+        folder.accuracy[0].message = evil
+        folder.accuracy[0].status = .error
+        folder.layers = [LayerRecord(model: "m", variant: evil, precision: evil, node: evil, op: evil, outChannels: 1,
+                                     sqnrCumulative: 10, sqnrLocal: 10, weightRangeRatio: 1, activationRange: nil)]
         folder.warnings = [evil]
         let page = HTMLReport(folder: folder, recommendations: Recommendation.all(in: folder.accuracy)).render()
         XCTAssertFalse(page.contains("<script>"))
         XCTAssertTrue(page.contains("&lt;script&gt;"))
+    }
+
+    /// Columns that hold numbers are parsed when a report is read back, so a
+    /// tampered number is an error naming the file, row and column.
+    func testTamperedNumberColumnIsAnErrorNamingIt() throws {
+        var row = AccuracyRecord(model: "m", variant: "baseline", precision: "fp32", weights: "", activations: "")
+        row.top1 = 90
+        var table = AccuracyRecord.table([row])
+        table.rows[0][AccuracyRecord.columns.firstIndex(of: "top1")!] = "<script>"
+        XCTAssertThrowsError(try AccuracyRecord.records(table, file: "r/accuracy.csv")) { error in
+            XCTAssertEqual((error as? HarnessError)?.message, "r/accuracy.csv: row 2, column top1: '<script>' is not a number")
+        }
+        XCTAssertEqual(try AccuracyRecord.records(AccuracyRecord.table([row]), file: ""), [row])
     }
 
     func testWriteIsAtomicAndLeavesNoTemporaryFile() throws {
@@ -77,9 +93,15 @@ final class CSVTableTests: XCTestCase {
     /// summary.json follows the column lists: numbers as numbers, empty numbers
     /// as null, text as text even when it is all digits.
     func testSummaryKeepsTextColumnsAsText() {
-        let table = CSVTable(columns: ["top1", "top5", "correct_images", "reason"], rows: [["93.50", "", "1111", "12"]])
-        XCTAssertEqual(RunSummary.objects(table, numbers: AccuracyRecord.numberColumns),
-                       .array([.object(["top1": .number(93.5), "top5": .null, "correct_images": .string("1111"), "reason": .string("12")])]))
+        var row = AccuracyRecord(model: "12", variant: "baseline", precision: "fp32", weights: "", activations: "", evalImages: 16)
+        row.top1 = 93.5
+        row.correct = Array(repeating: true, count: 16)
+        guard case let .object(fields) = row.json else { return XCTFail("not an object") }
+        XCTAssertEqual(fields["top1"], .number(93.5))
+        XCTAssertEqual(fields["top5"], .null)
+        XCTAssertEqual(fields["correct_images"], .string("ffff"))
+        XCTAssertEqual(fields["model"], .string("12"))
+        XCTAssertEqual(fields["eval_images"], .number(16))
         XCTAssertEqual(AccuracyRecord.numberColumns.intersection(["model", "status", "message", "correct_images"]), [])
         XCTAssertTrue(AccuracyRecord.numberColumns.isSuperset(of: ["top1", "top1_ci_low", "calib_images", "float_max_abs_diff"]))
     }

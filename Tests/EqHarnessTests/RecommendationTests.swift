@@ -4,8 +4,8 @@ import XCTest
 /// The recommendation rule on doctored accuracy rows.
 final class RecommendationTests: XCTestCase {
     func table(_ rows: [(variant: String, passes: String, precision: String, top1: Double, low: Double, high: Double, sqnr: Double)],
-               addedNodes: [String: Int] = [:], calibSpread: [String: [Double]] = [:]) -> CSVTable {
-        var table = CSVTable(columns: AccuracyRecord.columns)
+               addedNodes: [String: Int] = [:], calibSpread: [String: [Double]] = [:]) -> [AccuracyRecord] {
+        var table = [AccuracyRecord]()
         for r in rows {
             var record = AccuracyRecord(model: "m", variant: r.variant, precision: r.precision, weights: "", activations: "")
             record.passes = r.passes.isEmpty ? [] : r.passes.split(separator: "+").map(String.init)
@@ -13,8 +13,8 @@ final class RecommendationTests: XCTestCase {
             record.top1CI = (r.low, r.high)
             record.logitsSQNR = r.sqnr
             record.inferenceNodesAdded = addedNodes[r.variant] ?? 0
-            record.calibResampledTop1 = calibSpread[r.variant] ?? []
-            table.append(record.fields)
+            record.recordCalibrationResamples(calibSpread[r.variant] ?? [])
+            table.append(record)
         }
         return table
     }
@@ -90,8 +90,8 @@ final class RecommendationTests: XCTestCase {
 
     /// Rows with per-image outcomes: `wrongCheap` images only the best gets
     /// right, `wrongBest` only the cheaper one, out of 1,000.
-    func pairedTable(wrongCheap: Int, wrongBest: Int) -> CSVTable {
-        var table = CSVTable(columns: AccuracyRecord.columns)
+    func pairedTable(wrongCheap: Int, wrongBest: Int) -> [AccuracyRecord] {
+        var table = [AccuracyRecord]()
         let n = 1000
         var best = [Bool](repeating: true, count: n), cheap = best
         for i in 0..<70 { best[i] = false; cheap[i] = false }                  // both wrong
@@ -105,7 +105,7 @@ final class RecommendationTests: XCTestCase {
             record.top1 = 100 * Double(correct.filter { $0 }.count) / Double(n)
             record.top1CI = Metrics.bootstrapInterval(correct: correct)
             record.logitsSQNR = 20
-            table.append(record.fields)
+            table.append(record)
         }
         return table
     }
@@ -161,7 +161,7 @@ final class RecommendationTests: XCTestCase {
             report.accuracy.append(record)
         }
         let folder = ReportFolder(report: report, settings: .null)
-        let column = folder.accuracy.index("top1_delta_vs_baseline_int8")
-        XCTAssertEqual(folder.accuracy.rows.map { $0[column] }, ["0.00", "5.50"])
+        let column = AccuracyRecord.columns.firstIndex(of: "top1_delta_vs_baseline_int8")!
+        XCTAssertEqual(folder.accuracy.map { $0.fields[column] }, ["0.00", "5.50"])
     }
 }
