@@ -82,7 +82,7 @@ extension ImportContext {
         guard inputs.count > 1, let b = constant(inputs[1])?.floatTensor, b.rank == 2 else {
             throw Unsupported("a right operand that is not a constant matrix")
         }
-        try checkFinite(b, "Gemm weight")
+        try checkWeightMatrix(b, "Gemm weight")
         let alpha = attributes.float("alpha", default: 1), beta = attributes.float("beta", default: 1)
         var weight = attributes.int("transB", default: 0) != 0 ? b : transpose(b)
         if alpha != 1 { weight.data = weight.data.map { $0 * alpha } }

@@ -73,7 +73,7 @@ extension ImportContext {
             guard let b = constant(try require(input(1)))?.floatTensor, b.rank == 2 else {
                 throw Unsupported("MatMul whose right operand is not a constant matrix")
             }
-            try checkFinite(b, "MatMul weight")
+            try checkWeightMatrix(b, "MatMul weight")
             try emit(name, .linear(LinearLayer(weight: transpose(b), bias: nil)), inputs: [x], output: output)
         case "BatchNormalization":
             if attributes.int("training_mode", default: 0) != 0 { throw Unsupported("training_mode=1") }
@@ -218,6 +218,12 @@ extension ImportContext {
             throw Invalid("input '\(name)' is not computed before this node")
         }
         return shape
+    }
+
+    /// A layer's constant weight matrix: some elements, all finite.
+    func checkWeightMatrix(_ m: Tensor, _ what: String) throws {
+        guard m.count > 0 else { throw Invalid("\(what) of shape \(m.shape) has no elements") }
+        try checkFinite(m, what)
     }
 
     func checkFinite(_ t: Tensor, _ what: String) throws {

@@ -97,8 +97,10 @@ enum TensorDecoder {
         guard shape.allSatisfy({ $0 >= 0 }) else {
             throw Failure(message: "tensor '\(proto.name)' has a negative dimension \(shape)")
         }
-        guard let count = checkedElementCount(shape), count <= maxElements else {
-            throw Failure(message: "tensor '\(proto.name)' of shape \(shape) has more than \(maxElements) elements, eqbench's limit per tensor")
+        // Each dimension too: a tensor with a zero dimension holds nothing, but
+        // loops over its other dimensions would still run 2^40 times.
+        guard let count = checkedElementCount(shape), count <= maxElements, shape.allSatisfy({ $0 <= maxElements }) else {
+            throw Failure(message: "tensor '\(proto.name)' of shape \(shape) has more than \(maxElements) elements (or a dimension longer than that), eqbench's limit per tensor")
         }
         let raw = proto.rawData
         func checkCount(_ n: Int, _ what: String) throws {

@@ -245,6 +245,17 @@ final class ExternalDataTests: XCTestCase {
             b.model.graph.initializer.append(t)
             b.node("Relu", ["x"], ["y"]); b.output("y")
         }
+        // No elements, but a 2^40-long axis: loops over it ran for hours (found by `make fuzz`).
+        expectError("or a dimension longer than that") { b in
+            b.initializer("W", [1 << 40, 0], [])
+            b.node("MatMul", ["x", "W"], ["y"]); b.output("y")
+        }
+        var empty = ModelBuilder(shape: [nil, 8])
+        empty.initializer("W", [8, 0], [])
+        empty.node("MatMul", ["x", "W"], ["y"]); empty.output("y")
+        XCTAssertThrowsError(try ONNXImporter.importModel(serialized: empty.data(), source: "hostile.onnx")) { error in
+            XCTAssertTrue(String(describing: error).contains("MatMul weight of shape [8, 0] has no elements"), "\(error)")
+        }
         expectError("Unsqueeze axes [1, 1] must be distinct") { b in
             b.intInitializer("axes", [1, 1])
             b.node("Unsqueeze", ["x", "axes"], ["y"]); b.output("y")
