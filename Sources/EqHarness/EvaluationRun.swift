@@ -500,12 +500,11 @@ public final class EvaluationRun {
         let integer = try integerLayers(plan, calibration)
         let evaluation = try run(quantizedGraph, quantizers: calibration.quantizers, model: model, data: data, integerLayers: integer)
 
-        var analysis = try LayerAnalysis(plan: plan, quantizedGraph: quantizedGraph, calibration: calibration,
-                                         threads: settings.threads, engine: settings.engine)
         let analysed = min(settings.analysisLimit ?? data.images.count, data.images.count)
-        try forEachBatch(try prepared(data.images, set: data.imageSet, for: model), model.preprocessing,
-                         size: analysis.batchSize(maxBytes: Self.analysisBytes, upTo: Self.analysisBatch), limit: analysed,
-                         phase: "analyse") { try analysis.add($0) }
+        let statistics = try statistics(data.images, set: data.imageSet, of: model, phase: "analyse",
+                                        limit: analysed, batch: Self.analysisBatch)
+        var analysis = try LayerAnalysis(plan: plan, quantizedGraph: quantizedGraph, calibration: calibration, statistics: statistics)
+        try analysis.addAll(from: statistics, maxBytes: Self.analysisBytes)
         for row in analysis.rows {
             layers.append(LayerRecord(model: model.name, variant: variant, precision: precision.name, node: row.node,
                                       op: row.op, outChannels: row.channels, sqnrCumulative: row.cumulative.decibels,
@@ -558,19 +557,23 @@ public final class EvaluationRun {
         return try images.batch(range, preprocessing: preprocessing)
     }
 
-    /// The statistics service over `images` preprocessed for `model`: made once
-    /// per model and image set, shared by the passes of every variant and the
-    /// calibrations after them; reports progress under `phase`.
-    func statistics(_ images: ImageFolder, set: String, of model: ModelSource, phase: String) throws -> StatisticsService {
-        let key = model.url.path + "|" + set
+    /// The statistics service over `images` (the first `limit`) preprocessed
+    /// for `model` in batches of `batch`: made once per model, image set and
+    /// batching, shared by the passes of every variant and the calibrations
+    /// after them (the calibration images), or by the per-layer analysis of
+    /// every precision (the analysed test images); reports progress under `phase`.
+    func statistics(_ images: ImageFolder, set: String, of model: ModelSource, phase: String,
+                    limit: Int? = nil, batch size: Int = calibrationBatch) throws -> StatisticsService {
+        let key = [model.url.path, set, String(limit ?? -1), String(size)].joined(separator: "|")
         let service: StatisticsService
         if let known = services[key] {
             service = known
         } else {
-            let source = try prepared(images, set: set, for: model), size = Self.calibrationBatch, preprocessing = model.preprocessing
-            service = StatisticsService(batchCount: (source.count + size - 1) / size, imageCount: source.count,
+            let source = try prepared(images, set: set, for: model), preprocessing = model.preprocessing
+            let count = min(limit ?? source.count, source.count)
+            service = StatisticsService(batchCount: (count + size - 1) / size, imageCount: count,
                                         threads: settings.threads) { [unowned self] i in
-                try batch(source, (i * size)..<min((i + 1) * size, source.count), preprocessing)
+                try batch(source, (i * size)..<min((i + 1) * size, count), preprocessing)
             }
             service.engine = settings.engine
             services = services.filter { $0.key.hasPrefix(model.url.path + "|") }

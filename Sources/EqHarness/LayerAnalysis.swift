@@ -130,11 +130,14 @@ struct LayerAnalysis: @unchecked Sendable {
     let quantized: Executor
     let quantizers: [String: FakeQuantizer]
 
-    init(plan: QuantPlan, quantizedGraph: Graph, calibration: Calibration, threads: Int, engine: Engine = .native) throws {
-        float = try Executor(graph: plan.graph, threads: threads, engine: engine)
-        quantized = try Executor(graph: quantizedGraph, threads: threads, activationQuantizers: calibration.quantizers, engine: engine)
+    /// The float and quantized executors come from `statistics` (the service
+    /// over the analysed images), so every precision of a variant shares the
+    /// compiled float graph; each layer's one-node graph is compiled here.
+    init(plan: QuantPlan, quantizedGraph: Graph, calibration: Calibration, statistics: StatisticsService) throws {
+        float = try statistics.executor(for: plan.graph)
+        quantized = try statistics.executor(for: quantizedGraph, activationQuantizers: calibration.quantizers)
         quantizers = calibration.quantizers
-        self.threads = threads
+        threads = statistics.threads
         let shapes = float.shapes
         let quantizedValues = Set(plan.quantizedValues)
         var rows = [Row(node: plan.graph.input.name, op: "Input", value: plan.graph.input.name,
@@ -156,15 +159,22 @@ struct LayerAnalysis: @unchecked Sendable {
         self.rows = rows
     }
 
-    /// Images per `add` batch so the tapped outputs of both runs stay within
-    /// `maxBytes` (at least 1, at most `upTo`): the analysis holds every
-    /// analysed layer's output of a batch at once, twice.
-    func batchSize(maxBytes: Int, upTo: Int) -> Int {
+    /// Images per `add` call so the tapped outputs of both runs stay within
+    /// `maxBytes` (at least 1): the analysis holds every analysed layer's
+    /// output of the images it adds at once, twice.
+    func partSize(maxBytes: Int) -> Int {
         func floats(_ value: String) -> Int { float.shapes[value].map { $0.reduce(1, *) } ?? 0 }
         let reference = Set(rows.map(\.value) + rows.compactMap(\.input)).map(floats).reduce(0, +)
         let simulated = rows.map { floats($0.value) }.reduce(0, +)
         let bytesPerImage = max(1, (reference + simulated) * MemoryLayout<Float>.size)
-        return max(1, min(upTo, maxBytes / bytesPerImage))
+        return max(1, maxBytes / bytesPerImage)
+    }
+
+    /// Adds every image of `statistics` in parts of at most `maxBytes` of taps.
+    mutating func addAll(from statistics: StatisticsService, maxBytes: Int) throws {
+        var analysis = self
+        try statistics.forEachImagePart(maxImages: partSize(maxBytes: maxBytes)) { try analysis.add($0) }
+        self = analysis
     }
 
     /// max over channels of (max − min) divided by the min over channels.

@@ -2,8 +2,9 @@ import EqGraph
 import EqTensor
 import Foundation
 
-/// The one place passes and calibration run graphs over the calibration
-/// images: the images in fixed batches (held, or read from a cache of decoded
+/// The one place passes, calibration and the per-layer analysis run graphs
+/// over an image set (the calibration images, or the analysed evaluation
+/// images): the images in fixed batches (held, or read from a cache of decoded
 /// images batch by batch, so memory does not grow with their number), one compiled
 /// executor per graph state (kept while the graph is unchanged, so the passes
 /// of a pipeline and the calibration after them share what they can), and the
@@ -31,8 +32,10 @@ public final class StatisticsService: @unchecked Sendable {
     public var progress: ((_ done: Int, _ total: Int) -> Void)?
 
     private let lock = NSLock()
+    /// A graph state: the graph, and the activation quantizers of a fake-quantized run.
+    private typealias State = (graph: Graph, quantizers: [String: FakeQuantizer], executor: Executor, ranges: [String: ChannelRange])
     /// Recent graph states with their executors and the ranges observed on them, newest last.
-    private var states = [(graph: Graph, executor: Executor, ranges: [String: ChannelRange])]()
+    private var states = [State]()
     private static let statesKept = 4
 
     /// Batches made on demand by `batch` (e.g. read from `PreparedImages`).
@@ -48,9 +51,27 @@ public final class StatisticsService: @unchecked Sendable {
         self.init(batchCount: batches.count, imageCount: batches.reduce(0) { $0 + $1.shape[0] }, threads: threads) { batches[$0] }
     }
 
-    /// The compiled executor of `graph`, made once per graph state.
-    public func executor(for graph: Graph) throws -> Executor {
-        try state(of: graph).executor
+    /// The compiled executor of `graph`, made once per graph state; with
+    /// `activationQuantizers`, of its fake-quantized run.
+    public func executor(for graph: Graph, activationQuantizers: [String: FakeQuantizer] = [:]) throws -> Executor {
+        try state(of: graph, quantizers: activationQuantizers).executor
+    }
+
+    /// The images themselves, batch by batch in their fixed order, each batch
+    /// given to `body` in consecutive parts of at most `maxImages` images (for
+    /// work that runs several executors on the same images).
+    public func forEachImagePart(maxImages: Int, _ body: (Tensor) throws -> Void) throws {
+        var done = 0
+        for index in 0..<batchCount {
+            let batch = try self.batch(index)
+            let images = batch.shape[0]
+            for start in stride(from: 0, to: images, by: max(1, maxImages)) {
+                let end = min(start + max(1, maxImages), images)
+                try body(start == 0 && end == images ? batch : batch.slice(start..<end))
+            }
+            done += images
+            progress?(done, imageCount)
+        }
     }
 
     /// Bytes of tapped values one run may hold; a batch whose taps need more runs in parts.
@@ -107,22 +128,23 @@ public final class StatisticsService: @unchecked Sendable {
                 }
             }
             lock.lock()
-            if let i = states.lastIndex(where: { $0.graph == graph }) { states[i].ranges.merge(found) { old, _ in old } }
+            if let i = states.lastIndex(where: { $0.graph == graph && $0.quantizers.isEmpty }) { states[i].ranges.merge(found) { old, _ in old } }
             lock.unlock()
         }
         return Dictionary(uniqueKeysWithValues: values.map { ($0, known[$0] ?? found[$0]!) })
     }
 
-    private func state(of graph: Graph) throws -> (graph: Graph, executor: Executor, ranges: [String: ChannelRange]) {
+    private func state(of graph: Graph, quantizers: [String: FakeQuantizer] = [:]) throws -> State {
         lock.lock()
-        if let i = states.lastIndex(where: { $0.graph == graph }) {
+        if let i = states.lastIndex(where: { $0.graph == graph && $0.quantizers == quantizers }) {
             let state = states.remove(at: i)
             states.append(state)
             lock.unlock()
             return state
         }
         lock.unlock()
-        let state = (graph: graph, executor: try Executor(graph: graph, threads: threads, engine: engine), ranges: [String: ChannelRange]())
+        let executor = try Executor(graph: graph, threads: threads, activationQuantizers: quantizers, engine: engine)
+        let state: State = (graph, quantizers, executor, [:])
         lock.lock()
         states.append(state)
         if states.count > Self.statesKept { states.removeFirst() }
