@@ -140,12 +140,7 @@ public final class EvaluationRun {
         if settings.searchBudget != nil, settings.variants.contains(PipelineSearch.winnerName) {
             throw HarnessError("--search names its winner '\(PipelineSearch.winnerName)'; a variant of that name cannot run beside it")
         }
-        // A model's file name is its key in every table; two alike would be compared as one.
-        let names = settings.models.map { $0.deletingPathExtension().lastPathComponent }
-        if let clash = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
-            let paths = settings.models.filter { $0.deletingPathExtension().lastPathComponent == clash }.map(\.path)
-            throw HarnessError("two models are named '\(clash)' (\(paths.joined(separator: ", "))): rename one, the name is its key in every table")
-        }
+        let modelKeys = try ModelSource.keys(for: settings.models)
         var report = RunReport()
         let test = try split("test", report: &report)
         let count = min(settings.evalLimit ?? test.count, test.count)
@@ -183,12 +178,13 @@ public final class EvaluationRun {
             position.steps += settings.models.indices.filter { inShard($0, 0) }.count * precisions.count
         }
         for (m, url) in settings.models.enumerated() where !cancellation.isCancelled {
-            let name = url.deletingPathExtension().lastPathComponent
+            let name = modelKeys[m]
             let variants = variantsOfModel[m]
             guard !variants.isEmpty else { continue }
             position.model = name
             do {
-                let model = try ModelSource.load(url, mean: settings.mean, std: settings.std, resize: settings.resize, crop: settings.crop)
+                var model = try ModelSource.load(url, mean: settings.mean, std: settings.std, resize: settings.resize, crop: settings.crop)
+                model.name = name
                 report.modelInputs[name] = model.inputJSON
                 // The search runs once per model, in the shard holding its first pair.
                 try evaluate(model, variants: variants, precisions: precisions, data: data, search: inShard(m, 0), into: &report)

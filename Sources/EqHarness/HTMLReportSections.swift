@@ -39,6 +39,7 @@ extension HTMLReport {
     func nextStepsSection() -> String {
         let s = folder.settings
         let paths = (s["models"]?.array ?? []).compactMap(\.string)
+        let keys = (try? ModelSource.keys(for: paths.map { URL(fileURLWithPath: $0) })) ?? []
         let dataset = s["dataset"]?.string ?? "DATASET"
         var out = "<h2>What next</h2>\n"
         if !recommendations.isEmpty {
@@ -49,7 +50,7 @@ extension HTMLReport {
                 if let k = grouped.firstIndex(where: { $0.r.model == r.model && $0.r.variant == r.variant }) { grouped[k].precisions.append(r.precision) } else { grouped.append((r, [r.precision])) }
             }
             for (r, precisions) in grouped {
-                let path = paths.first { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent == r.model } ?? r.model + ".onnx"
+                let path = zip(paths, keys).first { $0.1 == r.model }?.0 ?? r.model + ".onnx"
                 // The search winner is no named variant: its pass tokens as a `+` combination.
                 let winner = r.variant == PipelineSearch.winnerName ? searchByModel[r.model]?.last?.pipelineName : nil
                 var command = "eqbench export \(shellQuoted(path)) --variant \(shellQuoted(winner ?? r.variant)) --precision \(precisions.joined(separator: ",")) --dataset \(shellQuoted(dataset)) --out exported"

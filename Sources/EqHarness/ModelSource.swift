@@ -78,3 +78,28 @@ public struct ModelSource: Sendable {
         return models
     }
 }
+
+extension ModelSource {
+    /// Each model's key in every table: its file name without the extension,
+    /// or, for models whose file names are alike, as many of their folders as
+    /// tell them apart ("nightly/resnet" and "candidate/resnet"). The same
+    /// file given twice is an error.
+    public static func keys(for urls: [URL]) throws -> [String] {
+        let parts = urls.map { $0.standardizedFileURL.deletingPathExtension().pathComponents.filter { $0 != "/" } }
+        func key(_ i: Int, depth: Int) -> String { parts[i].suffix(depth).joined(separator: "/") }
+        var keys = parts.indices.map { key($0, depth: 1) }
+        for stem in Set(keys) {
+            let group = keys.indices.filter { keys[$0] == stem }
+            guard group.count > 1 else { continue }
+            var depth = 1
+            while Set(group.map { key($0, depth: depth) }).count < group.count {
+                depth += 1
+                guard group.contains(where: { parts[$0].count >= depth }) else {
+                    throw HarnessError("the model \(urls[group[0]].path) is given twice")
+                }
+            }
+            for i in group { keys[i] = key(i, depth: depth) }
+        }
+        return keys
+    }
+}

@@ -41,9 +41,9 @@ extension ReportFolder {
                 throw HarnessError("merge: \(url.path) was run with other settings than \(first.url.path) (\(key) differs)")
             }
         }
-        let models = (first.folder.settings["models"]?.array ?? []).compactMap(\.string).map {
-            URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent
-        }
+        let models = (try? ModelSource.keys(for: (first.folder.settings["models"]?.array ?? []).compactMap(\.string).map {
+            URL(fileURLWithPath: $0)
+        })) ?? []
         let variants = (first.folder.settings["variants"]?.array ?? []).compactMap(\.string)
         // Model-major, then variant order; a shard's own order within them.
         func sorted<R>(_ tables: [[R]], model: (R) -> String, variant: (R) -> String?) -> [R] {

@@ -220,10 +220,13 @@ struct RunCommand: ParsableCommand {
             return
         }
         var notes = [String]()
+        let keys = try ModelSource.keys(for: models)
         for recommendation in recommendations {
-            guard let url = models.first(where: { $0.deletingPathExtension().lastPathComponent == recommendation.model }) else { continue }
+            guard let url = zip(models, keys).first(where: { $0.1 == recommendation.model })?.0 else { continue }
+            // Models whose file names are alike go to the folders their keys name ("nightly/resnet" → DIR/nightly/).
+            let target = recommendation.model.split(separator: "/").dropLast().reduce(folder) { $0.appendingPathComponent(String($1)) }
             let exported = try evaluation.export(url, variant: recommendation.variant, precision: try Precision.parse(recommendation.precision),
-                                                 to: folder, unsignedWeightCodes: weightCodes == "uint8")
+                                                 to: target, unsignedWeightCodes: weightCodes == "uint8")
             print("exported \(recommendation.model) \(recommendation.variant) \(recommendation.precision): \(exported.floatModel.lastPathComponent), \(exported.qdqModel?.lastPathComponent ?? ""), \(exported.encodings?.lastPathComponent ?? "")")
             notes += exported.notes.filter { !notes.contains($0) }
         }

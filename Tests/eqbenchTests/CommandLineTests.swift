@@ -67,14 +67,6 @@ final class CommandLineTests: CLITestCase {
             XCTAssertTrue(result.err.contains(message), "\(out): \(result.err)")
             XCTAssertFalse(result.err.contains("dataset"), "\(out): work started before the check")
         }
-        let other = scratch.appendingPathComponent("other")
-        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("Datasets/models/mlp.onnx"), to: other.appendingPathComponent("mlp.onnx"))
-        let clash = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--model", other.appendingPathComponent("mlp.onnx").path,
-                                "--out", scratch.appendingPathComponent("clash").path)
-        XCTAssertNotEqual(clash.status, 0)
-        XCTAssertTrue(clash.err.contains("two models are named 'mlp'"), clash.err)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("clash").path))
         for (arguments, message) in [(["run", "--search", "inf"], "--search must be a number of seconds above 0"),
                                      (["run", "--threads", "100000"], "--threads must be from 1 to"),
                                      (["bench", "--images", "4611686018427387904"], "--images must be from 1 to 1000000"),
@@ -281,6 +273,32 @@ final class CommandLineTests: CLITestCase {
         let codes = try eqbench("export", "Datasets/models/mlp.onnx", "--variant", "baseline", "--weight-codes", "int4", "--out", out.path)
         XCTAssertEqual(codes.status, 64)
         XCTAssertTrue(codes.err.contains("--weight-codes"), codes.err)
+    }
+
+    /// Two models with the same file name get keys that tell them apart, each
+    /// compared with its own baseline; the same file twice is an error.
+    func testModelsWithTheSameFileNameGetDistinctKeys() throws {
+        let other = scratch.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("Datasets/models/mlp_hard.onnx"), to: other.appendingPathComponent("mlp.onnx"))
+        let out = scratch.appendingPathComponent("clash")
+        let run = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--model", other.appendingPathComponent("mlp.onnx").path,
+                              "--eval", "100", "--calib", "50", "--variants", "baseline,cls", "--precisions", "fp32,w8a8-pt", "--out", out.path)
+        XCTAssertEqual(run.status, 0, run.err)
+        let rows = try CSVTable.parse(String(contentsOf: out.appendingPathComponent("accuracy.csv"), encoding: .utf8)).records
+        XCTAssertEqual(Set(rows.map { $0["model"]! }), ["models/mlp", "other/mlp"])
+        for model in ["models/mlp", "other/mlp"] {
+            let mine = rows.filter { $0["model"] == model }
+            let base = try XCTUnwrap(mine.first { $0["variant"] == "baseline" && $0["precision"] == "w8a8-pt" })
+            let cls = try XCTUnwrap(mine.first { $0["variant"] == "cls" && $0["precision"] == "w8a8-pt" })
+            XCTAssertEqual(Double(cls["top1_delta_vs_baseline_int8"]!)!, Double(cls["top1"]!)! - Double(base["top1"]!)!, accuracy: 0.006)
+        }
+        let twice = try eqbench("run", "--model", "Datasets/models/mlp.onnx", "--model", "Datasets/models/../models/mlp.onnx",
+                                "--out", scratch.appendingPathComponent("twice").path)
+        XCTAssertNotEqual(twice.status, 0)
+        XCTAssertTrue(twice.err.contains("is given twice"), twice.err)
+        XCTAssertEqual(try ModelSource.keys(for: ["/a/x/m.onnx", "/b/x/m.onnx", "/c/n.onnx"].map { URL(fileURLWithPath: $0) }),
+                       ["a/x/m", "b/x/m", "n"])
     }
 
     /// Every committed fuzz seed, and every input that once crashed a fuzz
