@@ -105,7 +105,7 @@ struct ExecutionPlan {
     /// which blocks fusing an activation into the step that produces them, as
     /// does a quantizer on that value.
     init(graph original: Graph, shapes: [String: [Int]], keep: [String], quantizers: [String: FakeQuantizer] = [:],
-         engine: Engine = .native, integerLayers: [NodeID: IntegerEncodings] = [:]) {
+         engine: Engine = .native, tuning: KernelTuning = .measured, integerLayers: [NodeID: IntegerEncodings] = [:]) {
         let kept = Set(original.outputs).union(keep)
         let observable = kept.union(quantizers.keys)
         let graph = Self.formingSiLU(original, observable: observable)
@@ -227,7 +227,7 @@ struct ExecutionPlan {
             let outShape = shapes[output]!
             let inputs = stepInputs(i)
             let inShapes = inputs.map { shapes[$0]! }
-            let kernel = Kernel(node.op, inputs: inShapes, output: shapes[node.output]!, engine: engine,
+            let kernel = Kernel(node.op, inputs: inShapes, output: shapes[node.output]!, engine: engine, tuning: tuning,
                                 integer: integerLayers[node.id])
             switch kernel {
             case let .conv(conv): workspace = max(workspace, conv.workspaceCount)

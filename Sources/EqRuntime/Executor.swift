@@ -60,15 +60,17 @@ public final class Executor: @unchecked Sendable {
     /// Quantized layers run in integers (`Int8Path.integer`), by node: the
     /// encodings of their inputs and weights. Empty: every layer in float.
     public let integerLayers: [NodeID: IntegerEncodings]
+    /// The thresholds that pick conv kernels and the tile size.
+    public let tuning: KernelTuning
 
     private let lock = NSLock()
     private var plans = [[String]: ExecutionPlan]()
     private var arenas = [[String]: [Arena]]()
 
-    /// `tileSize` nil picks `defaultTileSize(shapes:)`.
+    /// `tileSize` nil picks `defaultTileSize(shapes:tuning:)`.
     public init(graph: Graph, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                 tileSize: Int? = nil, activationQuantizers: [String: FakeQuantizer] = [:], engine: Engine = .native,
-                integerLayers: [NodeID: IntegerEncodings] = [:]) throws {
+                integerLayers: [NodeID: IntegerEncodings] = [:], tuning: KernelTuning = .measured) throws {
         let shapes: [String: [Int]]
         do {
             shapes = try graph.inferShapes()
@@ -82,11 +84,12 @@ public final class Executor: @unchecked Sendable {
         self.activationQuantizers = activationQuantizers
         self.engine = engine
         self.integerLayers = integerLayers
+        self.tuning = tuning
         // The executor runs tiles on its own threads; OpenBLAS must not add its own.
         if engine == .openblas { BLAS.setThreads(1) }
         self.graph = graph
         self.threads = max(1, threads)
-        self.tileSize = max(1, tileSize ?? Self.defaultTileSize(shapes: shapes))
+        self.tileSize = max(1, tileSize ?? Self.defaultTileSize(shapes: shapes, tuning: tuning))
     }
 
     /// Images per tile: as many as keep the widest value of a tile within
@@ -97,9 +100,9 @@ public final class Executor: @unchecked Sendable {
     /// maps) get 2 images, the ResNet 10, and an MLP on 28×28 inputs 128.
     /// Depends on the model only, never on the thread count, so results stay
     /// bit-identical across `threads`.
-    public static func defaultTileSize(shapes: [String: [Int]]) -> Int {
+    public static func defaultTileSize(shapes: [String: [Int]], tuning: KernelTuning = .measured) -> Int {
         let widest = shapes.values.map { $0.reduce(1, *) }.max() ?? 1
-        return min(KernelTuning.tileImagesMax, max(1, KernelTuning.tileFloats / max(widest, 1)))
+        return min(tuning.tileImagesMax, max(1, tuning.tileFloats / max(widest, 1)))
     }
 
     /// Compiles the plan for `taps`, allocates one arena per worker and runs
@@ -217,7 +220,7 @@ public final class Executor: @unchecked Sendable {
         defer { lock.unlock() }
         if let plan = plans[values] { return plan }
         let plan = ExecutionPlan(graph: graph, shapes: shapes, keep: values, quantizers: activationQuantizers, engine: engine,
-                                 integerLayers: integerLayers)
+                                 tuning: tuning, integerLayers: integerLayers)
         plans[values] = plan
         return plan
     }

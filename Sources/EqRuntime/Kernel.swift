@@ -76,7 +76,7 @@ struct ConvKernel {
     var inChannels: Int, inH: Int, inW: Int
     var outChannels: Int, outH: Int, outW: Int
 
-    init(_ layer: ConvLayer, input: [Int], output: [Int], engine: Engine = .native) {
+    init(_ layer: ConvLayer, input: [Int], output: [Int], engine: Engine = .native, tuning: KernelTuning = .measured) {
         weight = layer.weight.data
         bias = layer.bias?.data
         geometry = layer.geometry
@@ -91,15 +91,15 @@ struct ConvKernel {
             method = .depthwise
         } else if group == 1 && g.isPointwise {
             method = .pointwise
-        } else if group == 1 && g.strideH == 1 && g.strideW == 1 && taps.count > KernelTuning.tapColumnsInL1
-                    && Double(shiftedRowLength(width: inW, geometry: g)) <= KernelTuning.shiftedRowsMaxGrowth * Double(outW) {
+        } else if group == 1 && g.strideH == 1 && g.strideW == 1 && taps.count > tuning.tapColumnsInL1
+                    && Double(shiftedRowLength(width: inW, geometry: g)) <= tuning.shiftedRowsMaxGrowth * Double(outW) {
             method = .shifted
         } else {
             method = .tapColumns
         }
         tapLayout = taps
         flatDepthwise = method == .depthwise
-            ? FlatDepthwise(height: inH, width: inW, geometry: g) : nil
+            ? FlatDepthwise(height: inH, width: inW, geometry: g, largestPlane: tuning.flatDepthwisePlaneMax) : nil
         let rows = input[0] / group * g.kernelH * g.kernelW, cout = output[0] / group, plane = input[1] * input[2]
         packed = method == .depthwise || method == .im2col ? [] : (0..<group).map { index in
             layer.weight.data.withUnsafeBufferPointer { RowGemmWeights($0.baseAddress! + index * cout * rows, m: cout, k: rows) }
@@ -235,9 +235,10 @@ extension Optional where Wrapped == [Float] {
 
 extension Kernel {
     /// Builds the kernel for a node given its per-sample input and output
-    /// shapes; `engine` picks the conv and linear kernels, and `integer`
+    /// shapes; `engine` and `tuning` pick the conv and linear kernels, and `integer`
     /// (a quantized layer's encodings) the integer ones where they apply.
-    init(_ op: Op, inputs: [[Int]], output: [Int], engine: Engine = .native, integer: IntegerEncodings? = nil) {
+    init(_ op: Op, inputs: [[Int]], output: [Int], engine: Engine = .native, tuning: KernelTuning = .measured,
+         integer: IntegerEncodings? = nil) {
         let x = inputs[0]
         func plane(_ shape: [Int]) -> Int { shape.dropFirst().reduce(1, *) }
         if let integer {
@@ -255,7 +256,7 @@ extension Kernel {
             self = .blasLinear(BLASLinear(weight: layer.weight.data, bias: layer.bias?.data,
                                           inFeatures: layer.inFeatures, outFeatures: layer.outFeatures))
         case let .conv(layer):
-            self = .conv(ConvKernel(layer, input: x, output: output, engine: engine))
+            self = .conv(ConvKernel(layer, input: x, output: output, engine: engine, tuning: tuning))
         case let .linear(layer):
             self = .linear(PackedLinear(weight: layer.weight.data, bias: layer.bias?.data,
                                         inFeatures: layer.inFeatures, outFeatures: layer.outFeatures))

@@ -66,7 +66,8 @@ extension Kernel {
         case let .conv(conv):
             let g = conv.geometry
             let window = "\(g.kernelH)x\(g.kernelW)" + (g.strideH == 1 && g.strideW == 1 ? "" : "/\(g.strideH)")
-            return conv.method == .depthwise ? "depthwise \(window)" : "conv \(window) \(conv.method)"
+            guard conv.method == .depthwise else { return "conv \(window) \(conv.method)" }
+            return "depthwise \(window)" + (conv.flatDepthwise != nil ? " flat" : "")
         case .linear: return "linear"
         case .blasLinear: return "linear sgemm"
         case let .integerConv(conv):

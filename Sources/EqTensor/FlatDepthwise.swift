@@ -53,15 +53,12 @@ public struct FlatDepthwise: Sendable {
     /// eight-wide store may write past it.
     let margin: Int
 
-    /// Planes of at most this many floats (14²).
-    public static let largestPlane = KernelTuning.flatDepthwisePlaneMax
-
     /// The layout for a 3×3 conv at stride 1 padded by its dilation, or at
     /// stride 2 without dilation on an even-sized plane padded by 1 before
     /// (and 0 or 1 after, which such a window never reads); nil for any other
     /// conv, or when its output plane is shorter than a vector or longer than
-    /// `largestPlane`.
-    public init?(height: Int, width: Int, geometry g: WindowGeometry) {
+    /// `largestPlane` (`KernelTuning.flatDepthwisePlaneMax`: 14²).
+    public init?(height: Int, width: Int, geometry g: WindowGeometry, largestPlane: Int = KernelTuning.measured.flatDepthwisePlaneMax) {
         let lanes = WideLane.scalarCount
         guard g.kernelH == 3, g.kernelW == 3 else { return nil }
         let unit = g.strideH == 1 && g.strideW == 1
@@ -75,7 +72,7 @@ public struct FlatDepthwise: Sendable {
         outHeight = height / stride
         outWidth = width / stride
         let plane = outHeight * outWidth
-        guard plane >= lanes, plane <= Self.largestPlane else { return nil }
+        guard plane >= lanes, plane <= largestPlane else { return nil }
         rowStep = unit ? width * g.dilationH : outWidth
         columnStep = unit ? g.dilationW : 1
         let starts = Array(Swift.stride(from: 0, to: plane - lanes, by: lanes)) + [plane - lanes]

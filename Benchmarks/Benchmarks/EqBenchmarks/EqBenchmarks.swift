@@ -134,6 +134,7 @@ func weightBytes(_ graph: Graph) -> Int { graph.nodes.reduce(0) { $0 + $1.op.par
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident],
                                            maxDuration: .seconds(2), maxIterations: 20)
+    registerThresholdBenchmarks()
 
     Benchmark("sgemm 1024³, 1 thread (floor)", configuration: .init(metrics: [.wallClock, gflops])) { benchmark in
         Floors.warnOnFallbackKernels()
