@@ -63,6 +63,13 @@ public enum PassCatalog {
         Entry(name: "iwe", summary: "input-weight equalization of Gemms and 1x1 convs", parameters: [], primary: nil) { _ in
             InputWeightEqualization()
         },
+        Entry(name: "wclip", summary: "clip each output channel's weights to k standard deviations of their mean", parameters: [
+            ("k", "half-width of the band in standard deviations (default 3)"),
+        ], primary: "k") { p in
+            let k = try p.float("k", default: 3)
+            guard k > 0 else { throw PassError("\(p.context): wclip k must be above 0, got \(k)") }
+            return WeightClipping(deviations: k)
+        },
         Entry(name: "fixedpoint", summary: "power-of-two fixed-point weights and biases (nnabla)", parameters: [
             ("weight_bits", "bits of weights, 0 keeps float (default 8)"), ("weight_signed", "sign bit (default true)"),
             ("bias_bits", "bits of biases, 0 keeps float (default 8)"), ("bias_signed", "sign bit (default true)"),
