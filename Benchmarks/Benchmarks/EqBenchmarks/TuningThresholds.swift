@@ -11,7 +11,9 @@ import Foundation
 // threshold still picks the faster kernel on this machine. Its static
 // threshold (Benchmarks/Thresholds/) is 100 with a tolerance of 10 points, so
 // `swift package benchmark thresholds check` fails when a threshold stops
-// holding by more than noise.
+// holding by more than noise. The files are named after the benchmarks with
+// their spaces: `thresholds update` writes "_" for them, which `check` does
+// not read back.
 
 let percentOfRejected = BenchmarkMetric.custom("rejected ÷ chosen time (×100)", polarity: .prefersLarger, useScalingFactor: false)
 
