@@ -28,6 +28,13 @@ public enum JPEGCodec {
             guard width > 0, height > 0, Int(width) * Int(height) <= maxPixels else {
                 throw DatasetError.corruptImage(path: path, reason: "\(width)×\(height) pixels is beyond the \(maxPixels) eqbench decodes")
             }
+            // Huffman coding spends at least one bit on every 8×8 block's DC
+            // value: a file smaller than that is cut short, and libjpeg-turbo
+            // would fill (and allocate) the whole declared image before saying so.
+            let blocks = ((Int(width) + 7) / 8) * ((Int(height) + 7) / 8)
+            guard bytes.count * 8 >= blocks else {
+                throw DatasetError.corruptImage(path: path, reason: "\(width)×\(height) pixels cannot fit in \(bytes.count) bytes (under one bit per 8×8 block): the file is cut short")
+            }
             let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
             let isGray = colorspace == Int32(TJCS_GRAY.rawValue)
             let (format, stored) = isCMYK ? (TJPF_CMYK, 4) : isGray ? (TJPF_GRAY, 1) : (TJPF_RGB, 3)

@@ -58,6 +58,13 @@ public enum PNGCodec {
             png_image_free(&image)
             throw DatasetError.corruptImage(path: path, reason: "\(width)×\(height) pixels is beyond the \(JPEGCodec.maxPixels) eqbench decodes")
         }
+        // Deflate compresses at most 1032:1, and every row holds a filter byte
+        // and at least one bit per pixel: a smaller file is cut short, found
+        // before its pixel memory is allocated.
+        guard data.count * 1032 >= height * (1 + (width + 7) / 8) else {
+            png_image_free(&image)
+            throw DatasetError.corruptImage(path: path, reason: "\(width)×\(height) pixels cannot fit in \(data.count) bytes (beyond deflate's 1032:1): the file is cut short")
+        }
         let count = width * height * channels
         var samples = [Float](repeating: 0, count: count)
         var finished: Int32 = 0

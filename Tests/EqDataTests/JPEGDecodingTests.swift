@@ -49,4 +49,15 @@ final class JPEGDecodingTests: XCTestCase {
             XCTAssertTrue(String(describing: error).contains("beyond"), String(describing: error))
         }
     }
+
+    /// A 131-byte CMYK JPEG declaring 12140×17007 pixels made libjpeg-turbo
+    /// allocate and fill 2.4 GB before reporting the file cut short (found by
+    /// `make fuzz`, jpeg target): it is refused from its size.
+    func testTinyFileDeclaringAHugeImageIsRefusedBeforeDecoding() throws {
+        let url = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/corpus/jpeg/crash-tiny-file-huge-image.jpg")
+        XCTAssertThrowsError(try JPEGCodec.decode(data: try Data(contentsOf: url), path: "tiny.jpg")) { error in
+            XCTAssertTrue(String(describing: error).contains("12140×17007 pixels cannot fit in 131 bytes"), String(describing: error))
+        }
+    }
 }

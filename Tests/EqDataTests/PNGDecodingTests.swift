@@ -60,6 +60,15 @@ final class PNGDecodingTests: XCTestCase {
         }
     }
 
+    /// A 69-byte file claiming 16384×16384 pixels, within the pixel limit,
+    /// cannot hold them even at deflate's best ratio: refused before its 1 GB
+    /// of samples is allocated.
+    func testFileTooSmallForItsDeclaredSizeIsRefused() {
+        XCTAssertThrowsError(try decode("cut_short_big_header.png")) { error in
+            XCTAssertTrue(String(describing: error).contains("16384×16384 pixels cannot fit in 69 bytes"), "\(error)")
+        }
+    }
+
     func testWrittenGrayPNGReadsBack() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("eqbench-\(UUID()).png").path
         defer { try? FileManager.default.removeItem(atPath: path) }
