@@ -86,7 +86,8 @@ public struct Variant: Sendable {
             } else {
                 throw PassError("unknown variant or pass '\(part)'\(parts.count > 1 ? " in '\(name)'" : ""); variants: "
                     + (custom + all).map(\.name).joined(separator: ", ") + "; passes to join with +: "
-                    + PassCatalog.names.joined(separator: ", ") + " (smoothquant@ALPHA, chaneq@MAX, fixedpoint@BITS)")
+                    + PassCatalog.names.joined(separator: ", ") + " ("
+                    + PassCatalog.entries.compactMap { e in e.primary.map { "\(e.name)@\($0.uppercased())" } }.joined(separator: ", ") + ")")
             }
             found.removeAll { pass in ["bnfold", "relu6relu"].contains(pass.name) && passes.contains { $0.name == pass.name } }
             passes += found

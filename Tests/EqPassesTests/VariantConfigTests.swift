@@ -22,7 +22,8 @@ final class VariantConfigTests: XCTestCase {
         XCTAssertThrowsError(try Variant.resolve("dfq+magic")) { error in
             let message = (error as! PassError).message
             XCTAssertTrue(message.contains("'magic' in 'dfq+magic'"), message)
-            XCTAssertTrue(message.contains("chaneq, smoothquant, iwe, fixedpoint"), message)
+            XCTAssertTrue(message.contains("passes to join with +: " + PassCatalog.names.joined(separator: ", ")), message)
+            XCTAssertTrue(message.contains("smoothquant@ALPHA, wclip@K, fixedpoint@WEIGHT_BITS"), message)
         }
         XCTAssertThrowsError(try Variant.resolve("bnfold+smoothquant@2")) { error in
             XCTAssertTrue((error as! PassError).message.contains("alpha must be in (0, 1]"))
