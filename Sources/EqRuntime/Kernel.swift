@@ -56,8 +56,9 @@ enum Kernel {
 ///   epilogue writes the output, but it reads C·kh·kw distinct rows, which
 ///   on the larger maps miss L1 where the shifted rows' overlapping ones hit;
 /// - depthwise: the direct kernel of `DepthwiseConv.swift`, or for 3×3
-///   windows at stride 1 or 2 with outputs of at most 256 floats
-///   (`FlatDepthwise`: 7² and 14²) each output plane as one flat row;
+///   windows at stride 1 or 2 with outputs of at most
+///   `KernelTuning.flatDepthwisePlaneMax` floats (`FlatDepthwise`: 7²) each
+///   output plane as one flat row;
 /// - im2col (the `openblas` engine, any conv): the im2col matrix and
 ///   OpenBLAS's sgemm per group, then bias and epilogue in a plain loop.
 struct ConvKernel {

@@ -2,7 +2,8 @@
 /// plane as one flat row of H·W floats in vectors of the build's widest
 /// register: at stride 1 padded by the dilation (output H × W = input), and
 /// at stride 2 on even planes padded by 1 (output H/2 × W/2) — every
-/// depthwise conv of the MobileNets on 7² and 14² outputs.
+/// depthwise conv of the MobileNets on 7² and 14² outputs (the runtime uses
+/// it where `KernelTuning.flatDepthwisePlaneMax` says it is the faster one).
 ///
 /// Stride 1:
 ///
@@ -57,8 +58,9 @@ public struct FlatDepthwise: Sendable {
     /// stride 2 without dilation on an even-sized plane padded by 1 before
     /// (and 0 or 1 after, which such a window never reads); nil for any other
     /// conv, or when its output plane is shorter than a vector or longer than
-    /// `largestPlane` (`KernelTuning.flatDepthwisePlaneMax`: 14²).
-    public init?(height: Int, width: Int, geometry g: WindowGeometry, largestPlane: Int = KernelTuning.measured.flatDepthwisePlaneMax) {
+    /// `largestPlane` (the runtime passes `KernelTuning.flatDepthwisePlaneMax`;
+    /// the kernel is tested up to 14²).
+    public init?(height: Int, width: Int, geometry g: WindowGeometry, largestPlane: Int = 256) {
         let lanes = WideLane.scalarCount
         guard g.kernelH == 3, g.kernelW == 3 else { return nil }
         let unit = g.strideH == 1 && g.strideW == 1

@@ -24,9 +24,10 @@ public struct KernelTuning: Hashable, Sendable {
     /// The most images a tile holds (an MLP's linear layers then run 128 rows).
     public var tileImagesMax = 128
 
-    /// Depthwise 3×3 planes of at most this many floats (14²) run as one flat
-    /// row of vectors (`FlatDepthwise`; commit aeaa96e).
-    public var flatDepthwisePlaneMax = 256
+    /// Depthwise 3×3 planes of at most this many floats (7²) run as one flat
+    /// row of vectors (`FlatDepthwise`; commit aeaa96e); at 14² the direct
+    /// kernel is the faster one on Zen (the threshold benchmarks).
+    public var flatDepthwisePlaneMax = 49
 
     public init() {}
 

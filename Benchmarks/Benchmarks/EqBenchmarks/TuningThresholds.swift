@@ -58,13 +58,13 @@ let thresholdCases: [ThresholdCase] = {
                       images: 16, flipped: tuning { $0.tapColumnsInL1 = 0 }),
         ThresholdCase(title: "tapColumnsInL1 \(inL1): conv 3x3 16→16 @28²", graph: conv3x3(channels: 16, size: 28), images: 16,
                       flipped: tuning { $0.tapColumnsInL1 = Int.max }),
-        // flatDepthwisePlaneMax: 3×3 depthwise planes of 7² and 14² run flat, 28² run the direct kernel.
+        // flatDepthwisePlaneMax: 3×3 depthwise planes of 7² run flat, 14² and 28² run the direct kernel.
         ThresholdCase(title: "flatDepthwisePlaneMax \(flat): depthwise 3x3 576 @7²",
                       graph: convGraph(inC: 576, outC: 576, k: 3, stride: 1, size: 7, depthwise: true), images: 16,
                       flipped: tuning { $0.flatDepthwisePlaneMax = 0 }),
         ThresholdCase(title: "flatDepthwisePlaneMax \(flat): depthwise 3x3 144 @14²",
                       graph: convGraph(inC: 144, outC: 144, k: 3, stride: 1, size: 14, depthwise: true), images: 16,
-                      flipped: tuning { $0.flatDepthwisePlaneMax = 0 }),
+                      flipped: tuning { $0.flatDepthwisePlaneMax = 14 * 14 }),
         ThresholdCase(title: "flatDepthwisePlaneMax \(flat): depthwise 3x3 144 @28²",
                       graph: convGraph(inC: 144, outC: 144, k: 3, stride: 1, size: 28, depthwise: true), images: 16,
                       flipped: tuning { $0.flatDepthwisePlaneMax = 28 * 28 }),
@@ -90,6 +90,23 @@ func registerThresholdBenchmarks() {
                 let rejectedSeconds = try bestSeconds(5) { _ = try rejected.run(batch) }
                 benchmark.measurement(percentOfRejected, Int(100 * rejectedSeconds / chosenSeconds))
             }
+        }
+    }
+
+    // flatDepthwisePlaneMax on a whole MobileNetV2 at 224² (depthwise planes
+    // of 112² down to 7²): the measured tuning against flat planes up to 14².
+    Benchmark("threshold flatDepthwisePlaneMax \(KernelTuning.measured.flatDepthwisePlaneMax): MobileNetV2 224², against flat up to 14²",
+              configuration: .init(metrics: [.wallClock, percentOfRejected], maxDuration: .seconds(30), maxIterations: 5,
+                                   thresholds: [percentOfRejected: .init(absolute: [.p90: 10])])) { benchmark in
+        let graph = ModelBuilder.mobilenetV2()
+        var rng = SeededRandom(seed: 10)
+        let batch = Tensor(shape: [8, 3, 224, 224], data: rng.signedArray(8 * 3 * 224 * 224))
+        let chosen = try Executor(graph: graph, threads: 1)
+        let rejected = try Executor(graph: graph, threads: 1, tuning: tuning { $0.flatDepthwisePlaneMax = 14 * 14 })
+        for _ in benchmark.scaledIterations {
+            let chosenSeconds = try bestSeconds(3) { _ = try chosen.run(batch) }
+            let rejectedSeconds = try bestSeconds(3) { _ = try rejected.run(batch) }
+            benchmark.measurement(percentOfRejected, Int(100 * rejectedSeconds / chosenSeconds))
         }
     }
 
