@@ -9,7 +9,7 @@ import Foundation
 // with the measured tuning, and with one that flips the choice. The metric is
 // the rejected choice's time over the chosen one's (×100): at or above 100 the
 // threshold still picks the faster kernel on this machine. Its static
-// threshold (Benchmarks/Thresholds/) is 100 with a tolerance of 10 points, so
+// threshold (Benchmarks/Thresholds/) is 100 with a tolerance of 15 points (the p90 of a 2-core VM moves by about 10), so
 // `swift package benchmark thresholds check` fails when a threshold stops
 // holding by more than noise. The files are named after the benchmarks with
 // their spaces: `thresholds update` writes "_" for them, which `check` does
@@ -75,7 +75,7 @@ func registerThresholdBenchmarks() {
     for item in thresholdCases {
         Benchmark("threshold \(item.title)",
                   configuration: .init(metrics: [.wallClock, percentOfRejected],
-                                       thresholds: [percentOfRejected: .init(absolute: [.p90: 10])])) { benchmark in
+                                       thresholds: [percentOfRejected: .init(absolute: [.p90: 15])])) { benchmark in
             var rng = SeededRandom(seed: 7)
             let shape = item.graph.input.shape
             let batch = Tensor(shape: [item.images] + shape, data: rng.signedArray(item.images * shape.reduce(1, *)))
@@ -86,8 +86,8 @@ func registerThresholdBenchmarks() {
                 throw BenchmarkSetupError("\(item.title): the flipped tuning runs the same kernels (\(chosenKernels))")
             }
             for _ in benchmark.scaledIterations {
-                let chosenSeconds = try bestSeconds(5) { _ = try chosen.run(batch) }
-                let rejectedSeconds = try bestSeconds(5) { _ = try rejected.run(batch) }
+                let chosenSeconds = try bestSeconds(9) { _ = try chosen.run(batch) }
+                let rejectedSeconds = try bestSeconds(9) { _ = try rejected.run(batch) }
                 benchmark.measurement(percentOfRejected, Int(100 * rejectedSeconds / chosenSeconds))
             }
         }
@@ -97,7 +97,7 @@ func registerThresholdBenchmarks() {
     // of 112² down to 7²): the measured tuning against flat planes up to 14².
     Benchmark("threshold flatDepthwisePlaneMax \(KernelTuning.measured.flatDepthwisePlaneMax): MobileNetV2 224², against flat up to 14²",
               configuration: .init(metrics: [.wallClock, percentOfRejected], maxDuration: .seconds(30), maxIterations: 5,
-                                   thresholds: [percentOfRejected: .init(absolute: [.p90: 10])])) { benchmark in
+                                   thresholds: [percentOfRejected: .init(absolute: [.p90: 15])])) { benchmark in
         let graph = ModelBuilder.mobilenetV2()
         var rng = SeededRandom(seed: 10)
         let batch = Tensor(shape: [8, 3, 224, 224], data: rng.signedArray(8 * 3 * 224 * 224))
@@ -113,8 +113,8 @@ func registerThresholdBenchmarks() {
     // tileFloats / tileImagesMax: the demo-size ResNet block chain at the
     // measured tile against a quarter and four times as many images per tile.
     Benchmark("threshold tileFloats \(KernelTuning.measured.tileFloats): 4 convs 3x3 32 @28², tile ÷4 and ×4",
-              configuration: .init(metrics: [.wallClock, percentOfRejected],
-                                   thresholds: [percentOfRejected: .init(absolute: [.p90: 10])])) { benchmark in
+              configuration: .init(metrics: [.wallClock, percentOfRejected], maxDuration: .seconds(30), maxIterations: 10,
+                                   thresholds: [percentOfRejected: .init(absolute: [.p90: 15])])) { benchmark in
         let graph = convChain(channels: 32, size: 28, depth: 4)
         var rng = SeededRandom(seed: 8)
         let batch = Tensor(shape: [64, 32, 28, 28], data: rng.signedArray(64 * 32 * 28 * 28))
@@ -122,8 +122,8 @@ func registerThresholdBenchmarks() {
         let smaller = try Executor(graph: graph, threads: 1, tileSize: max(1, chosen.tileSize / 4))
         let larger = try Executor(graph: graph, threads: 1, tileSize: chosen.tileSize * 4)
         for _ in benchmark.scaledIterations {
-            let chosenSeconds = try bestSeconds(3) { _ = try chosen.run(batch) }
-            let best = min(try bestSeconds(3) { _ = try smaller.run(batch) }, try bestSeconds(3) { _ = try larger.run(batch) })
+            let chosenSeconds = try bestSeconds(5) { _ = try chosen.run(batch) }
+            let best = min(try bestSeconds(5) { _ = try smaller.run(batch) }, try bestSeconds(5) { _ = try larger.run(batch) })
             benchmark.measurement(percentOfRejected, Int(100 * best / chosenSeconds))
         }
     }
