@@ -23,6 +23,9 @@ struct ThresholdCase {
     var graph: Graph
     var images: Int
     var flipped: KernelTuning
+    /// Runs of each executor per sample (the best counts), and the seconds a benchmark may take.
+    var repeats = 9
+    var seconds = 2
 }
 
 /// Each step's kernel name, to check that `flipped` really runs another kernel.
@@ -68,13 +71,16 @@ let thresholdCases: [ThresholdCase] = {
         ThresholdCase(title: "flatDepthwisePlaneMax \(flat): depthwise 3x3 144 @28²",
                       graph: convGraph(inC: 144, outC: 144, k: 3, stride: 1, size: 28, depthwise: true), images: 16,
                       flipped: tuning { $0.flatDepthwisePlaneMax = 28 * 28 }),
+        // The same on a whole MobileNetV2 at 224² (depthwise planes of 112² down to 7²).
+        ThresholdCase(title: "flatDepthwisePlaneMax \(flat): MobileNetV2 224², against flat up to 14²", graph: ModelBuilder.mobilenetV2(),
+                      images: 8, flipped: tuning { $0.flatDepthwisePlaneMax = 14 * 14 }, repeats: 3, seconds: 30),
     ]
 }()
 
 func registerThresholdBenchmarks() {
     for item in thresholdCases {
         Benchmark("threshold \(item.title)",
-                  configuration: .init(metrics: [.wallClock, percentOfRejected],
+                  configuration: .init(metrics: [.wallClock, percentOfRejected], maxDuration: .seconds(item.seconds), maxIterations: 20,
                                        thresholds: [percentOfRejected: .init(absolute: [.p90: 15])])) { benchmark in
             var rng = SeededRandom(seed: 7)
             let shape = item.graph.input.shape
@@ -86,27 +92,10 @@ func registerThresholdBenchmarks() {
                 throw BenchmarkSetupError("\(item.title): the flipped tuning runs the same kernels (\(chosenKernels))")
             }
             for _ in benchmark.scaledIterations {
-                let chosenSeconds = try bestSeconds(9) { _ = try chosen.run(batch) }
-                let rejectedSeconds = try bestSeconds(9) { _ = try rejected.run(batch) }
+                let chosenSeconds = try bestSeconds(item.repeats) { _ = try chosen.run(batch) }
+                let rejectedSeconds = try bestSeconds(item.repeats) { _ = try rejected.run(batch) }
                 benchmark.measurement(percentOfRejected, Int(100 * rejectedSeconds / chosenSeconds))
             }
-        }
-    }
-
-    // flatDepthwisePlaneMax on a whole MobileNetV2 at 224² (depthwise planes
-    // of 112² down to 7²): the measured tuning against flat planes up to 14².
-    Benchmark("threshold flatDepthwisePlaneMax \(KernelTuning.measured.flatDepthwisePlaneMax): MobileNetV2 224², against flat up to 14²",
-              configuration: .init(metrics: [.wallClock, percentOfRejected], maxDuration: .seconds(30), maxIterations: 5,
-                                   thresholds: [percentOfRejected: .init(absolute: [.p90: 15])])) { benchmark in
-        let graph = ModelBuilder.mobilenetV2()
-        var rng = SeededRandom(seed: 10)
-        let batch = Tensor(shape: [8, 3, 224, 224], data: rng.signedArray(8 * 3 * 224 * 224))
-        let chosen = try Executor(graph: graph, threads: 1)
-        let rejected = try Executor(graph: graph, threads: 1, tuning: tuning { $0.flatDepthwisePlaneMax = 14 * 14 })
-        for _ in benchmark.scaledIterations {
-            let chosenSeconds = try bestSeconds(3) { _ = try chosen.run(batch) }
-            let rejectedSeconds = try bestSeconds(3) { _ = try rejected.run(batch) }
-            benchmark.measurement(percentOfRejected, Int(100 * rejectedSeconds / chosenSeconds))
         }
     }
 
