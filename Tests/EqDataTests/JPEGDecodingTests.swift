@@ -50,9 +50,9 @@ final class JPEGDecodingTests: XCTestCase {
         }
     }
 
-    /// A 131-byte CMYK JPEG declaring 12140×17007 pixels made libjpeg-turbo
-    /// allocate and fill 2.4 GB before reporting the file cut short (found by
-    /// `make fuzz`, jpeg target): it is refused from its size.
+    /// A 131-byte CMYK JPEG declaring 12140×17007 pixels, which libjpeg-turbo
+    /// would allocate and fill whole before reporting the file cut short
+    /// (a `make fuzz` input): it is refused from its size.
     func testTinyFileDeclaringAHugeImageIsRefusedBeforeDecoding() throws {
         let url = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fuzz/corpus/jpeg/crash-tiny-file-huge-image.jpg")

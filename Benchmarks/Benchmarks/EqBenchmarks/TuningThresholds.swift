@@ -9,7 +9,7 @@ import Foundation
 // with the measured tuning, and with one that flips the choice. The metric is
 // the rejected choice's time over the chosen one's (×100): at or above 100 the
 // threshold still picks the faster kernel on this machine. Its static
-// threshold (Benchmarks/Thresholds/) is 100 with a tolerance of 15 points (the p90 of a 2-core VM moves by about 10), so
+// threshold (Benchmarks/Thresholds/) is 100 with a tolerance of 15 points (above a shared VM's run-to-run noise), so
 // `swift package benchmark thresholds check` fails when a threshold stops
 // holding by more than noise. The files are named after the benchmarks with
 // their spaces: `thresholds update` writes "_" for them, which `check` does
